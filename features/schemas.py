@@ -1,0 +1,369 @@
+"""Table contracts (DESIGN.md, "The store") and the validation every load goes through.
+
+Validation is vectorised pandas: each check builds one boolean mask over the frame and,
+when any row fails, raises a :class:`DataValidationError` that names the table, the
+column, the number of bad rows, up to five example rows (1-based, in input order) and
+the fix. A frame that passes comes back typed: ids as strings, numbers as int64/float64,
+timestamps as datetime64, dates as midnight datetimes, contract columns first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from features.errors import DataValidationError
+
+Kind = Literal["id", "int", "float", "timestamp", "date", "str", "binary"]
+N_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Column:
+    """One contract column: its kind, a lower bound and whether it may be missing."""
+
+    name: str
+    kind: Kind
+    min: float | None = None
+    min_exclusive: bool = False
+    required: bool = True
+    rule: str = ""  # the sentence that follows the ":" in an error about a bound
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """A table contract: required columns, the primary key and the parent tables."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    parents: Mapping[str, str] = field(default_factory=dict)  # column -> parent table
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+def _ids(*names: str) -> tuple[Column, ...]:
+    return tuple(Column(n, "id") for n in names)
+
+
+NONNEG = "must be >= 0"
+POSITIVE = "must be > 0"
+
+SCHEMAS: dict[str, TableSchema] = {
+    s.name: s
+    for s in [
+        TableSchema(
+            "interactions",
+            (
+                *_ids("user_id", "item_id"),
+                Column("ts", "timestamp"),
+                Column("qty", "float", min=0, rule=f"quantities {NONNEG}"),
+                Column("value", "float", min=0, rule=f"values {NONNEG}"),
+            ),
+            key=("user_id", "item_id", "ts"),
+            parents={"user_id": "users", "item_id": "items"},
+        ),
+        TableSchema("users", _ids("user_id"), key=("user_id",)),
+        TableSchema(
+            "items",
+            (*_ids("item_id"),
+             Column("price", "float", min=0, min_exclusive=True, required=False,
+                    rule=f"prices {POSITIVE}")),
+            key=("item_id",),
+        ),
+        TableSchema(
+            "sales",
+            (
+                *_ids("store_id", "item_id"),
+                Column("date", "date"),
+                Column("units", "float", min=0, rule=f"units {NONNEG}"),
+                Column("price", "float", min=0, min_exclusive=True, rule=f"prices {POSITIVE}"),
+                Column("promo", "float", min=0, rule=f"promo flags/intensities {NONNEG}"),
+            ),
+            key=("store_id", "item_id", "date"),
+            parents={"store_id": "stores"},
+        ),
+        TableSchema("stores", _ids("store_id"), key=("store_id",)),
+        TableSchema(
+            "applicants",
+            (*_ids("applicant_id"), Column("default", "binary")),
+            key=("applicant_id",),
+        ),
+        TableSchema(
+            "prices",
+            (
+                Column("date", "date"),
+                *_ids("asset"),
+                Column("close", "float", min=0, min_exclusive=True,
+                       rule=f"close prices {POSITIVE}"),
+            ),
+            key=("date", "asset"),
+        ),
+    ]
+}
+
+SYNTHETIC_COLUMNS = (Column("run_id", "str"), Column("generator", "str"))
+
+
+def schema_for(table: str) -> TableSchema:
+    """The contract of ``table``; ``synthetic_<t>`` is ``t`` plus ``run_id`` and ``generator``.
+
+    Synthetic tables have no parent checks: synthetic users are new ids by design.
+    """
+    if table in SCHEMAS:
+        return SCHEMAS[table]
+    if table.startswith("synthetic_") and table[len("synthetic_"):] in SCHEMAS:
+        base = SCHEMAS[table[len("synthetic_"):]]
+        return TableSchema(
+            table,
+            base.columns + SYNTHETIC_COLUMNS,
+            key=("run_id", *base.key),
+        )
+    known = ", ".join(sorted(SCHEMAS))
+    raise DataValidationError(
+        f"unknown table {table!r}",
+        table=table,
+        fix=f"use one of {known} (or synthetic_<table>)",
+    )
+
+
+def _example_rows(mask: np.ndarray) -> tuple[int, list[int]]:
+    idx = np.flatnonzero(mask)
+    return int(idx.size), [int(i) + 1 for i in idx[:N_EXAMPLES]]
+
+
+def _fail(
+    table: str,
+    column: str,
+    mask: np.ndarray,
+    what: str,
+    fix: str,
+    values: pd.Series | None = None,
+) -> DataValidationError:
+    n, rows = _example_rows(mask)
+    where = ", ".join(map(str, rows)) + (", ..." if n > len(rows) else "")
+    shown = ""
+    if values is not None:
+        vals = [repr(v) for v in values.to_numpy()[np.flatnonzero(mask)[:N_EXAMPLES]]]
+        shown = ": " + ", ".join(vals)
+    return DataValidationError(
+        f"{table}.{column} has {n} {what} (rows {where}{shown})",
+        table=table,
+        column=column,
+        n_rows=n,
+        rows=rows,
+        fix=fix,
+    )
+
+
+def _blank(s: pd.Series) -> np.ndarray:
+    """Missing values, counting empty or whitespace-only strings as missing."""
+    miss = s.isna().to_numpy()
+    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+        txt = s.astype("string").str.strip()
+        miss = miss | (txt == "").fillna(False).to_numpy(dtype=bool)
+    return miss
+
+
+def _as_id(s: pd.Series) -> pd.Series:
+    """Ids are strings in the store; integral floats (1.0, from CSV or parquet) become '1'."""
+    if pd.api.types.is_float_dtype(s.dtype):
+        vals = s.to_numpy(dtype=float)
+        finite = np.isfinite(vals)
+        if np.all(vals[finite] == np.round(vals[finite])):
+            s = s.astype("Int64")
+    out = s.astype("string").str.strip()
+    return out.astype(object).where(out.notna(), None).astype("string")
+
+
+def _as_number(table: str, col: Column, s: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(s.dtype):
+        s = s.astype("int64")
+    num = pd.to_numeric(s, errors="coerce") if not pd.api.types.is_numeric_dtype(s.dtype) else s
+    num = num.astype("float64")
+    bad = (num.isna().to_numpy() & ~_blank(s)) | np.isinf(num.to_numpy())
+    if bad.any():
+        raise _fail(table, col.name, bad, "values that are not numbers",
+                    f"make every {col.name} a number (no text, no inf)", s)
+    return num
+
+
+def _as_time(table: str, col: Column, s: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        out = pd.to_datetime(s)
+        if getattr(out.dt, "tz", None) is not None:
+            out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    else:
+        num = pd.to_numeric(s, errors="coerce")
+        given = ~_blank(s)
+        if given.any() and num[given].notna().all():
+            out = pd.to_datetime(num, unit="s", errors="coerce")  # epoch seconds
+        else:
+            out = pd.to_datetime(s.astype("string"), format="ISO8601", errors="coerce")
+        bad = out.isna().to_numpy() & given
+        if bad.any():
+            raise _fail(table, col.name, bad, "values that are not dates/times",
+                        f"write {col.name} as ISO 8601 (2024-01-31 or 2024-01-31T12:00:00) "
+                        "or as Unix epoch seconds", s)
+    out = out.astype("datetime64[ns]")
+    return out.dt.normalize() if col.kind == "date" else out
+
+
+def _cast(table: str, col: Column, s: pd.Series) -> pd.Series:
+    if col.kind == "id":
+        return _as_id(s)
+    if col.kind == "str":
+        return s.astype("string")
+    if col.kind in ("timestamp", "date"):
+        return _as_time(table, col, s)
+    num = _as_number(table, col, s)
+    if col.kind in ("int", "binary"):
+        frac = num.notna().to_numpy() & (num.fillna(0) != np.round(num.fillna(0))).to_numpy()
+        if frac.any():
+            raise _fail(table, col.name, frac, "values that are not whole numbers",
+                        f"make {col.name} an integer", s)
+    if col.kind == "binary":
+        off = num.notna().to_numpy() & ~num.isin([0, 1]).to_numpy()
+        if off.any():
+            raise _fail(table, col.name, off, "values other than 0 and 1",
+                        f"encode {col.name} as 1 (yes) or 0 (no)", s)
+    if col.kind in ("int", "binary") and not num.isna().any():
+        return num.astype("int64")
+    return num
+
+
+def _infer_extra(s: pd.Series) -> pd.Series:
+    """Attribute columns keep their type; text that is wholly numeric becomes a number,
+    unless it has leading zeros (zip codes, account numbers stay text)."""
+    if s.dtype != object and not pd.api.types.is_string_dtype(s.dtype):
+        return s
+    txt = s.astype("string").str.strip()
+    given = txt.notna() & (txt != "")
+    if not given.any() or txt[given].str.match(r"^-?0\d").any():
+        return s.astype("string")
+    num = pd.to_numeric(txt.where(given), errors="coerce")
+    if num[given].notna().all():
+        return num
+    return s.astype("string")
+
+
+def validate_frame(
+    table: str,
+    frame: pd.DataFrame,
+    *,
+    parent_keys: Mapping[str, pd.Series] | None = None,
+) -> pd.DataFrame:
+    """Check ``frame`` against the contract of ``table`` and return it typed.
+
+    Parameters
+    ----------
+    table : str
+        A table of DESIGN.md (``interactions``, ``sales``, ...) or ``synthetic_<table>``.
+    frame : DataFrame
+        The rows to load, in input order (row numbers in errors count from 1).
+    parent_keys : mapping, optional
+        Parent table name -> the ids it holds. A parent that is absent here is not checked
+        (loading interactions before any users is allowed); one that is present must
+        contain every id the child refers to.
+
+    Raises
+    ------
+    DataValidationError
+        On the first broken rule, naming table, column, rows and fix.
+    """
+    schema = schema_for(table)
+    if len(frame.columns) == 0 or len(frame) == 0:
+        raise DataValidationError(
+            f"{table}: the input has no rows",
+            table=table,
+            fix=f"give a file with a header row and at least one data row "
+            f"(columns: {', '.join(schema.column_names)})",
+        )
+    frame = frame.reset_index(drop=True)
+    names = [str(c).strip() for c in frame.columns]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise DataValidationError(
+            f"{table}: column name(s) {', '.join(dupes)} appear more than once",
+            table=table, column=dupes[0], fix="give every column a distinct name",
+        )
+    frame.columns = names
+    missing = [c.name for c in schema.columns if c.required and c.name not in frame.columns]
+    if missing:
+        first = missing[0]
+        raise DataValidationError(
+            f"{table} is missing required column(s) {', '.join(missing)} "
+            f"(found: {', '.join(names)})",
+            table=table,
+            column=first,
+            fix=f"add the column or map one of yours onto it, e.g. --map {first}=YOUR_COLUMN",
+        )
+
+    out: dict[str, pd.Series] = {}
+    for col in schema.columns:
+        if col.name not in frame.columns:
+            continue
+        raw = frame[col.name]
+        blank = _blank(raw)
+        if blank.any() and (col.required or col.name in schema.key):
+            what = "empty keys" if col.name in schema.key or col.kind == "id" else "missing values"
+            raise _fail(table, col.name, blank, what,
+                        f"every row needs a {col.name}; drop or fill those rows")
+        typed = _cast(table, col, raw)
+        if col.min is not None:
+            v = typed.to_numpy(dtype=float, na_value=np.nan)
+            low = (v <= col.min) if col.min_exclusive else (v < col.min)
+            if low.any():
+                op = ">" if col.min_exclusive else ">="
+                what = ("negative values" if col.min == 0 and not col.min_exclusive
+                        else f"values not {op} {col.min:g}")
+                raise _fail(table, col.name, low, what,
+                            col.rule or f"{col.name} must be {op} {col.min:g}", raw)
+        out[col.name] = typed
+    for name in names:
+        if name not in out:
+            out[name] = _infer_extra(frame[name])
+    typed_frame = pd.DataFrame(out)
+
+    dup = typed_frame.duplicated(list(schema.key), keep=False).to_numpy()
+    if dup.any():
+        key = ", ".join(schema.key)
+        raise _fail(table, "+".join(schema.key) if len(schema.key) > 1 else schema.key[0], dup,
+                    "duplicate keys", f"each ({key}) may appear once; remove or aggregate "
+                    "the repeated rows",
+                    typed_frame[schema.key[0]] if len(schema.key) == 1 else None)
+
+    for column, parent in schema.parents.items():
+        if parent_keys is None or parent not in parent_keys:
+            continue
+        unknown = ~typed_frame[column].isin(parent_keys[parent]).to_numpy()
+        if unknown.any():
+            raise _fail(table, column, unknown, f"ids unknown to {parent}",
+                        f"load those ids into {parent} first, or drop the rows that refer "
+                        "to them", typed_frame[column])
+    return typed_frame
+
+
+def parent_columns(child_table: str) -> dict[str, str]:
+    """Child column -> parent table for ``child_table`` (empty for synthetic tables)."""
+    return dict(schema_for(child_table).parents)
+
+
+def children_of(parent_table: str) -> list[tuple[str, str]]:
+    """(child table, column) pairs that refer to ``parent_table``."""
+    return [
+        (s.name, col) for s in SCHEMAS.values() for col, p in s.parents.items()
+        if p == parent_table
+    ]

