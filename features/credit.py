@@ -77,8 +77,9 @@ class CreditFeatures:
             if col in self.numeric_:
                 X[col] = pd.to_numeric(frame[col], errors="coerce").astype(np.float64)
             else:
-                X[col] = pd.Categorical(frame[col].astype("string"),
-                                        categories=self.categories_[col])
+                text = frame[col].astype("string")
+                known = text.where(text.isin(self.categories_[col]))  # unseen -> NA
+                X[col] = pd.Categorical(known, categories=self.categories_[col])
         y = frame[TARGET].astype(int) if TARGET in frame.columns else None
         return X, y
 

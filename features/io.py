@@ -50,6 +50,14 @@ def read_table_file(
         if sep is None:
             sep = "\t" if path.suffix.lower() in {".tsv", ".tab"} else ","
         try:
+            # Arrow's parser is several times faster and rejects short and long lines
+            # alike; when it refuses a file, the C parser below finds the line to report.
+            return apply_mapping(
+                pd.read_csv(path, sep=sep, dtype=str, encoding=encoding, engine="pyarrow"),
+                table, mapping or {})
+        except (pd.errors.ParserError, pa.ArrowInvalid, UnicodeDecodeError, ValueError):
+            pass
+        try:
             frame = pd.read_csv(
                 path, sep=sep, dtype=str, keep_default_na=True, encoding=encoding,
                 skip_blank_lines=True, on_bad_lines="error", quoting=csv.QUOTE_MINIMAL,

