@@ -35,9 +35,12 @@ def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
 
 def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     cells = [list(map(str, header))] + [[_fmt(v) for v in r] for r in rows]
+    numeric = [bool(rows) and all(isinstance(r[i], int | float) for r in rows)
+               for i in range(len(header))]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in
-                       enumerate(zip(r, widths, strict=True))) for r in cells]
+    lines = ["  ".join(c.rjust(w) if num else c.ljust(w)
+                       for c, w, num in zip(r, widths, numeric, strict=True)).rstrip()
+             for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -58,10 +61,10 @@ def cmd_data_fetch(args: argparse.Namespace) -> dict[str, Any]:
     with Store(args.db) as store:
         result = fetch_datasets(store, names, cache_dir=args.cache_dir,
                                 show_progress=args.progress)
-    rows = [(ds, t, info["n_rows"], info["fingerprint"]) for ds, tabs in result.items()
-            for t, info in tabs.items()]
-    _emit(args, {"db": args.db, "datasets": result},
-          f"store {args.db}\n" + _table(rows, ["dataset", "table", "rows", "fingerprint"]))
+    rows = [(ds, t, info["n_rows"], info["fingerprint"], info["note"])
+            for ds, tabs in result.items() for t, info in tabs.items()]
+    _emit(args, {"db": args.db, "datasets": result}, f"store {args.db}\n" +
+          _table(rows, ["dataset", "table", "rows", "fingerprint", "note"]))
     return result
 
 
@@ -137,10 +140,10 @@ def cmd_demo(args: argparse.Namespace) -> Any:
     if args.json:
         _emit(args, result, "")
         return result
-    rows = [(ds, t, info["n_rows"]) for ds, tabs in result["datasets"].items()
+    rows = [(ds, t, info["n_rows"], info["note"]) for ds, tabs in result["datasets"].items()
             for t, info in tabs.items()]
     print(f"genlift {__version__} demo: store {args.db} (run {result['run_id']})\n")
-    print(_table(rows, ["dataset", "table", "rows"]))
+    print(_table(rows, ["dataset", "table", "rows", "note"]))
     print()
     feat_rows = [(k, v.get("rows", ""), v.get("columns", ""), v.get("note", ""))
                  for k, v in result["features"].items()]

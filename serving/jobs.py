@@ -28,6 +28,31 @@ def _disable(show_progress: bool | None) -> bool | None:
     return None if show_progress is None else not show_progress
 
 
+# What a person checks first about each table: its shape in business terms.
+TABLE_NOTES: dict[str, str] = {
+    "interactions": "SELECT count(DISTINCT user_id) || ' users x ' || count(DISTINCT item_id) "
+                    "|| ' items, ' || strftime(min(ts), '%Y-%m-%d') || '..' || "
+                    "strftime(max(ts), '%Y-%m-%d') FROM interactions",
+    "applicants": "SELECT sum(\"default\") || ' defaults (' || round(100 * avg(\"default\"), 1) "
+                  "|| '%), ' || (SELECT count(*) - 2 FROM (DESCRIBE applicants)) || ' features' "
+                  "FROM applicants",
+    "prices": "SELECT count(DISTINCT date) || ' trading days x ' || count(DISTINCT asset) || "
+              "' assets, ' || min(date) || '..' || max(date) FROM prices",
+    "sales": "SELECT count(DISTINCT store_id) || ' stores x ' || count(DISTINCT item_id) || "
+             "' items x ' || count(DISTINCT date) || ' periods, ' || min(date) || '..' || "
+             "max(date) FROM sales",
+}
+
+
+def table_note(store: Store, table: str) -> str:
+    """A one-line description of a loaded table (empty for tables without one)."""
+    query = TABLE_NOTES.get(table)
+    if query is None or not store.has(table):
+        return ""
+    row = store.con.execute(query).fetchone()
+    return str(row[0]) if row and row[0] is not None else ""
+
+
 def fetch_datasets(
     store: Store,
     names: Sequence[str],
@@ -43,8 +68,8 @@ def fetch_datasets(
         bar.set_postfix_str(name)
         tables = fetch(name, cache_dir=cache_dir)
         infos = store.load(tables, source=source_label(name, cache_dir))
-        out[name] = {t: {"n_rows": i.n_rows, "fingerprint": i.fingerprint}
-                     for t, i in infos.items()}
+        out[name] = {t: {"n_rows": i.n_rows, "fingerprint": i.fingerprint,
+                         "note": table_note(store, t)} for t, i in infos.items()}
     return out
 
 
