@@ -36,7 +36,11 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-bench: $(VENV)/.dev
+$(VENV)/.bench: $(VENV)/.dev
+	$(PIP) install -q -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.bench
 	$(PY) -m benchmarks.run_all
 
 clean:
