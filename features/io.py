@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import csv
+import codecs
+import gzip
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from features.errors import DataValidationError
 
@@ -16,6 +19,95 @@ CSV_SUFFIXES = {".csv", ".tsv", ".tab", ".txt", ".gz"}
 
 def _fail(table: str, path: Path, what: str, fix: str) -> DataValidationError:
     return DataValidationError(f"{table}: {path}: {what}", table=table, fix=fix)
+
+
+NULLS = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "None"]
+MALFORMED_FIX = ("every line needs as many fields as the header; close every quote, quote "
+                 "fields that contain the separator, or pass --sep")
+
+
+def _read_csv(path: Path, table: str, sep: str | None, encoding: str) -> pd.DataFrame:
+    """Every column as text (ids keep leading zeros, blanks are missing); a line with too
+    many or too few fields, or an unclosed quote, is an error, never a shifted row."""
+    if path.stat().st_size == 0:
+        raise _fail(table, path, "the file is empty", "give a file with a header row and at "
+                    "least one data row")
+    try:
+        codecs.lookup(encoding)
+    except LookupError as exc:
+        raise _fail(table, path, f"unknown text encoding {encoding!r}",
+                    "pass --encoding utf-8, latin-1, cp1252, ...") from exc
+    if sep is None:
+        sep = "\t" if ".tsv" in path.suffixes or ".tab" in path.suffixes else ","
+    if len(sep) != 1:
+        raise _fail(table, path, f"--sep {sep!r} is not a single character",
+                    "pass one separator character, e.g. --sep ';' or --sep $'\\t'")
+    read = pacsv.ReadOptions(encoding=encoding)
+    parse = pacsv.ParseOptions(delimiter=sep)
+    try:
+        with pacsv.open_csv(path, read_options=read, parse_options=parse) as reader:
+            names = reader.schema.names
+        convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                       strings_can_be_null=True, null_values=NULLS)
+        data = pacsv.read_csv(path, read_options=read, parse_options=parse,
+                              convert_options=convert)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        text = str(exc).strip()
+        if isinstance(exc, UnicodeDecodeError) or "UTF8" in text or "decode" in text:
+            raise _fail(table, path, f"not {encoding} text",
+                        "save the file as UTF-8, or pass --encoding latin-1") from exc
+        if "Empty CSV file" in text:
+            raise _fail(table, path, "the file has no header and no rows",
+                        "give a file with a header row and at least one data row") from exc
+        if _odd_quotes(path):
+            raise _fail(table, path, "malformed CSV: a quote is never closed"
+                        f"{_line_hint(path, None, encoding)}", MALFORMED_FIX) from exc
+        text = text.removeprefix("CSV parse error: ")
+        shown = "" if text.endswith(":") else text.rpartition(": ")[2]
+        hint = _line_hint(path, shown, encoding)
+        if not shown.strip():
+            text = text.rstrip(":") + ", a line of only spaces"
+        raise _fail(table, path, f"malformed CSV: {text.replace(chr(10), ' ')}{hint}",
+                    MALFORMED_FIX) from exc
+    if not any(name.strip() for name in data.column_names):
+        raise _fail(table, path, "the file has no header and no rows",
+                    "give a file with a header row and at least one data row")
+    for name, column in zip(data.column_names, data.columns, strict=True):
+        broken = pc.fill_null(pc.match_substring_regex(column, "[\r\n]"), False)
+        if pc.any(broken).as_py() and _odd_quotes(path):
+            row = int(pc.index(broken, True).as_py()) + 1
+            raise _fail(table, path, f"malformed CSV: a quote opened in column {name!r} of "
+                        f"row {row} is never closed", MALFORMED_FIX)
+    return data.to_pandas()
+
+
+def _odd_quotes(path: Path) -> bool:
+    """An odd number of quote characters means one is never closed (an escaped quote is
+    doubled, so it keeps the count even); a quoted line break alone is valid CSV."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    count = 0
+    with opener(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            count += chunk.count(b'"')
+    return count % 2 == 1
+
+
+def _line_hint(path: Path, shown: str | None, encoding: str) -> str:
+    """' (line N)': the line equal to ``shown`` (the text Arrow quotes in its message), or
+    with ``shown=None`` the line where the quote count first turns odd."""
+    if path.suffix == ".gz":
+        return ""
+    open_quotes = 0
+    with open(path, encoding=encoding, errors="replace") as fh:
+        for number, line in enumerate(fh, start=1):
+            body = line.rstrip("\r\n")
+            if shown is None:
+                open_quotes += body.count('"')
+                if open_quotes % 2:
+                    return f" (line {number})"
+            elif body == shown or (not shown.strip() and body and not body.strip()):
+                return f" (line {number})"
+    return ""
 
 
 def read_table_file(
@@ -44,64 +136,8 @@ def read_table_file(
                         "write it again with pandas.DataFrame.to_parquet or pyarrow, "
                         "or give a CSV file") from exc
     else:
-        if path.stat().st_size == 0:
-            raise _fail(table, path, "the file is empty", "give a file with a header row "
-                        "and at least one data row")
-        if sep is None:
-            sep = "\t" if path.suffix.lower() in {".tsv", ".tab"} else ","
-        try:
-            # Arrow's parser is several times faster and rejects short and long lines
-            # alike; when it refuses a file, the C parser below finds the line to report.
-            return apply_mapping(
-                pd.read_csv(path, sep=sep, dtype=str, encoding=encoding, engine="pyarrow"),
-                table, mapping or {})
-        except (pd.errors.ParserError, pa.ArrowInvalid, UnicodeDecodeError, ValueError):
-            pass
-        try:
-            frame = pd.read_csv(
-                path, sep=sep, dtype=str, keep_default_na=True, encoding=encoding,
-                skip_blank_lines=True, on_bad_lines="error", quoting=csv.QUOTE_MINIMAL,
-            )
-        except pd.errors.EmptyDataError as exc:
-            raise _fail(table, path, "the file has no header and no rows",
-                        "give a file with a header row and at least one data row") from exc
-        except pd.errors.ParserError as exc:
-            raise _fail(table, path, f"malformed CSV ({str(exc).strip()})",
-                        "every line needs as many fields as the header; quote fields that "
-                        "contain the separator, or pass --sep") from exc
-        except UnicodeDecodeError as exc:
-            raise _fail(table, path, f"not {encoding} text ({exc.reason} at byte {exc.start})",
-                        "save the file as UTF-8, or pass --encoding latin-1") from exc
-        _check_short_rows(frame, table, path, sep)
+        frame = _read_csv(path, table, sep, encoding)
     return apply_mapping(frame, table, mapping or {})
-
-
-def _check_short_rows(frame: pd.DataFrame, table: str, path: Path, sep: str) -> None:
-    """pandas pads lines with too few fields with NaN; that is a malformed file, not
-    missing data, when every trailing cell of the line is missing and the header is wider."""
-    if frame.shape[1] < 2 or len(frame) == 0:
-        return
-    last = frame.columns[-1]
-    suspects = frame[last].isna()
-    if not suspects.any():
-        return
-    # Count real fields on those lines to tell "a,b," (empty last cell) from "a,b" (short).
-    lines: list[int] = []
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        reader = csv.reader(fh, delimiter=sep)
-        next(reader, None)
-        for i, row in enumerate(r for r in reader if r):
-            if i < len(frame) and suspects.iat[i] and len(row) < frame.shape[1]:
-                lines.append(i + 1)
-    if lines:
-        rows = ", ".join(map(str, lines[:5])) + (", ..." if len(lines) > 5 else "")
-        raise DataValidationError(
-            f"{table}: {path}: malformed CSV: {len(lines)} line(s) have fewer fields than "
-            f"the header's {frame.shape[1]} (rows {rows})",
-            table=table, n_rows=len(lines), rows=lines[:5],
-            fix="give every line as many fields as the header (leave a cell empty with "
-            "two separators in a row)",
-        )
 
 
 def apply_mapping(frame: pd.DataFrame, table: str, mapping: Mapping[str, str]) -> pd.DataFrame:

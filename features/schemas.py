@@ -220,10 +220,17 @@ def _as_time(table: str, col: Column, s: pd.Series) -> pd.Series:
     else:
         num = s if pd.api.types.is_numeric_dtype(s.dtype) else _text_to_float(s)
         given = ~_blank(s)
-        if given.any() and num[given].notna().all():
+        compact = _compact_dates(s, given)
+        if compact is not None:  # 20240131: ISO 8601 basic format, not a 1970 epoch time
+            out = compact
+        elif given.any() and num[given].notna().all():
             out = pd.to_datetime(num, unit="s", errors="coerce")  # epoch seconds
         else:
-            out = pd.to_datetime(s.astype("string"), format="ISO8601", errors="coerce")
+            try:
+                out = pd.to_datetime(s.astype("string"), format="ISO8601", errors="coerce",
+                                     utc=True).dt.tz_localize(None)
+            except (ValueError, TypeError):
+                out = pd.Series(pd.NaT, index=s.index)
         bad = out.isna().to_numpy() & given
         if bad.any():
             raise _fail(table, col.name, bad, "values that are not dates/times",
@@ -231,6 +238,17 @@ def _as_time(table: str, col: Column, s: pd.Series) -> pd.Series:
                         "or as Unix epoch seconds", s)
     out = out.astype("datetime64[ns]")
     return out.dt.normalize() if col.kind == "date" else out
+
+
+def _compact_dates(s: pd.Series, given: np.ndarray) -> pd.Series | None:
+    """Parse a column written wholly as YYYYMMDD text; None when it is not one."""
+    if pd.api.types.is_numeric_dtype(s.dtype) or not given.any():
+        return None
+    txt = s.astype("string").str.strip()
+    if not txt[given].str.fullmatch(r"(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])").all():
+        return None
+    out = pd.to_datetime(txt, format="%Y%m%d", errors="coerce")
+    return out if out[given].notna().all() else None
 
 
 def _cast(table: str, col: Column, s: pd.Series) -> pd.Series:

@@ -130,8 +130,8 @@ class Store:
     def has(self, table: str) -> bool:
         row = self.con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-        ).fetchone()
-        return bool(row and row[0])
+        ).fetchall()
+        return bool(row and row[0][0])
 
     def tables(self) -> list[TableInfo]:
         """Every loaded table with its row count and fingerprint."""
@@ -161,8 +161,8 @@ class Store:
     def row_count(self, table: str) -> int:
         if not self.has(table):
             raise self._absent(table)
-        row = self.con.execute(f"SELECT count(*) FROM {q(table)}").fetchone()
-        return int(row[0]) if row else 0
+        rows = self.con.execute(f"SELECT count(*) FROM {q(table)}").fetchall()
+        return int(rows[0][0]) if rows else 0
 
     def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
         """The whole table as a pandas frame (ids as strings, dates as datetimes)."""
@@ -243,6 +243,7 @@ class Store:
                 "table lacks", table=table, column=extra[0],
                 fix="drop those columns, or load the table again without --append",
             )
+        self._check_append_types(table, frame)
         self.con.register("_genlift_new_keys", frame[key])
         try:
             cond = " AND ".join(f"n.{q(k)} = s.{q(k)}" for k in key)
@@ -264,6 +265,30 @@ class Store:
                 "replace the table",
             )
 
+    def _check_append_types(self, table: str, frame: pd.DataFrame) -> None:
+        """Appended attribute columns must keep the stored column's type: text into a
+        number column would fail mid-insert, and '01234' into one would lose its zero."""
+        stored = dict(self.con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ?", [table]).fetchall())
+        for col in frame.columns:
+            have = stored.get(col, "")
+            numeric_stored = have in ("BIGINT", "INTEGER", "DOUBLE", "FLOAT", "HUGEINT",
+                                      "SMALLINT", "TINYINT") or have.startswith("DECIMAL")
+            s = frame[col]
+            numeric_new = pd.api.types.is_numeric_dtype(s.dtype) and \
+                not pd.api.types.is_bool_dtype(s.dtype)
+            text_new = pd.api.types.is_string_dtype(s.dtype) or s.dtype == object
+            if (numeric_stored and text_new) or (have == "VARCHAR" and numeric_new and
+                                                 col not in schema_for(table).column_names):
+                raise DataValidationError(
+                    f"{table}.{col} is stored as {have} but the appended rows hold "
+                    f"{'text' if text_new else 'numbers'}", table=table, column=col,
+                    n_rows=len(frame),
+                    fix=f"make {col} the same type as the stored column, or load the table "
+                    "again without --append",
+                )
+
     def _check_orphans(self, table: str, frame: pd.DataFrame, batch: set[str]) -> None:
         key = schema_for(table).key[0]
         for child, column in children_of(table):
@@ -274,7 +299,7 @@ class Store:
                 row = self.con.execute(
                     f"SELECT count(*), list(DISTINCT {q(column)})[:5] FROM {q(child)} "
                     f"WHERE {q(column)} NOT IN (SELECT {q(key)} FROM _genlift_parent)"
-                ).fetchone()
+                ).fetchall()[0]
             finally:
                 self.con.unregister("_genlift_parent")
             if row and row[0]:

@@ -73,9 +73,16 @@ def cmd_data_import(args: argparse.Namespace) -> dict[str, Any]:
 
     frame = read_table_file(args.file, args.table, mapping=parse_mapping(args.map),
                             sep=args.sep, encoding=args.encoding)
-    with Store(args.db) as store:
-        infos = store.load({args.table: frame}, source=f"import {args.file}",
-                           mode="append" if args.append else "replace")
+    created = args.db != ":memory:" and not Path(args.db).exists()
+    try:
+        with Store(args.db) as store:
+            infos = store.load({args.table: frame}, source=f"import {args.file}",
+                               mode="append" if args.append else "replace")
+    except BaseException:
+        if created:  # a failed first import leaves no empty store behind
+            for leftover in (Path(args.db), Path(f"{args.db}.wal")):
+                leftover.unlink(missing_ok=True)
+        raise
     info = infos[args.table]
     payload = {"table": info.name, "n_rows": info.n_rows, "fingerprint": info.fingerprint,
                "mode": "append" if args.append else "replace", "file": str(args.file)}
@@ -96,12 +103,12 @@ def cmd_data_show(args: argparse.Namespace) -> Any:
                   f"{info.fingerprint}, from {info.source}\n{frame.to_string(index=False)}")
             return payload
         tables = store.tables()
-        payload = [t.__dict__ for t in tables]
+        listing = [t.__dict__ for t in tables]
         rows = [(t.name, t.n_rows, t.fingerprint, t.source) for t in tables]
-        _emit(args, payload, f"store {args.db}\n" + (
+        _emit(args, listing, f"store {args.db}\n" + (
             _table(rows, ["table", "rows", "fingerprint", "source"]) if rows
             else "(empty: run `genlift data fetch all` or `genlift data import`)"))
-        return payload
+        return listing
 
 
 def cmd_data_datasets(args: argparse.Namespace) -> Any:

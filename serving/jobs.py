@@ -49,8 +49,8 @@ def table_note(store: Store, table: str) -> str:
     query = TABLE_NOTES.get(table)
     if query is None or not store.has(table):
         return ""
-    row = store.con.execute(query).fetchone()
-    return str(row[0]) if row and row[0] is not None else ""
+    rows = store.con.execute(query).fetchall()
+    return str(rows[0][0]) if rows and rows[0][0] is not None else ""
 
 
 def fetch_datasets(
