@@ -1,0 +1,370 @@
+"""Vectorised per-column encodings for the tabular generators.
+
+Continuous columns go through their empirical quantile function to a standard normal
+score (a randomized probability-integral transform where values repeat, so integer
+columns with few values are not lumped). The inverse maps normal scores back through
+the same quantile function: sampled values stay inside the training range and integer
+columns come back as integers. Categorical columns become integer codes (a model embeds
+them, so a high-cardinality column never becomes a wide one-hot matrix); past
+``max_categories`` the rarest values share one bucket that the inverse resamples by
+frequency. Missing values are a category of their own (categoricals) or a separate
+0/1 indicator column (continuous). Constant columns are stored, not modelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtr, ndtri
+
+from features.errors import DataValidationError
+
+NAN_TOKEN = "__nan__"
+OTHER_TOKEN = "__other__"
+EPS = 1e-6
+
+
+@dataclass
+class ColumnInfo:
+    """What the encoder learned about one column."""
+
+    name: str
+    kind: str  # "continuous", "categorical" or "constant"
+    value_kind: str  # "int", "float", "bool", "str", "datetime", "category"
+    has_nan: bool = False
+    nan_rate: float = 0.0
+    step: bool = False  # few distinct values: inverse returns observed values only
+    lo: float = 0.0
+    hi: float = 0.0
+    categories: list[str] = field(default_factory=list)
+    constant: Any = None
+
+
+class TabularEncoder:
+    """Encode a mixed-type frame as (continuous float matrix, categorical code matrix).
+
+    Parameters
+    ----------
+    discrete_columns : list of str, optional
+        Columns to treat as categorical; by default text, boolean and category columns,
+        and numeric columns with at most two distinct values (0/1 flags).
+    n_quantiles : int
+        Points of each continuous column's quantile function that are stored.
+    max_categories : int
+        Categories kept per column; rarer ones share one resampled bucket.
+    """
+
+    def __init__(self, *, discrete_columns: list[str] | None = None, n_quantiles: int = 512,
+                 max_categories: int = 1000) -> None:
+        self.discrete_columns = discrete_columns
+        self.n_quantiles = n_quantiles
+        self.max_categories = max_categories
+
+    # -- fit ---------------------------------------------------------------------------
+    def fit(self, frame: pd.DataFrame) -> TabularEncoder:
+        discrete = set(self.discrete_columns or [])
+        unknown = discrete - set(frame.columns)
+        if unknown:
+            raise DataValidationError(
+                f"discrete_columns names column(s) {sorted(unknown)} the frame does not have",
+                column=sorted(unknown)[0], fix="name columns of the training frame")
+        self.columns_: list[ColumnInfo] = []
+        self.quantiles_: dict[str, np.ndarray] = {}
+        self.levels_: dict[str, np.ndarray] = {}
+        self.rare_values_: dict[str, np.ndarray] = {}
+        self.rare_probs_: dict[str, np.ndarray] = {}
+        for name in frame.columns:
+            self.columns_.append(self._fit_column(str(name), frame[name], name in discrete))
+        return self
+
+    def _fit_column(self, name: str, s: pd.Series, force_discrete: bool) -> ColumnInfo:
+        vk = _value_kind(s)
+        nan = s.isna().to_numpy()
+        values = s[~nan]
+        if values.nunique() <= 1 and not nan.any():
+            const = values.iloc[0]
+            return ColumnInfo(name, "constant", vk,
+                              constant=const.item() if hasattr(const, "item") else const)
+        numeric = vk in ("int", "float", "datetime")
+        if force_discrete or not numeric or values.nunique() <= 2:
+            text = _as_text(s, vk)
+            counts = text.value_counts()
+            cats = counts.index.tolist()
+            if len(cats) > self.max_categories:
+                keep = cats[: self.max_categories - 1]
+                rare = counts.iloc[self.max_categories - 1:]
+                self.rare_values_[name] = np.asarray(rare.index, dtype=str)
+                self.rare_probs_[name] = (rare / rare.sum()).to_numpy(dtype=np.float64)
+                cats = [*keep, OTHER_TOKEN]
+            return ColumnInfo(name, "categorical", vk, has_nan=bool(nan.any()),
+                              nan_rate=float(nan.mean()), categories=[str(c) for c in cats])
+        x = _as_float(values, vk)
+        levels = np.linspace(0.0, 1.0, self.n_quantiles)
+        uniq = np.unique(x)
+        step = uniq.size <= 64
+        if step:
+            # Step CDF over the distinct values: level = share of rows <= value.
+            counts = np.searchsorted(np.sort(x), uniq, side="right")
+            self.quantiles_[name] = uniq.astype(np.float64)
+            self.levels_[name] = counts / x.size
+        else:
+            self.quantiles_[name] = np.quantile(x, levels)
+            self.levels_[name] = levels
+        return ColumnInfo(name, "continuous", vk, has_nan=bool(nan.any()),
+                          nan_rate=float(nan.mean()), step=step, lo=float(x.min()),
+                          hi=float(x.max()))
+
+    # -- layout ------------------------------------------------------------------------
+    @property
+    def continuous(self) -> list[ColumnInfo]:
+        return [c for c in self.columns_ if c.kind == "continuous"]
+
+    @property
+    def categorical(self) -> list[ColumnInfo]:
+        return [c for c in self.columns_ if c.kind == "categorical"]
+
+    @property
+    def cat_names(self) -> list[str]:
+        """Code-matrix columns: categoricals, then NaN flags of continuous columns."""
+        return [c.name for c in self.categorical] + \
+            [f"{c.name}{NAN_TOKEN}" for c in self.continuous if c.has_nan]
+
+    @property
+    def cardinalities(self) -> list[int]:
+        cards = [len(c.categories) + int(c.has_nan) for c in self.categorical]
+        return cards + [2 for c in self.continuous if c.has_nan]
+
+    @property
+    def n_continuous(self) -> int:
+        return len(self.continuous)
+
+    # -- transform ---------------------------------------------------------------------
+    def transform(self, frame: pd.DataFrame, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """``(cont, codes)``: float32 normal scores and int64 category codes."""
+        n = len(frame)
+        cont = np.zeros((n, self.n_continuous), dtype=np.float32)
+        codes = np.zeros((n, len(self.cat_names)), dtype=np.int64)
+        nan_flags = []
+        for j, col in enumerate(self.continuous):
+            s = frame[col.name]
+            nan = s.isna().to_numpy()
+            x = np.zeros(n)
+            x[~nan] = _as_float(s[~nan], col.value_kind)
+            cont[:, j] = np.where(nan, 0.0, self._to_normal(col, x, rng))
+            if col.has_nan:
+                nan_flags.append(nan.astype(np.int64))
+        for j, col in enumerate(self.categorical):
+            codes[:, j] = self.codes(col, frame[col.name])
+        for k, flag in enumerate(nan_flags):
+            codes[:, len(self.categorical) + k] = flag
+        return cont, codes
+
+    def codes(self, col: ColumnInfo, s: pd.Series) -> np.ndarray:
+        text = _as_text(s, col.value_kind)
+        out = pd.Categorical(text, categories=col.categories).codes.astype(np.int64)
+        nan = text.isna().to_numpy()
+        if OTHER_TOKEN in col.categories:  # values outside the kept categories
+            out[(out < 0) & ~nan] = col.categories.index(OTHER_TOKEN)
+        out[nan] = len(col.categories)
+        return out
+
+    def _to_normal(self, col: ColumnInfo, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        q, lv = self.quantiles_[col.name], self.levels_[col.name]
+        if col.step:
+            k = np.clip(np.searchsorted(q, x), 0, len(q) - 1)
+            upper = lv[k]
+            lower = np.where(k > 0, lv[np.maximum(k - 1, 0)], 0.0)
+            u = lower + rng.random(x.size) * (upper - lower)
+        else:
+            u = np.interp(x, q, lv)
+        return ndtri(np.clip(u, EPS, 1 - EPS))
+
+    # -- inverse -----------------------------------------------------------------------
+    def inverse(self, cont: np.ndarray, codes: np.ndarray, rng: np.random.Generator
+                ) -> pd.DataFrame:
+        """Rows back in the training schema (column order and dtypes)."""
+        n = cont.shape[0]
+        out: dict[str, Any] = {}
+        nan_col = len(self.categorical)
+        cont_j = 0
+        for col in self.columns_:
+            if col.kind == "constant":
+                out[col.name] = _restore(np.full(n, col.constant, dtype=object),
+                                         col.value_kind, np.zeros(n, dtype=bool))
+            elif col.kind == "categorical":
+                j = [c.name for c in self.categorical].index(col.name)
+                out[col.name] = self._inverse_categorical(col, codes[:, j], rng)
+            else:
+                x = self._from_normal(col, cont[:, cont_j].astype(np.float64))
+                cont_j += 1
+                nan = np.zeros(n, dtype=bool)
+                if col.has_nan:
+                    nan = codes[:, nan_col] == 1
+                    nan_col += 1
+                out[col.name] = _restore(x, col.value_kind, nan)
+        return pd.DataFrame(out)
+
+    def _from_normal(self, col: ColumnInfo, z: np.ndarray) -> np.ndarray:
+        q, lv = self.quantiles_[col.name], self.levels_[col.name]
+        u = ndtr(z)
+        if col.step:
+            x = q[np.clip(np.searchsorted(lv, u, side="left"), 0, len(q) - 1)]
+        else:
+            x = np.interp(u, lv, q)
+        if col.value_kind == "int":
+            x = np.round(x)
+        return np.clip(x, col.lo, col.hi)
+
+    def _inverse_categorical(self, col: ColumnInfo, code: np.ndarray,
+                             rng: np.random.Generator) -> pd.Series:
+        code = np.clip(code, 0, len(col.categories))
+        nan = code == len(col.categories)
+        if col.value_kind in ("int", "float", "bool") and OTHER_TOKEN not in col.categories:
+            # Numbers and flags: index a small array of the category values, no text.
+            if col.value_kind == "bool":
+                values = np.array([c == "True" for c in col.categories] + [False])
+            else:
+                values = np.array([float(c) for c in col.categories] + [np.nan])
+            return _restore(values[code], col.value_kind, nan)
+        cats = np.asarray([*col.categories, NAN_TOKEN], dtype=object)
+        text = cats[code]
+        rare = text == OTHER_TOKEN
+        if rare.any():
+            pool, probs = self.rare_values_[col.name], self.rare_probs_[col.name]
+            text[rare] = pool[rng.choice(pool.size, size=int(rare.sum()), p=probs)]
+        return _restore(text, col.value_kind, nan, categories=col.categories)
+
+    # -- persistence -------------------------------------------------------------------
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta = {"params": {"discrete_columns": self.discrete_columns,
+                           "n_quantiles": self.n_quantiles,
+                           "max_categories": self.max_categories},
+                "columns": [_info_json(c) for c in self.columns_]}
+        arrays: dict[str, np.ndarray] = {}
+        for name, arr in self.quantiles_.items():
+            arrays[f"enc_q::{name}"] = arr
+            arrays[f"enc_l::{name}"] = self.levels_[name]
+        for name, arr in self.rare_values_.items():
+            arrays[f"enc_rv::{name}"] = arr.astype(str)
+            arrays[f"enc_rp::{name}"] = self.rare_probs_[name]
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> TabularEncoder:
+        enc = cls(**meta["params"])
+        enc.columns_ = [ColumnInfo(**c) for c in meta["columns"]]
+        enc.quantiles_ = {k.split("::", 1)[1]: v for k, v in arrays.items()
+                          if k.startswith("enc_q::")}
+        enc.levels_ = {k.split("::", 1)[1]: v for k, v in arrays.items()
+                       if k.startswith("enc_l::")}
+        enc.rare_values_ = {k.split("::", 1)[1]: v for k, v in arrays.items()
+                            if k.startswith("enc_rv::")}
+        enc.rare_probs_ = {k.split("::", 1)[1]: v for k, v in arrays.items()
+                           if k.startswith("enc_rp::")}
+        return enc
+
+    # -- conditions ----------------------------------------------------------------------
+    def condition_codes(self, conditions: dict[str, Any]) -> dict[int, int]:
+        """``{column: value}`` -> ``{code-matrix column: code}``, with clear errors."""
+        out: dict[int, int] = {}
+        names = [c.name for c in self.categorical]
+        for key, value in conditions.items():
+            col = next((c for c in self.columns_ if c.name == key), None)
+            if col is None:
+                raise DataValidationError(
+                    f"condition on unknown column {key!r}", column=str(key),
+                    fix=f"condition on one of {', '.join(names) or '(no categorical columns)'}")
+            if col.kind != "categorical":
+                raise DataValidationError(
+                    f"condition on {key!r}, a {col.kind} column", column=key,
+                    fix=f"conditions fix categorical columns: {', '.join(names)}")
+            text = _as_text(pd.Series([value]), col.value_kind).iloc[0]
+            if pd.isna(text):
+                if not col.has_nan:
+                    raise DataValidationError(f"condition {key}=missing, but {key} was never "
+                                              "missing in training", column=key,
+                                              fix="condition on a value seen in training")
+                code = len(col.categories)
+            elif text in col.categories and text != OTHER_TOKEN:
+                code = col.categories.index(text)
+            else:
+                shown = ", ".join(map(repr, col.categories[:10]))
+                raise DataValidationError(
+                    f"condition {key}={value!r}: value unseen in training", column=key,
+                    fix=f"use one of {shown}{' ...' if len(col.categories) > 10 else ''}")
+            out[names.index(key)] = code
+        return out
+
+
+def _value_kind(s: pd.Series) -> str:
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        return "category"
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return "bool"
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return "datetime"
+    if pd.api.types.is_integer_dtype(s.dtype):
+        return "int"
+    if pd.api.types.is_float_dtype(s.dtype):
+        vals = s.dropna().to_numpy(dtype=float)
+        return "int" if vals.size and np.all(vals == np.round(vals)) and s.isna().any() \
+            else "float"
+    return "str"
+
+
+def _as_float(s: pd.Series, vk: str) -> np.ndarray:
+    if vk == "datetime":
+        return pd.to_datetime(s).astype("int64").to_numpy(dtype=np.float64)
+    return s.to_numpy(dtype=np.float64)
+
+
+def _as_text(s: pd.Series, vk: str) -> pd.Series:
+    """Canonical text of each value (1 and 1.0 are both '1' in an int column)."""
+    if vk == "int":
+        num = pd.to_numeric(s, errors="coerce")
+        return num.astype("Int64").astype("string").astype(object).where(num.notna(), None)
+    if vk == "bool":
+        return s.map(lambda v: None if pd.isna(v) else str(bool(v)))
+    return s.astype("string").astype(object).where(s.notna(), None)
+
+
+def _restore(values: np.ndarray, vk: str, nan: np.ndarray,
+             categories: list[str] | None = None) -> pd.Series:
+    if vk in ("str", "category"):
+        s = pd.Series(values, dtype=object)
+        s[nan] = None
+        if vk == "category":
+            cats = [c for c in (categories or []) if c not in (OTHER_TOKEN,)]
+            extra = sorted(set(s.dropna()) - set(cats))
+            return pd.Series(pd.Categorical(s, categories=cats + extra))
+        return s.astype("string")
+    if vk == "bool":
+        flags = values.astype(bool) if values.dtype != object else values == "True"
+        s = pd.Series(flags)
+        return s.astype("boolean").mask(nan) if nan.any() else s
+    if values.dtype == object:  # a constant column
+        values = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+    x = np.asarray(values, dtype=np.float64)
+    if vk in ("int", "datetime"):
+        x = np.round(x)
+        if vk == "datetime":
+            return pd.Series(pd.to_datetime(np.where(nan, np.nan, x).astype("int64"))
+                             ).mask(nan) if nan.any() else pd.Series(
+                                 pd.to_datetime(x.astype("int64")))
+        if nan.any():
+            return pd.Series(pd.arrays.IntegerArray(x.astype(np.int64), nan.copy()))
+        return pd.Series(x.astype(np.int64))
+    return pd.Series(np.where(nan, np.nan, x) if nan.any() else x)
+
+
+def _info_json(c: ColumnInfo) -> dict[str, Any]:
+    d = asdict(c)
+    if hasattr(d["constant"], "item"):
+        d["constant"] = d["constant"].item()
+    elif isinstance(d["constant"], pd.Timestamp):
+        d["constant"] = str(d["constant"])
+    return d
