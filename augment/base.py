@@ -129,7 +129,7 @@ class Generator(ABC):
         meta, arrays = self._state()
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
         try:
-            np.savez(tmp / "arrays.npz", **arrays)
+            np.savez(tmp / "arrays.npz", **arrays)  # type: ignore[arg-type]
             files = ["arrays.npz"]
             modules = self._modules()
             if modules:

@@ -153,7 +153,7 @@ def detection_auc(real: pd.DataFrame, synth: pd.DataFrame, *, folds: int = 3,
                                  min_child_samples=10, verbose=-1, n_jobs=1,
                                  random_state=random_state)
         clf.fit(X[train], y[train])
-        scores[test] = clf.predict_proba(X[test])[:, 1]
+        scores[test] = np.asarray(clf.predict_proba(X[test]))[:, 1]
     return float(roc_auc_score(y, scores))
 
 

@@ -115,6 +115,21 @@ class _TabularNeural(Generator):
     """Shared fitting, sampling and persistence of the two neural tabular generators."""
 
     kind = "tabular"
+    # Constructor arguments shared by both subclasses (stored by their __init__).
+    discrete_columns: list[str] | None
+    epochs: int
+    batch_size: int
+    lr: float
+    latent_dim: int
+    hidden: tuple[int, ...]
+    max_categories: int
+    validation_fraction: float
+    patience: int
+    eval_every: int
+    device: str
+    random_state: int | None
+    show_progress: bool
+    callback: Callback | None
 
     def _check_params(self) -> None:
         name = type(self).__name__
@@ -359,8 +374,8 @@ class TabularVAE(_TabularNeural):
         self.opt_.zero_grad(set_to_none=True)
         loss.backward()
         self.opt_.step()
-        return {"loss": float(loss.detach()), "reconstruction": float((rec_cont + rec_cat).detach()),
-                "kl": float(kl.detach())}
+        return {"loss": float(loss.detach()),
+                "reconstruction": float((rec_cont + rec_cat).detach()), "kl": float(kl.detach())}
 
     def _decode_batch(self, n: int, cond: torch.Tensor, gen: torch.Generator
                       ) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -510,5 +525,5 @@ class _seeded:
         self._ctx.__enter__()
         torch.manual_seed(self.seed)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._ctx.__exit__(*exc)
