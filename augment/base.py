@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from augment.runtime import torch_threads
 from features.errors import DataValidationError
 from features.store import fingerprint_frame
 from features.version import __version__
@@ -72,7 +73,8 @@ class Generator(ABC):
         self.fingerprint_ = fingerprint_frame(frame)
         self.history_: list[dict[str, float]] = []
         start = time.perf_counter()
-        self._fit(frame)
+        with torch_threads():
+            self._fit(frame)
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
@@ -92,7 +94,8 @@ class Generator(ABC):
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0:
             raise ValueError(f"The 'n' parameter of {type(self).__name__}.sample must be an "
                              f"int >= 1. Got {n!r} instead.")
-        out = self._sample(int(n), dict(conditions or {}), random_state)
+        with torch_threads():
+            out = self._sample(int(n), dict(conditions or {}), random_state)
         out["is_synthetic"] = True
         return out.reset_index(drop=True)
 

@@ -1,0 +1,155 @@
+"""`genlift augment fit | sample | report` end to end on tiny stores the tests build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.store import Store
+from serving.cli import main
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = str(tmp_path_factory.mktemp("aug") / "s.duckdb")
+    rng = np.random.default_rng(0)
+    n = 300
+    applicants = pd.DataFrame({
+        "applicant_id": [f"a{i}" for i in range(n)],
+        "age": rng.integers(20, 70, n),
+        "amount": rng.gamma(2.0, 1000.0, n).round(2),
+        "housing": rng.choice(["own", "rent", "free"], n),
+        "default": rng.integers(0, 2, n),
+    })
+    users = pd.DataFrame({"user_id": [f"u{i}" for i in range(60)],
+                          "gender": rng.choice(["F", "M"], 60)})
+    inter = pd.DataFrame({"user_id": rng.choice(users["user_id"], 900),
+                          "item_id": [f"i{k}" for k in rng.integers(0, 40, 900)],
+                          "ts": 1_600_000_000 + np.arange(900), "qty": 1.0, "value": 1.0})
+    inter = inter.drop_duplicates(["user_id", "item_id"])
+    dates = pd.bdate_range("2020-01-01", periods=260)
+    closes = np.exp(np.cumsum(rng.standard_t(4, (260, 3)) * 0.01, axis=0)) * 100
+    prices = pd.DataFrame({"date": np.repeat(dates, 3), "asset": np.tile(["A", "B", "C"], 260),
+                           "close": closes.ravel()})
+    with Store(path) as store:
+        store.load({"applicants": applicants, "users": users, "interactions": inter,
+                    "prices": prices}, source="test")
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["--no-progress", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("generator", ["copula", "vae", "gan"])
+def test_tabular_fit_sample_report(capsys: pytest.CaptureFixture[str], db: str,
+                                   tmp_path: Path, generator: str) -> None:
+    out = tmp_path / generator
+    code, text, err = run(capsys, "--db", db, "--json", "augment", "fit", "tabular",
+                          "--generator", generator, "--epochs", "2", "--out", str(out))
+    assert code == 0, err
+    summary = json.loads(text)
+    assert summary["train_rows"] == 240 and summary["table"] == "applicants"
+    fit = json.loads((out / "fit.json").read_text())
+    assert len(fit["holdout_keys"]) == 60 and fit["run_id"] == summary["run_id"]
+
+    parquet = tmp_path / "s.parquet"
+    code, _, err = run(capsys, "--db", db, "augment", "sample", str(out), "-n", "50",
+                       "--condition", "default=1", "--condition", "housing=own",
+                       "--seed", "3", "--out", str(parquet))
+    assert code == 0, err
+    sample = pd.read_parquet(parquet)
+    assert len(sample) == 50 and (sample["default"] == 1).all()
+    assert (sample["housing"] == "own").all()
+
+    code, text, err = run(capsys, "--db", db, "--json", "augment", "report", str(out),
+                          "--out", str(tmp_path / "r.html"), "-n", "200")
+    assert code == 0, err
+    card = json.loads(text)["scorecard"]
+    assert 0 <= card["quality"] <= 1 and 0 <= card["detection_auc"] <= 1
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("<img src=\"data:image/png;base64,") >= 2 and "Scorecard" in page
+
+
+def test_sample_to_store_appends_synthetic_rows(capsys: pytest.CaptureFixture[str], db: str,
+                                                tmp_path: Path) -> None:
+    out = tmp_path / "cop"
+    assert run(capsys, "--db", db, "augment", "fit", "tabular", "--generator", "copula",
+               "--out", str(out))[0] == 0
+    for _ in range(2):  # two runs append side by side: keys carry the run id
+        code, text, err = run(capsys, "--db", db, "augment", "sample", str(out), "-n", "25",
+                              "--to-store")
+        assert code == 0, err and "synthetic_applicants: +25 rows" in text
+    with Store(db, read_only=True) as store:
+        syn = store.read("synthetic_applicants")
+        assert len(syn) == 50 and syn["run_id"].nunique() == 2
+        assert (syn["generator"] == "tabular-copula").all()
+        assert syn["applicant_id"].str.startswith("syn-").all()
+
+
+def test_baskets_and_paths(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path) -> None:
+    code, _, err = run(capsys, "--db", db, "augment", "fit", "baskets", "--generator", "vae",
+                       "--epochs", "2", "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    code, _, err = run(capsys, "--db", db, "augment", "sample", str(tmp_path / "b"), "-n",
+                       "10", "--to-store")
+    assert code == 0, err
+    with Store(db, read_only=True) as store:
+        assert store.read("synthetic_users")["user_id"].nunique() == 10
+        assert store.row_count("synthetic_interactions") > 0
+    code, _, err = run(capsys, "--db", db, "augment", "report", str(tmp_path / "b"), "--out",
+                       str(tmp_path / "b.html"))
+    assert code == 0, err
+
+    code, _, err = run(capsys, "--db", db, "augment", "fit", "paths", "--generator",
+                       "bootstrap", "--train-end", "2020-09-30", "--out", str(tmp_path / "p"))
+    assert code == 0, err
+    code, _, err = run(capsys, "--db", db, "augment", "sample", str(tmp_path / "p"), "-n", "4",
+                       "--length", "30", "--out", str(tmp_path / "p.parquet"))
+    assert code == 0, err
+    paths = pd.read_parquet(tmp_path / "p.parquet")
+    assert len(paths) == 120 and list(paths.columns[:2]) == ["path", "step"]
+    code, _, err = run(capsys, "--db", db, "augment", "sample", str(tmp_path / "p"), "-n", "4",
+                       "--to-store")
+    assert code == 2 and "price paths have no store table" in err
+    code, _, err = run(capsys, "--db", db, "augment", "report", str(tmp_path / "p"), "--out",
+                       str(tmp_path / "p.html"), "-n", "20")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["augment", "fit", "tabular", "--generator", "diffusion", "--out", "x"],
+     "unknown tabular generator 'diffusion'. Fix: use one of copula, vae, gan"),
+    (["augment", "sample", "nowhere", "-n", "3", "--to-store"],
+     "nowhere is not a `genlift augment fit` folder"),
+    (["augment", "fit", "paths", "--generator", "garch", "--train-end", "2031-01-01",
+      "--out", "x"], "--train-end 2031-01-01 leaves"),
+    (["augment", "fit", "tabular", "--table", "sales", "--generator", "copula", "--out", "x"],
+     "table 'sales' is not in the store"),
+])
+def test_bad_input(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path, args: list[str],
+                   message: str) -> None:
+    args = [a if a != "x" else str(tmp_path / "x") for a in args]
+    code, out, err = run(capsys, "--db", db, *args)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_bad_sample_flags(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path) -> None:
+    out = tmp_path / "cop"
+    assert run(capsys, "--db", db, "augment", "fit", "tabular", "--generator", "copula",
+               "--out", str(out))[0] == 0
+    code, _, err = run(capsys, "--db", db, "augment", "sample", str(out), "-n", "3")
+    assert code == 2 and "exactly one of --out FILE and --to-store" in err
+    code, _, err = run(capsys, "--db", db, "augment", "sample", str(out), "-n", "3",
+                       "--condition", "default", "--to-store")
+    assert code == 2 and "--condition 'default' is not of the form column=value" in err
+    code, _, err = run(capsys, "--db", db, "augment", "sample", str(out), "-n", "3",
+                       "--condition", "housing=castle", "--to-store")
+    assert code == 2 and "value unseen in training" in err
