@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from augment.base import Callback, EarlyStopping, Generator
 from augment.encoding import TabularEncoder
-from augment.quality import column_shape_score
+from augment.quality import encoded_fidelity
 from augment.runtime import RandomState, autocast, make_rngs, resolve_device
 from features.errors import check_param
 
@@ -36,18 +36,84 @@ def _emb_dim(k: int) -> int:
     return int(min(16, max(2, round(1.6 * k ** 0.56))))
 
 
-class CondEmbedding(nn.Module):
-    """Per categorical column an embedding of its code or of the 'unknown' token."""
+class CatEmbedding(nn.Module):
+    """All categorical columns in one embedding table (one lookup, not one per column).
 
-    def __init__(self, cards: list[int]) -> None:
+    ``extra=1`` adds an 'unknown' token per column, for conditions.
+    """
+
+    offsets: torch.Tensor
+
+    def __init__(self, cards: list[int], extra: int = 0) -> None:
         super().__init__()
-        self.embs = nn.ModuleList(nn.Embedding(k + 1, _emb_dim(k)) for k in cards)
-        self.dim = sum(_emb_dim(k) for k in cards)
+        self.n_cols = len(cards)
+        self.size = _emb_dim(max(cards)) if cards else 0
+        offsets = np.cumsum([0] + [k + extra for k in cards[:-1]]) if cards else np.zeros(0)
+        self.register_buffer("offsets", torch.as_tensor(offsets, dtype=torch.long),
+                             persistent=False)
+        self.emb = nn.Embedding(max(1, sum(k + extra for k in cards)), max(1, self.size))
+        self.dim = self.n_cols * self.size
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        if not len(self.embs):
+        if not self.n_cols:
             return codes.new_zeros((codes.shape[0], 0), dtype=torch.float32)
-        return torch.cat([e(codes[:, j]) for j, e in enumerate(self.embs)], dim=1)
+        return self.emb(codes + self.offsets).reshape(codes.shape[0], -1)
+
+
+class CatLayout:
+    """Categorical outputs grouped by cardinality: each group is one tensor operation,
+    so a table with 20 categorical columns costs a handful of kernels, not 20."""
+
+    def __init__(self, cards: list[int], device: torch.device) -> None:
+        starts = np.cumsum([0] + cards[:-1]) if cards else np.zeros(0, dtype=int)
+        self.groups: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+        for k in sorted(set(cards)):
+            cols = [j for j, c in enumerate(cards) if c == k]
+            idx = torch.as_tensor([[int(starts[j]) + i for i in range(k)] for j in cols])
+            self.groups.append((k, torch.as_tensor(cols, device=device), idx.to(device)))
+        self.n_cols = len(cards)
+
+    def grouped(self, flat: torch.Tensor) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+        """(k, column indices, logits of shape (n, columns, k)) per group."""
+        return [(k, cols, flat[:, idx]) for k, cols, idx in self.groups]
+
+    def cross_entropy(self, flat: torch.Tensor, codes: torch.Tensor,
+                      mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Sum over columns of the mean cross-entropy over the (masked) rows."""
+        total = flat.new_zeros(())
+        for k, cols, x in self.grouped(flat):
+            ce = F.cross_entropy(x.reshape(-1, k), codes[:, cols].reshape(-1),
+                                 reduction="none").view(len(flat), -1)
+            if mask is None:
+                total = total + ce.mean(dim=0).sum()
+            else:
+                m = mask[:, cols].float()
+                total = total + ((ce * m).sum(dim=0) / m.sum(dim=0).clamp_min(1.0)).sum()
+        return total
+
+    def one_hot(self, codes: torch.Tensor) -> torch.Tensor:
+        """Real rows in the grouped layout the critic reads."""
+        parts = [F.one_hot(codes[:, cols], k).float().reshape(len(codes), -1)
+                 for k, cols, _ in self.groups]
+        return torch.cat(parts, dim=1) if parts else codes.new_zeros((len(codes), 0)).float()
+
+    def gumbel_softmax(self, flat: torch.Tensor, tau: float, gen: torch.Generator
+                       ) -> torch.Tensor:
+        """Relaxed one-hot samples in the same grouped layout (local generator)."""
+        parts = []
+        for _, _, x in self.grouped(flat):
+            u = torch.rand(x.shape, generator=gen, device=gen.device).to(x.device)
+            g = -torch.log(-torch.log(u.clamp(1e-10, 1.0 - 1e-7)))
+            parts.append(torch.softmax((x + g) / tau, dim=-1).reshape(len(flat), -1))
+        return torch.cat(parts, dim=1) if parts else flat.new_zeros((len(flat), 0))
+
+    def gumbel_max(self, flat: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Exact categorical draws: argmax(logits + Gumbel noise), per group."""
+        out = torch.zeros((len(flat), self.n_cols), dtype=torch.long)
+        for _, cols, x in self.grouped(flat.float().cpu()):
+            u = torch.rand(x.shape, generator=gen).clamp_(1e-12, 1.0 - 1e-7)
+            out[:, cols.cpu()] = (x - torch.log(-torch.log(u))).argmax(dim=-1)
+        return out
 
 
 def _mlp(d_in: int, hidden: tuple[int, ...], *, norm: bool = True) -> tuple[nn.Sequential, int]:
@@ -62,8 +128,8 @@ class _VAENet(nn.Module):
     def __init__(self, n_cont: int, cards: list[int], latent: int, hidden: tuple[int, ...]):
         super().__init__()
         self.n_cont, self.cards = n_cont, cards
-        self.row = CondEmbedding(cards)  # the row's own categories, embedded
-        self.cond = CondEmbedding(cards)
+        self.row = CatEmbedding(cards)  # the row's own categories, embedded
+        self.cond = CatEmbedding(cards, extra=1)
         self.encoder, h = _mlp(n_cont + self.row.dim + self.cond.dim, hidden)
         self.to_stats = nn.Linear(h, 2 * latent)
         self.decoder, h = _mlp(latent + self.cond.dim, tuple(reversed(hidden)))
@@ -84,7 +150,7 @@ class _VAENet(nn.Module):
 class _GenNet(nn.Module):
     def __init__(self, n_cont: int, cards: list[int], noise: int, hidden: tuple[int, ...]):
         super().__init__()
-        self.cond = CondEmbedding(cards)
+        self.cond = CatEmbedding(cards, extra=1)
         self.body, h = _mlp(noise + self.cond.dim, hidden)
         self.head = nn.Linear(h, n_cont + sum(cards))
 
@@ -98,7 +164,7 @@ class _CriticNet(nn.Module):
     def __init__(self, d_row: int, cards: list[int], hidden: tuple[int, ...], pac: int):
         super().__init__()
         self.pac = pac
-        self.cond = CondEmbedding(cards)
+        self.cond = CatEmbedding(cards, extra=1)
         layers: list[nn.Module] = []
         d = pac * (d_row + self.cond.dim)
         for h in hidden:
@@ -160,6 +226,8 @@ class _TabularNeural(Generator):
         order = rng.permutation(len(frame))
         n_val = int(round(self.validation_fraction * len(frame))) if len(frame) >= 50 else 0
         val = frame.iloc[order[:n_val]] if n_val else None
+        if val is not None:
+            val_cont, val_codes = self.encoder_.transform(val, rng)
         train = frame.iloc[order[n_val:]]
         cont, codes = self.encoder_.transform(train, rng)
         self._build()
@@ -167,6 +235,7 @@ class _TabularNeural(Generator):
         t_codes = torch.as_tensor(codes, device=self.device_)
         self._unknown = torch.as_tensor(self.encoder_.cardinalities, device=self.device_,
                                         dtype=torch.long)
+        self.layout_ = CatLayout(self.encoder_.cardinalities, self.device_)
         stopper = EarlyStopping(self._modules(), self.patience)
         batch = min(self.batch_size, len(train))
         batch -= batch % self._pac() if batch >= self._pac() else 0
@@ -191,8 +260,9 @@ class _TabularNeural(Generator):
             record = {"epoch": float(epoch), **{k: v / steps for k, v in sums.items()}}
             stop = False
             if val is not None and (epoch % self.eval_every == 0 or epoch == self.epochs):
-                synth = self._generate(len(val), {}, rng, gen)
-                record["val_fidelity"] = column_shape_score(val, synth)
+                cont_s, codes_s = self._generate_arrays(max(len(val), 500), {}, gen)
+                record["val_fidelity"] = encoded_fidelity(val_cont, val_codes, cont_s, codes_s,
+                                                          self.encoder_.cardinalities)
                 stop = stopper.update(epoch, record["val_fidelity"])
             self.history_.append(record)
             bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k != "epoch"})
@@ -223,29 +293,14 @@ class _TabularNeural(Generator):
         reveal = (torch.rand(n, c, generator=gen, device=gen.device).to(codes.device) < 0.3)
         return torch.where(reveal & ~none, codes, self._unknown.expand(n, c))
 
-    def _split(self, out: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def _split(self, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Continuous outputs and the flat categorical logits."""
         n_cont = self.encoder_.n_continuous
-        cards = self.encoder_.cardinalities
-        return out[:, :n_cont], list(torch.split(out[:, n_cont:], cards, dim=1)) if cards else []
+        return out[:, :n_cont], out[:, n_cont:]
 
-    def _sample_codes(self, logits: list[torch.Tensor], fixed: dict[int, int],
-                      gen: torch.Generator) -> np.ndarray:
-        if not logits:
-            return np.zeros((0, 0), dtype=np.int64)
-        # Gumbel-max: argmax(logits + Gumbel noise) is a draw from softmax(logits), with
-        # one uniform draw for all columns and no softmax or multinomial per column.
-        flat = torch.cat(logits, dim=1).float().cpu()
-        u = torch.rand(flat.shape, generator=gen).clamp_(1e-12, 1.0 - 1e-7)
-        noisy = flat - torch.log(-torch.log(u))
-        cols = [part.argmax(dim=1) for part in torch.split(noisy, [lg.shape[1] for lg in logits],
-                                                           dim=1)]
-        out = torch.stack(cols, dim=1).numpy()
-        for j, code in fixed.items():
-            out[:, j] = code
-        return out
-
-    def _generate(self, n: int, fixed: dict[int, int], rng: np.random.Generator,
-                  gen: torch.Generator) -> pd.DataFrame:
+    def _generate_arrays(self, n: int, fixed: dict[int, int], gen: torch.Generator
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """Encoded synthetic rows: normal scores and category codes."""
         for m in self._modules().values():
             m.eval()
         conts, codes = [], []
@@ -254,9 +309,15 @@ class _TabularNeural(Generator):
                 size = min(65536, n - lo)
                 cont, logits = self._decode_batch(size, self._cond_matrix(size, fixed), gen)
                 conts.append(cont.float().cpu().numpy())
-                codes.append(self._sample_codes(logits, fixed, gen) if logits
-                             else np.zeros((size, 0), dtype=np.int64))
-        return self.encoder_.inverse(np.vstack(conts), np.vstack(codes), rng)
+                c = self.layout_.gumbel_max(logits, gen).numpy()
+                for j, code in fixed.items():
+                    c[:, j] = code
+                codes.append(c)
+        return np.vstack(conts), np.vstack(codes)
+
+    def _generate(self, n: int, fixed: dict[int, int], rng: np.random.Generator,
+                  gen: torch.Generator) -> pd.DataFrame:
+        return self.encoder_.inverse(*self._generate_arrays(n, fixed, gen), rng)
 
     def _sample(self, n: int, conditions: dict[str, Any], random_state: RandomState
                 ) -> pd.DataFrame:
@@ -278,6 +339,7 @@ class _TabularNeural(Generator):
         self.device_ = resolve_device(self.device)
         self._unknown = torch.as_tensor(self.encoder_.cardinalities, device=self.device_,
                                         dtype=torch.long)
+        self.layout_ = CatLayout(self.encoder_.cardinalities, self.device_)
         self._build()
 
     # -- model-specific ----------------------------------------------------------------
@@ -289,7 +351,7 @@ class _TabularNeural(Generator):
         raise NotImplementedError
 
     def _decode_batch(self, n: int, cond: torch.Tensor, gen: torch.Generator
-                      ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
 
@@ -367,8 +429,7 @@ class TabularVAE(_TabularNeural):
         mean, logits = self._split(out)
         sigma = self.net_.log_sigma.clamp(np.log(0.01), np.log(1.0))
         rec_cont = (0.5 * ((cont - mean) / sigma.exp()) ** 2 + sigma).sum(dim=1).mean()
-        rec_cat = sum((F.cross_entropy(lg, codes[:, j]) for j, lg in enumerate(logits)),
-                      torch.zeros((), device=self.device_))
+        rec_cat = self.layout_.cross_entropy(logits, codes)
         kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)).mean()
         loss = 2.0 * (rec_cont + rec_cat) + self.beta * kl
         self.opt_.zero_grad(set_to_none=True)
@@ -378,7 +439,7 @@ class TabularVAE(_TabularNeural):
                 "reconstruction": float((rec_cont + rec_cat).detach()), "kl": float(kl.detach())}
 
     def _decode_batch(self, n: int, cond: torch.Tensor, gen: torch.Generator
-                      ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
         z = torch.randn(n, self.latent_dim, generator=gen).to(self.device_)
         with autocast(self.device_):
             out = self.net_.decode(z, cond).float()
@@ -453,23 +514,16 @@ class TabularGAN(_TabularNeural):
         return {"generator": self.gen_, "critic": self.critic_} if hasattr(self, "gen_") else {}
 
     def _fake(self, cond: torch.Tensor, gen: torch.Generator
-              ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+              ) -> tuple[torch.Tensor, torch.Tensor]:
         z = torch.randn(len(cond), self.latent_dim, generator=gen,
                         device=gen.device).to(self.device_)
         with autocast(self.device_):
             out = self.gen_(z, cond).float()
         cont, logits = self._split(out)
-        soft = []
-        for lg in logits:  # Gumbel-softmax with the local generator (reproducible)
-            u = torch.rand(lg.shape, generator=gen, device=gen.device).to(self.device_)
-            g = -torch.log(-torch.log(u.clamp(1e-10, 1.0 - 1e-7)))
-            soft.append(torch.softmax((lg + g) / 0.2, dim=1))
-        return torch.cat([cont, *soft], dim=1), logits
+        return torch.cat([cont, self.layout_.gumbel_softmax(logits, 0.2, gen)], dim=1), logits
 
     def _real_rows(self, cont: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        hot = [F.one_hot(codes[:, j], k).float()
-               for j, k in enumerate(self.encoder_.cardinalities)]
-        return torch.cat([cont, *hot], dim=1)
+        return torch.cat([cont, self.layout_.one_hot(codes)], dim=1)
 
     def _step(self, cont: torch.Tensor, codes: torch.Tensor,
               gen: torch.Generator) -> dict[str, float]:
@@ -495,11 +549,8 @@ class TabularGAN(_TabularNeural):
             self.opt_c_.step()
         fake, logits = self._fake(cond, gen)
         loss_g = -self.critic_(fake, self.critic_.cond(cond)).mean()
-        known = cond != self._unknown
-        ce = torch.zeros((), device=self.device_)
-        for j, lg in enumerate(logits):
-            if known[:, j].any():
-                ce = ce + F.cross_entropy(lg[known[:, j]], cond[known[:, j], j])
+        ce = self.layout_.cross_entropy(logits, cond.clamp_max(self._unknown - 1),
+                                        mask=cond != self._unknown)
         self.opt_g_.zero_grad(set_to_none=True)
         (loss_g + ce).backward()
         self.opt_g_.step()
@@ -507,7 +558,7 @@ class TabularGAN(_TabularNeural):
                 "cond_ce": float(ce.detach())}
 
     def _decode_batch(self, n: int, cond: torch.Tensor, gen: torch.Generator
-                      ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
         z = torch.randn(n, self.latent_dim, generator=gen).to(self.device_)
         with autocast(self.device_):
             out = self.gen_(z, cond).float()
