@@ -61,21 +61,24 @@ class CatEmbedding(nn.Module):
 
 
 class CatLayout:
-    """Categorical outputs grouped by cardinality: each group is one tensor operation,
-    so a table with 20 categorical columns costs a handful of kernels, not 20."""
+    """Categorical outputs grouped by cardinality: the logits of all columns with ``k``
+    categories sit side by side, so each group is one ``(n, columns, k)`` view and one
+    kernel, not one kernel per column (the network's output order is ours to choose)."""
 
     def __init__(self, cards: list[int], device: torch.device) -> None:
-        starts = np.cumsum([0] + cards[:-1]) if cards else np.zeros(0, dtype=int)
-        self.groups: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+        self.groups: list[tuple[int, torch.Tensor, slice]] = []
+        start = 0
         for k in sorted(set(cards)):
             cols = [j for j, c in enumerate(cards) if c == k]
-            idx = torch.as_tensor([[int(starts[j]) + i for i in range(k)] for j in cols])
-            self.groups.append((k, torch.as_tensor(cols, device=device), idx.to(device)))
+            self.groups.append((k, torch.as_tensor(cols, device=device),
+                                slice(start, start + k * len(cols))))
+            start += k * len(cols)
         self.n_cols = len(cards)
 
     def grouped(self, flat: torch.Tensor) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
         """(k, column indices, logits of shape (n, columns, k)) per group."""
-        return [(k, cols, flat[:, idx]) for k, cols, idx in self.groups]
+        return [(k, cols, flat[:, part].reshape(len(flat), -1, k))
+                for k, cols, part in self.groups]
 
     def cross_entropy(self, flat: torch.Tensor, codes: torch.Tensor,
                       mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -143,7 +143,8 @@ def cmd_features(args: argparse.Namespace) -> Any:
 def cmd_demo(args: argparse.Namespace) -> Any:
     from serving.jobs import run_demo
 
-    result = run_demo(args.db, cache_dir=args.cache_dir, show_progress=args.progress)
+    result = run_demo(args.db, cache_dir=args.cache_dir, show_progress=args.progress,
+                      reports=args.reports)
     if args.json:
         _emit(args, result, "")
         return result
@@ -155,6 +156,12 @@ def cmd_demo(args: argparse.Namespace) -> Any:
     feat_rows = [(k, v.get("rows", ""), v.get("columns", ""), v.get("note", ""))
                  for k, v in result["features"].items()]
     print(_table(feat_rows, ["features", "rows", "columns", "note"]))
+    print()
+    gen_rows = [(f"{g['kind']}/{g['generator']}", g["table"], g["fit_seconds"],
+                 ", ".join(f"{k} {v:.3f}" for k, v in g["scores"].items()), g["report"])
+                for g in result["generators"]]
+    print(_table(gen_rows, ["generator", "table", "fit s", "scores vs held-out real data",
+                            "report"]))
     return result
 
 
@@ -326,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Fetch the four real datasets, validate them into the "
                        "store, build every feature set and print a summary.")
     p.add_argument("--cache-dir", type=Path, default=None, help=cache_help)
+    p.add_argument("--reports", type=Path, default=Path("reports/demo"),
+                   help="folder for the fitted generators and their HTML reports")
     p.set_defaults(func=cmd_demo)
     return parser
 

