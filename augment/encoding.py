@@ -165,7 +165,8 @@ class TabularEncoder:
 
     def codes(self, col: ColumnInfo, s: pd.Series) -> np.ndarray:
         text = _as_text(s, col.value_kind)
-        out = pd.Categorical(text, categories=col.categories).codes.astype(np.int64)
+        known = text.where(text.isin(col.categories))  # unseen values: -1, handled below
+        out = pd.Categorical(known, categories=col.categories).codes.astype(np.int64)
         nan = text.isna().to_numpy()
         if OTHER_TOKEN in col.categories:  # values outside the kept categories
             out[(out < 0) & ~nan] = col.categories.index(OTHER_TOKEN)
