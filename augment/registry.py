@@ -9,6 +9,7 @@ from augment.base import Generator, read_params
 from augment.baskets import BasketGenerator
 from augment.copula import GaussianCopula
 from augment.paths import BlockBootstrap, GarchT, PricePathGenerator
+from augment.sales import SalesWindowGenerator
 from augment.tabular import TabularGAN, TabularVAE
 from features.errors import DataValidationError
 
@@ -20,6 +21,8 @@ GENERATORS: dict[str, dict[str, tuple[type[Generator], dict[str, Any]]]] = {
     "paths": {"gan": (PricePathGenerator, {"model": "gan"}),
               "vae": (PricePathGenerator, {"model": "vae"}),
               "bootstrap": (BlockBootstrap, {}), "garch": (GarchT, {})},
+    "sales": {"ar": (SalesWindowGenerator, {"model": "ar"}),
+              "vae": (SalesWindowGenerator, {"model": "vae"})},
 }
 
 

@@ -21,10 +21,11 @@ import pandas as pd
 from augment.base import Generator
 from augment.baskets import BasketGenerator, to_store_frames
 from augment.paths import PathGenerator
-from augment.quality import tabular_scorecard
+from augment.quality import ks_statistic, tabular_scorecard
 from augment.quality_baskets import basket_scorecard
 from augment.quality_paths import path_scorecard
 from augment.registry import load_generator, make_generator
+from augment.sales import SalesWindowGenerator, lag1_acf
 from features.errors import DataValidationError
 from features.returns import log_returns
 from features.schemas import schema_for
@@ -33,7 +34,8 @@ from serving import html
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TABLE = {"tabular": "applicants", "baskets": "interactions", "paths": "prices"}
+DEFAULT_TABLE = {"tabular": "applicants", "baskets": "interactions", "paths": "prices",
+                 "sales": "sales"}
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,10 @@ def real_parts(store: Store, info: dict[str, Any]) -> dict[str, Any]:
         r = log_returns(store.read(table))
         end = pd.Timestamp(info["train_end"])
         return {"train": r[r.index <= end], "holdout": r[r.index > end]}
+    if kind == "sales":
+        sales = store.read(table)
+        end = pd.Timestamp(info["train_end"])
+        return {"train": sales[sales["date"] <= end], "holdout": sales[sales["date"] > end]}
     if kind == "baskets":
         inter = store.read(table)
         users = store.read("users") if store.has("users") else None
@@ -110,6 +116,19 @@ def fit(store: Store, cfg: FitConfig, out: str | Path, *, show_progress: bool | 
                 f"{int((returns.index > end).sum())} held-out days", table=table,
                 fix=f"pick a date between {returns.index[1].date()} and "
                     f"{returns.index[-2].date()}")
+        tables = [table]
+    elif cfg.kind == "sales":
+        sales = store.read(table)
+        dates = np.sort(sales["date"].unique())
+        end = pd.Timestamp(cfg.train_end) if cfg.train_end else \
+            pd.Timestamp(dates[int(len(dates) * (1 - cfg.holdout)) - 1])
+        info["train_end"] = str(end.date())
+        train = sales[sales["date"] <= end]
+        if train.empty or (sales["date"] > end).sum() == 0:
+            raise DataValidationError(
+                f"--train-end {end.date()} leaves no training or no held-out weeks",
+                table=table, fix=f"pick a date between {pd.Timestamp(dates[0]).date()} and "
+                                 f"{pd.Timestamp(dates[-1]).date()}")
         tables = [table]
     elif cfg.kind == "baskets":
         inter = store.read(table)
@@ -172,10 +191,11 @@ def sample(out: str | Path, n: int, *, conditions: dict[str, Any] | None = None,
     if isinstance(gen, BasketGenerator):
         users, inter = gen.sample_users(n, conditions=conditions, random_state=seed)
         return {"users": users, "interactions": inter}
-    if isinstance(gen, PathGenerator):
+    if isinstance(gen, PathGenerator | SalesWindowGenerator):
         if length is not None:
             conditions["length"] = length
-        return {"paths": gen.sample(n, conditions=conditions, random_state=seed)}
+        name = "paths" if isinstance(gen, PathGenerator) else "windows"
+        return {name: gen.sample(n, conditions=conditions, random_state=seed)}
     return {info["table"]: gen.sample(n, conditions=conditions, random_state=seed)}
 
 
@@ -184,11 +204,12 @@ def to_store(store: Store, out: str | Path, frames: dict[str, pd.DataFrame]) -> 
     _, info = read_fit(out)
     run_id = store.start_run("augment-sample", {"from": str(out), "fit_run": info["run_id"]})
     name = f"{info['kind']}-{info['generator']}"
-    if info["kind"] == "paths":
+    if info["kind"] in ("paths", "sales"):
         store.finish_run(run_id, status="failed")
         raise DataValidationError(
-            "price paths have no store table (synthetic_prices would need one row per "
-            "path, date and asset)", fix="write them to parquet with --out FILE")
+            f"{info['kind']} samples have no store table (synthetic windows and paths "
+            "repeat real keys; they are extra training rows, not store rows)",
+            fix="write them to parquet with --out FILE")
     if info["kind"] == "baskets":
         tables = to_store_frames(frames["users"], frames["interactions"], run_id, name)
     else:
@@ -215,6 +236,8 @@ def report(store: Store, out: str | Path, html_path: str | Path, *, n: int | Non
     sections: list[tuple[str, str]] = []
     if isinstance(gen, PathGenerator):
         card, plots = _report_paths(gen, parts, n or 200, seed)
+    elif isinstance(gen, SalesWindowGenerator):
+        card, plots = _report_sales(gen, parts, n or 2000, seed)
     elif isinstance(gen, BasketGenerator):
         card, plots = _report_baskets(gen, parts, n, seed)
     else:
@@ -336,3 +359,44 @@ def _report_paths(gen: PathGenerator, parts: dict[str, Any], n: int, seed: int
     axes[1].set_title("ACF of |r| (volatility clustering)")
     axes[1].legend(fontsize=7)
     return card, [("Fan chart and volatility clustering", html.img(fig))]
+
+
+def _report_sales(gen: SalesWindowGenerator, parts: dict[str, Any], n: int, seed: int
+                  ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    hold = parts["holdout"]
+    synth = gen.sample(n, random_state=seed)
+    real_log = np.log1p(hold["units"].to_numpy(dtype=float))
+    syn_log = np.log1p(synth["units"].to_numpy(dtype=float))
+    real_series = hold.sort_values("date").groupby(["store_id", "item_id"])["units"]
+    real_acf = np.nanmean([lag1_acf(np.log1p(g.to_numpy(dtype=float))[None, :])[0]
+                           for _, g in real_series if len(g) > 3])
+    syn_acf = np.nanmean(lag1_acf(_windows_matrix(synth)))
+    card = {"n_windows": n, "log_units_ks": ks_statistic(real_log, syn_log),
+            "real_log_units_mean": float(real_log.mean()),
+            "synthetic_log_units_mean": float(syn_log.mean()),
+            "real_lag1_acf": float(real_acf), "synthetic_lag1_acf": float(syn_acf)}
+    fig, axes = html.figure(11, 3.6, ncols=2)
+    bins = np.histogram_bin_edges(real_log, bins=40)
+    axes[0].hist(real_log, bins=bins, density=True, alpha=0.5, label="real (held out)")
+    axes[0].hist(syn_log, bins=bins, density=True, alpha=0.5, label="synthetic")
+    axes[0].set_title("log(1 + units) per store-item-week")
+    axes[0].legend(fontsize=7)
+    for promo in (0, 1):
+        r = hold[hold["promo"] == promo]
+        s = synth[synth["promo"] == promo]
+        if len(r) and len(s):
+            axes[1].scatter(np.log(r["price"]), np.log1p(r["units"]), s=2, alpha=0.2,
+                            label=f"real, promo={promo}")
+            axes[1].scatter(np.log(s["price"]), np.log1p(s["units"]), s=2, alpha=0.2,
+                            label=f"synthetic, promo={promo}")
+    axes[1].set_title("price response: log units vs log price")
+    axes[1].legend(fontsize=7, markerscale=4)
+    return card, [("Distribution and price response", html.img(fig))]
+
+
+def _windows_matrix(synth: pd.DataFrame) -> np.ndarray:
+    """Synthetic windows as a (windows, steps) matrix of log(1 + units)."""
+    ordered = synth.sort_values(["window_id", "date"])
+    length = int(ordered.groupby("window_id").size().max())
+    values = np.log1p(ordered["units"].to_numpy(dtype=float))
+    return values.reshape(-1, length)

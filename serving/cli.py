@@ -294,19 +294,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = asub.add_parser("fit", parents=[common], help="fit a generator on a store table",
                         description="Fit a generator on the training part of a table (a "
                         "held-out part is kept aside for the report) and save it in --out.")
-    p.add_argument("kind", choices=["tabular", "baskets", "paths"])
+    p.add_argument("kind", choices=["tabular", "baskets", "paths", "sales"])
     p.add_argument("--table", default=None,
-                   help="store table (default applicants | interactions | prices)")
+                   help="store table (default applicants | interactions | prices | sales)")
     p.add_argument("--generator", required=True,
                    help="tabular: copula|vae|gan; baskets: vae|gan; "
-                        "paths: gan|vae|bootstrap|garch")
+                        "paths: gan|vae|bootstrap|garch; sales: ar|vae")
     p.add_argument("--out", required=True, type=Path, help="folder for the fitted generator")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (neural models)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--holdout", type=float, default=0.2,
                    help="share of rows / users / days held out for the report (default 0.2)")
     p.add_argument("--train-end", default=None,
-                   help="paths: last training date (default: 80%% of the history)")
+                   help="paths, sales: last training date (default: 80%% of the history)")
     p.set_defaults(func=cmd_augment_fit)
 
     p = asub.add_parser("sample", parents=[common], help="sample from a fitted generator")
@@ -314,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, required=True, help="rows / users / paths to sample")
     p.add_argument("--condition", action="append", metavar="COLUMN=VALUE",
                    help="fix a categorical column (repeatable), e.g. default=1")
-    p.add_argument("--length", type=int, default=None, help="paths: steps per path")
+    p.add_argument("--length", type=int, default=None,
+                   help="paths, sales: steps per path or window")
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument("--out", default=None, help="write parquet here")
     p.add_argument("--to-store", action="store_true",

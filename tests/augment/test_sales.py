@@ -79,8 +79,10 @@ def within_series_fit(out: pd.DataFrame) -> tuple[float, float]:
 def test_promo_lifts_and_price_lowers_generated_units(fitted: SalesWindowGenerator) -> None:
     out = fitted.sample(1500, random_state=1)
     promo_coef, slope = within_series_fit(out)
-    assert promo_coef > 0.4 * PROMO_LIFT
-    assert slope < 0.25 * ELASTICITY
+    # the data's own estimates are 0.79 and -2.64; seeds 0-2 of both models give 0.77-0.81
+    # and -2.50 to -2.67
+    assert promo_coef == pytest.approx(PROMO_LIFT, rel=0.25)
+    assert slope == pytest.approx(ELASTICITY, rel=0.25)
     # raw contrast, no regression: promo weeks sell more
     assert out.loc[out.promo == 1, "units"].median() > out.loc[out.promo == 0, "units"].median()
 
@@ -173,7 +175,8 @@ def test_same_seed_same_output(frame: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(a.sample(20, random_state=5), b.sample(20, random_state=5))
     pd.testing.assert_frame_equal(a.sample(20), a.sample(20))  # constructor seed
     assert not a.sample(20, random_state=6)["units"].equals(a.sample(20, random_state=5)["units"])
-    assert a.history_ == b.history_
+    assert [{k: v for k, v in h.items() if k != "seconds"} for h in a.history_] == \
+        [{k: v for k, v in h.items() if k != "seconds"} for h in b.history_]
 
 
 def test_save_load_round_trip(fitted: SalesWindowGenerator, tmp_path: Path) -> None:
@@ -224,7 +227,7 @@ def test_bad_params(frame: pd.DataFrame, param: str, value: object, expected: st
     msg = (f"The '{param}' parameter of SalesWindowGenerator must be {expected}. "
            f"Got {value!r} instead.")
     with pytest.raises(ValueError, match=re.escape(msg)):
-        tiny(**{param: value}).fit(frame)
+        tiny(**{param: value}).fit(frame)  # type: ignore[arg-type]
 
 
 def test_unfitted_sample_raises() -> None:

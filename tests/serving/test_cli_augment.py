@@ -35,9 +35,18 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
     closes = np.exp(np.cumsum(rng.standard_t(4, (260, 3)) * 0.01, axis=0)) * 100
     prices = pd.DataFrame({"date": np.repeat(dates, 3), "asset": np.tile(["A", "B", "C"], 260),
                            "close": closes.ravel()})
+    weeks = pd.date_range("2020-01-02", periods=40, freq="7D")
+    series = [(st, it) for st in ("s1", "s2") for it in ("a", "b", "c")]
+    sales = pd.DataFrame([
+        {"store_id": st, "item_id": it, "date": d, "price": float(p),
+         "promo": float(pr), "units": float(round(np.exp(5 - 2 * np.log(p) + 0.5 * pr +
+                                                          rng.normal(0, 0.2))))}
+        for st, it in series for d in weeks
+        for p, pr in [(rng.uniform(1.0, 2.0), rng.integers(0, 2))]])
+    stores = pd.DataFrame({"store_id": ["s1", "s2"], "income": [10.0, 11.0]})
     with Store(path) as store:
         store.load({"applicants": applicants, "users": users, "interactions": inter,
-                    "prices": prices}, source="test")
+                    "prices": prices, "stores": stores, "sales": sales}, source="test")
     return path
 
 
@@ -117,10 +126,30 @@ def test_baskets_and_paths(capsys: pytest.CaptureFixture[str], db: str, tmp_path
     assert len(paths) == 120 and list(paths.columns[:2]) == ["path", "step"]
     code, _, err = run(capsys, "--db", db, "augment", "sample", str(tmp_path / "p"), "-n", "4",
                        "--to-store")
-    assert code == 2 and "price paths have no store table" in err
+    assert code == 2 and "paths samples have no store table" in err
     code, _, err = run(capsys, "--db", db, "augment", "report", str(tmp_path / "p"), "--out",
                        str(tmp_path / "p.html"), "-n", "20")
     assert code == 0, err
+
+
+def test_sales_windows(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path) -> None:
+    code, text, err = run(capsys, "--db", db, "--json", "augment", "fit", "sales",
+                          "--generator", "ar", "--epochs", "2", "--out", str(tmp_path / "s"))
+    assert code == 0, err
+    assert json.loads((tmp_path / "s" / "fit.json").read_text())["train_end"] == "2020-08-06"
+    code, _, err = run(capsys, "--db", db, "augment", "sample", str(tmp_path / "s"), "-n", "5",
+                       "--length", "6", "--out", str(tmp_path / "w.parquet"))
+    assert code == 0, err
+    windows = pd.read_parquet(tmp_path / "w.parquet")
+    assert len(windows) == 30 and windows["window_id"].nunique() == 5
+    assert (windows["units"] >= 0).all()
+    code, _, err = run(capsys, "--db", db, "augment", "sample", str(tmp_path / "s"), "-n", "5",
+                       "--to-store")
+    assert code == 2 and "sales samples have no store table" in err
+    code, text, err = run(capsys, "--db", db, "--json", "augment", "report",
+                          str(tmp_path / "s"), "--out", str(tmp_path / "s.html"), "-n", "50")
+    assert code == 0, err
+    assert 0.0 <= json.loads(text)["scorecard"]["log_units_ks"] <= 1.0
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -130,8 +159,8 @@ def test_baskets_and_paths(capsys: pytest.CaptureFixture[str], db: str, tmp_path
      "nowhere is not a `genlift augment fit` folder"),
     (["augment", "fit", "paths", "--generator", "garch", "--train-end", "2031-01-01",
       "--out", "x"], "--train-end 2031-01-01 leaves"),
-    (["augment", "fit", "tabular", "--table", "sales", "--generator", "copula", "--out", "x"],
-     "table 'sales' is not in the store"),
+    (["augment", "fit", "tabular", "--table", "items", "--generator", "copula", "--out", "x"],
+     "table 'items' is not in the store"),
 ])
 def test_bad_input(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path, args: list[str],
                    message: str) -> None:
