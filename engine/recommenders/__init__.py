@@ -1,0 +1,23 @@
+"""Collaborative-filtering recommenders behind one :class:`Recommender` contract.
+
+``ALSRecommender`` and ``BPRRecommender`` wrap implicit's matrix factorisation,
+``ItemKNNRecommender`` its item-item neighbours, ``PopularityRecommender`` is the
+baseline and the fallback for unknown users. All share ``fit`` (with synthetic rows),
+batch-first ``recommend`` with exactly ``n`` results, fold-in of new users,
+``similar_items``, ``score_block`` and atomic ``save`` / ``load``.
+"""
+
+from engine.recommenders.als import ALSRecommender
+from engine.recommenders.base import Recommender, matrix_fingerprint
+from engine.recommenders.bpr import BPRRecommender
+from engine.recommenders.itemknn import ItemKNNRecommender
+from engine.recommenders.popularity import PopularityRecommender
+
+__all__ = [
+    "ALSRecommender",
+    "BPRRecommender",
+    "ItemKNNRecommender",
+    "PopularityRecommender",
+    "Recommender",
+    "matrix_fingerprint",
+]

@@ -1,0 +1,80 @@
+"""Jobs behind `genlift train recs` and `genlift evaluate recs`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from engine.evaluation import EvalConfig, make_model, run_evaluation, tune
+from features.errors import DataValidationError
+from features.matrix import build_user_items
+from features.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+def train(store: Store, out: str | Path, *, model: str = "als", tune_params: bool = False,
+          with_synthetic: bool = False, synthetic_weight: float = 1.0, seed: int = 42,
+          show_progress: bool | None = None) -> dict[str, Any]:
+    """Fit a recommender on every interaction in the store (each counts once per user and
+    item, whatever its value) and save it with ``train.json`` under ``out``."""
+    out = Path(out)
+    interactions = store.read("interactions")
+    matrix = build_user_items(interactions, weight="count")
+    synthetic = None
+    tables = ["interactions"]
+    if with_synthetic:
+        if not store.has("synthetic_interactions"):
+            raise DataValidationError(
+                "--with-synthetic: the store has no synthetic_interactions",
+                fix="run `genlift augment fit baskets ...` and `genlift augment sample DIR "
+                    "-n N --to-store` first")
+        synthetic = build_user_items(store.read("synthetic_interactions"),
+                                     item_ids=matrix.item_ids)
+        tables.append("synthetic_interactions")
+    params: dict[str, Any] = {}
+    trials: list[dict[str, Any]] = []
+    if tune_params:
+        params, trials = tune(model, interactions, seed=seed)
+    config = {"model": model, "params": params, "tuned": tune_params,
+              "with_synthetic": with_synthetic, "synthetic_weight": synthetic_weight,
+              "seed": seed}
+    run_id = store.start_run("train-recs", config, seed=seed, tables=tables)
+    try:
+        rec = make_model(model, seed, **params).fit(
+            matrix, synthetic=synthetic, synthetic_weight=synthetic_weight,
+            show_progress=bool(show_progress))
+        rec.save(out / "model")
+    except BaseException:
+        store.finish_run(run_id, status="failed")
+        raise
+    summary = {"run_id": run_id, "model": model, "params": params, "users": matrix.shape[0],
+               "items": matrix.shape[1], "interactions": int(matrix.matrix.nnz),
+               "synthetic_users": 0 if synthetic is None else synthetic.shape[0],
+               "tuning_trials": trials, "out": str(out)}
+    meta = {**config, **summary, "fingerprints": store.fingerprints(tables)}
+    tmp = out / ".train.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2, default=str))
+    os.replace(tmp, out / "train.json")
+    store.finish_run(run_id, metrics={k: v for k, v in summary.items()
+                                      if k != "tuning_trials"})
+    return summary
+
+
+def evaluate(store: Store, cfg: EvalConfig) -> dict[str, Any]:
+    """Run a protocol on the store's interactions and record it as a run."""
+    run_id = store.start_run("evaluate-recs", {"protocol": cfg.protocol,
+                                               "models": list(cfg.models), "k": cfg.k,
+                                               "tune": cfg.tune}, seed=cfg.seed,
+                             tables=["interactions"])
+    try:
+        result = run_evaluation(store.read("interactions"), cfg)
+    except BaseException:
+        store.finish_run(run_id, status="failed")
+        raise
+    store.finish_run(run_id, metrics={m: {k: v for k, v in r.items() if k != "tuning_trials"}
+                                      for m, r in result["models"].items()})
+    return {"run_id": run_id, **result}

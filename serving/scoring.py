@@ -1,0 +1,187 @@
+"""Nightly batch scoring: top-N recommendations for every user, similar items for every
+item, written as parquet partitions that a crashed run can resume.
+
+Users (or items) are sorted and cut into fixed blocks; block ``p`` always holds the same
+ids, so partitions never overlap. Each partition is written under a temporary name and
+renamed into place, and ``_manifest.json`` pins what the folder is an output of (model
+run, top-k, the id list's hash). A re-run with the same manifest skips the partitions
+that exist; a re-run with a different one is refused rather than mixing two runs.
+``_SUCCESS`` marks a complete output. Scores are computed one block at a time, never as
+the full user x item matrix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from engine.recommenders import Recommender
+from features.errors import DataValidationError
+from features.store import Store, q
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "_manifest.json"
+SUCCESS = "_SUCCESS"
+
+
+def load_model(model_dir: str | Path) -> tuple[Recommender, dict[str, Any]]:
+    """A trained model folder: ``model/`` (the recommender) and ``train.json``."""
+    model_dir = Path(model_dir)
+    meta_file = model_dir / "train.json"
+    if not meta_file.is_file():
+        raise DataValidationError(f"{model_dir} is not a `genlift train recs` folder "
+                                  "(no train.json)", fix="pass the --out folder of "
+                                  "`genlift train recs`")
+    meta = json.loads(meta_file.read_text())
+    return Recommender.load(model_dir / "model"), meta
+
+
+def _ids_hash(ids: np.ndarray) -> str:
+    return hashlib.sha256("\n".join(map(str, ids)).encode()).hexdigest()[:16]
+
+
+def _prepare(out: Path, manifest: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / MANIFEST
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old != manifest:
+            raise DataValidationError(
+                f"{out} holds the output of another scoring run (model run "
+                f"{old.get('run_id')}, top-k {old.get('top_k')}, {old.get('n_ids')} ids)",
+                fix="remove the folder, or pass another --out")
+        return
+    for stale in out.glob("part-*.parquet"):  # parts without a manifest: not ours to keep
+        raise DataValidationError(f"{out} already holds {stale.name} but no {MANIFEST}",
+                                  fix="remove the folder, or pass another --out")
+    tmp = out / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2))
+    os.replace(tmp, path)
+
+
+def _write_partitions(out: Path, ids: np.ndarray, block: int,
+                      make: Callable[[np.ndarray], pd.DataFrame], desc: str,
+                      show_progress: bool | None) -> dict[str, int]:
+    n_parts = -(-len(ids) // block)
+    done = skipped = 0
+    bar = tqdm(range(n_parts), desc=desc, unit="part",
+               disable=None if show_progress is None else not show_progress)
+    for p in bar:
+        final = out / f"part-{p:05d}.parquet"
+        if final.exists():
+            skipped += 1
+            continue
+        frame = make(ids[p * block:(p + 1) * block])
+        tmp = out / f".part-{p:05d}.parquet.tmp"
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, final)
+        done += 1
+    (out / SUCCESS).write_text("")
+    return {"partitions": n_parts, "written": done, "skipped": skipped}
+
+
+def users_to_score(store: Store, model: Recommender) -> np.ndarray:
+    """Every user the model knows plus every user of the store's users table."""
+    ids = set(map(str, model.user_ids_))
+    if store.has("users"):
+        ids |= set(store.read("users", ["user_id"])["user_id"].astype(str))
+    return np.array(sorted(ids), dtype=object)
+
+
+def score_recommend(store: Store, model_dir: str | Path, out: str | Path, *, top_k: int = 10,
+                    block_users: int = 4096, exclude_seen: bool = True,
+                    show_progress: bool | None = None) -> dict[str, Any]:
+    """Top-``top_k`` items for every user, as parquet partitions under ``out``.
+
+    Users the model did not see are folded in from their interactions in the store when
+    they have any, and otherwise get the popular items with ``fallback = True``.
+    """
+    if not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"The 'top_k' parameter of score recommend must be an int in the "
+                         f"range [1, inf). Got {top_k!r} instead.")
+    model, meta = load_model(model_dir)
+    out = Path(out)
+    users = users_to_score(store, model)
+    manifest = {"kind": "recommend", "run_id": meta["run_id"], "top_k": top_k,
+                "exclude_seen": exclude_seen, "n_ids": len(users), "ids": _ids_hash(users),
+                "block": block_users}
+    _prepare(out, manifest)
+    known = set(map(str, model.user_ids_))
+    new_users = [u for u in users if u not in known]
+    history = None
+    if new_users and store.has("interactions"):
+        store.con.register("_genlift_new_users", pd.DataFrame({"user_id": new_users}))
+        try:
+            history = store.query(
+                f"SELECT i.* FROM {q('interactions')} i JOIN _genlift_new_users n "
+                "ON CAST(i.user_id AS VARCHAR) = n.user_id")
+        finally:
+            store.con.unregister("_genlift_new_users")
+
+    def make(block: np.ndarray) -> pd.DataFrame:
+        items, scores = model.recommend(block, n=top_k, exclude_seen=exclude_seen,
+                                        interactions=history)
+        fallback = np.asarray(model.last_fallback_, dtype=bool)
+        return pd.DataFrame({
+            "user_id": np.repeat(block, top_k),
+            "rank": np.tile(np.arange(1, top_k + 1, dtype=np.int32), len(block)),
+            "item_id": items.reshape(-1).astype(str),
+            "score": scores.reshape(-1).astype(np.float32),
+            "run_id": meta["run_id"],
+            "fallback": np.repeat(fallback, top_k),
+        })
+
+    stats = _write_partitions(out, users, block_users, make, "score users", show_progress)
+    return {"out": str(out), "users": len(users), "rows": len(users) * top_k,
+            "new_users": len(new_users), **stats}
+
+
+def score_similar_items(model_dir: str | Path, out: str | Path, *, top_k: int = 10,
+                        block_items: int = 4096, show_progress: bool | None = None
+                        ) -> dict[str, Any]:
+    """The ``top_k`` most similar items of every item, as parquet partitions."""
+    if not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"The 'top_k' parameter of score similar-items must be an int in "
+                         f"the range [1, inf). Got {top_k!r} instead.")
+    model, meta = load_model(model_dir)
+    out = Path(out)
+    items = np.asarray(model.item_ids_, dtype=object)
+    manifest = {"kind": "similar-items", "run_id": meta["run_id"], "top_k": top_k,
+                "n_ids": len(items), "ids": _ids_hash(items), "block": block_items}
+    _prepare(out, manifest)
+
+    def make(block: np.ndarray) -> pd.DataFrame:
+        similar, scores = model.similar_items(block, n=top_k)
+        return pd.DataFrame({
+            "item_id": np.repeat(block, top_k),
+            "rank": np.tile(np.arange(1, top_k + 1, dtype=np.int32), len(block)),
+            "similar_item_id": similar.reshape(-1).astype(str),
+            "score": scores.reshape(-1).astype(np.float32),
+            "run_id": meta["run_id"],
+        })
+
+    stats = _write_partitions(out, items, block_items, make, "score items", show_progress)
+    return {"out": str(out), "items": len(items), "rows": len(items) * top_k, **stats}
+
+
+def to_store(store: Store, out: str | Path, table: str) -> int:
+    """Load a complete scoring output into a store table, in one transaction."""
+    out = Path(out)
+    if not (out / SUCCESS).exists():
+        raise DataValidationError(f"{out} is not a complete scoring output (no {SUCCESS})",
+                                  fix="run the scoring command again to finish it")
+    with store.transaction() as con:
+        con.execute(f"CREATE OR REPLACE TABLE {q(table)} AS SELECT * FROM "
+                    f"read_parquet('{(out / 'part-*.parquet').as_posix()}')")
+        rows = con.execute(f"SELECT count(*) FROM {q(table)}").fetchall()[0][0]
+    return int(rows)
