@@ -162,6 +162,16 @@ def cmd_demo(args: argparse.Namespace) -> Any:
                 for g in result["generators"]]
     print(_table(gen_rows, ["generator", "table", "fit s", "scores vs held-out real data",
                             "report"]))
+    recs = result["recommendations"]
+    ev = recs["evaluation"]
+    rows = [(name, *(float(r.get(m, float("nan"))) for m in METRIC_COLUMNS))
+            for name, r in [*ev["models"].items(), *ev["published"].items()]]
+    print("\nrecommenders, protocol 1 (Microsoft Recommenders' ML-100k split; tuned on a "
+          "validation split of train):")
+    print(_table(rows, ["model", *(f"{m}@10" if m != "coverage" else m
+                                  for m in METRIC_COLUMNS)]))
+    print(f"\ntop-10 for {recs['scored_users']:,} users (tuned ALS {recs['als_params']}) -> "
+          f"{recs['out']} and store table recommendations")
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,14 @@ logger = logging.getLogger(__name__)
 
 
 def train(store: Store, out: str | Path, *, model: str = "als", tune_params: bool = False,
-          with_synthetic: bool = False, synthetic_weight: float = 1.0, seed: int = 42,
-          show_progress: bool | None = None) -> dict[str, Any]:
+          params: Mapping[str, Any] | None = None, with_synthetic: bool = False,
+          synthetic_weight: float = 1.0, seed: int = 42, show_progress: bool | None = None
+          ) -> dict[str, Any]:
     """Fit a recommender on every interaction in the store (each counts once per user and
-    item, whatever its value) and save it with ``train.json`` under ``out``."""
+    item, whatever its value) and save it with ``train.json`` under ``out``.
+
+    ``params`` are the model's parameters; ``tune_params`` picks them on a validation
+    split instead."""
     out = Path(out)
     interactions = store.read("interactions")
     matrix = build_user_items(interactions, weight="count")
@@ -35,23 +40,23 @@ def train(store: Store, out: str | Path, *, model: str = "als", tune_params: boo
         synthetic = build_user_items(store.read("synthetic_interactions"),
                                      item_ids=matrix.item_ids)
         tables.append("synthetic_interactions")
-    params: dict[str, Any] = {}
+    chosen: dict[str, Any] = dict(params or {})
     trials: list[dict[str, Any]] = []
     if tune_params:
-        params, trials = tune(model, interactions, seed=seed)
-    config = {"model": model, "params": params, "tuned": tune_params,
+        chosen, trials = tune(model, interactions, seed=seed)
+    config = {"model": model, "params": chosen, "tuned": tune_params,
               "with_synthetic": with_synthetic, "synthetic_weight": synthetic_weight,
               "seed": seed}
     run_id = store.start_run("train-recs", config, seed=seed, tables=tables)
     try:
-        rec = make_model(model, seed, **params).fit(
+        rec = make_model(model, seed, **chosen).fit(
             matrix, synthetic=synthetic, synthetic_weight=synthetic_weight,
             show_progress=bool(show_progress))
         rec.save(out / "model")
     except BaseException:
         store.finish_run(run_id, status="failed")
         raise
-    summary = {"run_id": run_id, "model": model, "params": params, "users": matrix.shape[0],
+    summary = {"run_id": run_id, "model": model, "params": chosen, "users": matrix.shape[0],
                "items": matrix.shape[1], "interactions": int(matrix.matrix.nnz),
                "synthetic_users": 0 if synthetic is None else synthetic.shape[0],
                "tuning_trials": trials, "out": str(out)}

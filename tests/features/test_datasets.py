@@ -220,6 +220,9 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         runs = store.runs()
         assert (runs["status"] == "finished").all()
         assert runs["kind"].tolist().count("augment-fit") == 5
+        assert store.row_count("recommendations") == 943 * 10
+    recs = result["recommendations"]
+    assert recs["evaluation"]["models"]["als"]["ndcg"] > 0.44  # tuned on validation only
 
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cached fetch must not run pip or apt-get")
