@@ -1,7 +1,8 @@
 """Recommender speed, side by side with raw implicit and the machine's GEMM bound.
 
 1. ALS fit time through genlift vs raw ``implicit`` on the same matrix (overhead).
-2. Batch scoring throughput (users/s, block-wise top-k with seen items removed) against
+2. Batch scoring throughput (users/s, the scoring job's block-wise top-k with seen items
+   removed: `serving.scoring.recommend_block`) against
    the dense GEMM bound ``2 * users * items * factors`` FLOP at this machine's measured
    float32 GEMM rate.
 3. FAISS IVF / HNSW recall@10 vs queries/s over the item factors, against the exact
@@ -29,6 +30,7 @@ from benchmarks.common import peak_rss_mb, timed, write_results
 from engine.recommenders import ALSRecommender
 from engine.retrieval import ItemIndex, recall_vs_exact
 from features.matrix import InteractionMatrix
+from serving.scoring import recommend_block
 
 
 def power_law_matrix(users: int, items: int, per_user: float, seed: int = 0
@@ -81,7 +83,7 @@ def bench_scoring(model: ALSRecommender, users: int, block: int = 4096) -> dict[
     ids = model.user_ids_[:users]
     start = time.perf_counter()
     for lo in range(0, len(ids), block):
-        model.recommend(ids[lo:lo + block], n=10, exclude_seen=True)
+        recommend_block(model, ids[lo:lo + block], 10, exclude_seen=True)
     t = time.perf_counter() - start
     n_items, d = model.item_factors_.shape
     flops = gemm_flops(d, n_items, block)
@@ -171,7 +173,7 @@ def scale_run(users: int = 1_000_000, items: int = 100_000, factors: int = 64,
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         for lo in range(0, len(sample), 4096):
-            items_, scores = model.recommend(sample[lo:lo + 4096], n=10)
+            items_, scores, _ = recommend_block(model, sample[lo:lo + 4096], 10)
             pd.DataFrame({"item_id": items_.ravel(), "score": scores.ravel()}).to_parquet(
                 Path(tmp) / f"part-{lo}.parquet")
         score_s = time.perf_counter() - start

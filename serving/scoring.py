@@ -90,6 +90,50 @@ def _write_partitions(out: Path, ids: np.ndarray, block: int,
     return {"partitions": n_parts, "written": done, "skipped": skipped}
 
 
+def recommend_block(model: Recommender, users: np.ndarray, top_k: int, *,
+                    exclude_seen: bool = True, interactions: pd.DataFrame | None = None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-k for one block of users: ``(item_ids, scores, fallback)``.
+
+    Known users take the fast path: one dense block of scores (a GEMM for factor models),
+    seen items set to -inf, and a multi-threaded top-k. Users the model does not know, and
+    the rare known user with fewer than ``top_k`` unseen items, go through
+    ``model.recommend`` (fold-in, popularity fallback, padding).
+    """
+    import torch
+
+    users = np.asarray(users, dtype=object)
+    rows = np.searchsorted(model.user_ids_, users.astype(str))
+    rows = np.clip(rows, 0, max(len(model.user_ids_) - 1, 0))
+    known = (len(model.user_ids_) > 0) & (model.user_ids_[rows] == users.astype(str))
+    items = np.empty((len(users), top_k), dtype=object)
+    scores = np.zeros((len(users), top_k), dtype=np.float32)
+    fallback = np.zeros(len(users), dtype=bool)
+    slow = ~known
+    if known.any() and top_k <= len(model.item_ids_):
+        idx = rows[known]
+        block = torch.from_numpy(model.score_block(idx))
+        if exclude_seen:
+            seen = model.user_items_[idx]
+            r = np.repeat(np.arange(len(idx)), np.diff(seen.indptr))
+            block[torch.from_numpy(r), torch.from_numpy(seen.indices.astype(np.int64))] = \
+                -float("inf")
+        vals, cols = torch.topk(block, top_k, dim=1)
+        full = torch.isfinite(vals).all(dim=1).numpy()
+        where = np.flatnonzero(known)
+        items[where[full]] = model.item_ids_[cols.numpy()[full]]
+        scores[where[full]] = vals.numpy()[full]
+        slow[where[~full]] = True
+    elif known.any():
+        slow |= known
+    if slow.any():
+        got, got_scores = model.recommend(users[slow], n=top_k, exclude_seen=exclude_seen,
+                                          interactions=interactions)
+        items[slow], scores[slow] = got, got_scores
+        fallback[slow] = np.asarray(model.last_fallback_, dtype=bool)
+    return items, scores, fallback
+
+
 def users_to_score(store: Store, model: Recommender) -> np.ndarray:
     """Every user the model knows plus every user of the store's users table."""
     ids = set(map(str, model.user_ids_))
@@ -129,9 +173,9 @@ def score_recommend(store: Store, model_dir: str | Path, out: str | Path, *, top
             store.con.unregister("_genlift_new_users")
 
     def make(block: np.ndarray) -> pd.DataFrame:
-        items, scores = model.recommend(block, n=top_k, exclude_seen=exclude_seen,
-                                        interactions=history)
-        fallback = np.asarray(model.last_fallback_, dtype=bool)
+        items, scores, fallback = recommend_block(model, block, top_k,
+                                                  exclude_seen=exclude_seen,
+                                                  interactions=history)
         return pd.DataFrame({
             "user_id": np.repeat(block, top_k),
             "rank": np.tile(np.arange(1, top_k + 1, dtype=np.int32), len(block)),

@@ -110,21 +110,21 @@ def test_scoring_resumes_after_a_crash(capsys: pytest.CaptureFixture[str], db: s
     train(capsys, db, tmp_path / "m")
     out = tmp_path / "recs"
     calls = {"n": 0}
-    original = Recommender.recommend
+    original = scoring.recommend_block
 
-    def crash_on_second(self: Recommender, *args: object, **kwargs: object) -> object:
+    def crash_on_second(*args: object, **kwargs: object) -> object:
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt("killed")
-        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+        return original(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Recommender, "recommend", crash_on_second)
+    monkeypatch.setattr(scoring, "recommend_block", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
         main(["--no-progress", "--db", db, "score", "recommend", "--model", str(tmp_path / "m"),
               "--top-k", "4", "--out", str(out), "--block-users", "20"])
     assert [p.name for p in sorted(out.glob("part-*.parquet"))] == ["part-00000.parquet"]
     assert not (out / scoring.SUCCESS).exists()
-    monkeypatch.setattr(Recommender, "recommend", original)
+    monkeypatch.setattr(scoring, "recommend_block", original)
     code, text, err = run(capsys, "--db", db, "--json", "score", "recommend", "--model",
                           str(tmp_path / "m"), "--top-k", "4", "--out", str(out),
                           "--block-users", "20")
@@ -137,6 +137,23 @@ def test_scoring_resumes_after_a_crash(capsys: pytest.CaptureFixture[str], db: s
     code, _, err = run(capsys, "--db", db, "score", "recommend", "--model", str(tmp_path / "m"),
                        "--top-k", "7", "--out", str(out))
     assert code == 2 and "holds the output of another scoring run" in err
+
+
+@pytest.mark.parametrize("model_name", ["als", "bpr", "itemknn", "popularity"])
+def test_fast_block_path_matches_recommend(capsys: pytest.CaptureFixture[str], db: str,
+                                           tmp_path: Path, model_name: str) -> None:
+    train(capsys, db, tmp_path / "m", model=model_name)
+    model = Recommender.load(tmp_path / "m" / "model")
+    users = np.array(["u00", "u07", "u33", "u61", "nobody"], dtype=object)
+    items, scores, fallback = scoring.recommend_block(model, users, 5)
+    ref_items, ref_scores = model.recommend(users, n=5)
+    np.testing.assert_allclose(scores, ref_scores, rtol=1e-5, atol=1e-6)
+    # Equal scores everywhere (above); where a row has no tied scores the order is the same.
+    for got, ref, score in zip(items, ref_items, ref_scores, strict=True):
+        if len(set(np.round(score, 5))) == len(score):
+            assert list(got) == list(ref)
+        assert len(set(got)) == 5
+    assert fallback.tolist() == [False, False, False, True, True]
 
 
 def test_similar_items(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path) -> None:
