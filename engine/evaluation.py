@@ -10,6 +10,7 @@ carved out of the training part; the test part is only read once, at the end.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.metrics import per_user_metrics, ranking_metrics
+from engine.metrics import (
+    cold_user_segment,
+    per_user_metrics,
+    ranking_metrics,
+    segment_metrics,
+)
 from engine.recommenders import (
     ALSRecommender,
     BPRRecommender,
@@ -67,6 +73,7 @@ class EvalConfig:
     k: int = 10
     tune: bool = False
     seed: int = 42
+    cold_threshold: int = 20  # users with fewer training interactions are "cold"
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
@@ -99,7 +106,7 @@ def evaluate_model(model: Recommender, train: InteractionMatrix, test: pd.DataFr
     recs, _ = model.recommend(users, n=k, exclude_seen=True)
     summary = ranking_metrics(recs, relevant, k=k, n_items=len(train.item_ids))
     per_user = per_user_metrics(recs, relevant, k=k)
-    per_user.insert(0, "user_id", users)
+    per_user.index = pd.Index(users, name="user_id")
     return summary, per_user
 
 
@@ -141,8 +148,11 @@ def run_evaluation(interactions: pd.DataFrame, cfg: EvalConfig) -> dict[str, Any
         start = time.perf_counter()
         model = make_model(name, cfg.seed, **params).fit(matrix)
         fit_s = time.perf_counter() - start
-        summary, _ = evaluate_model(model, matrix, test, k=cfg.k)
+        summary, per_user = evaluate_model(model, matrix, test, k=cfg.k)
+        segments = segment_metrics(per_user, cold_user_segment(
+            train, per_user.index.to_numpy(), threshold=cfg.cold_threshold))
         results[name] = {**summary, "params": params, "fit_seconds": round(fit_s, 3),
+                         "segments": json.loads(segments.to_json(orient="index")),
                          "tuning_trials": trials}
     return {"protocol": cfg.protocol, "k": cfg.k, "train_rows": len(train),
             "test_rows": len(test), "models": results,

@@ -269,9 +269,15 @@ def cmd_evaluate_recs(args: argparse.Namespace) -> Any:
              for name, r in result["published"].items()]
     head = f"protocol {result['protocol']}, top {result['k']}, {result['train_rows']:,} " \
            f"train / {result['test_rows']:,} test rows (run {result['run_id']})"
+    seg_rows = [(name, seg, int(v["n_users"]), v["precision"], v["recall"], v["ndcg"])
+                for name, r in result["models"].items()
+                for seg, v in sorted(r["segments"].items())]
+    seg_text = _table(seg_rows, ["model", "segment", "users", f"precision@{args.k}",
+                                 f"recall@{args.k}", f"ndcg@{args.k}"])
     _emit(args, result, head + "\n" + _table(
         rows, ["model", *(f"{m}@{args.k}" if m != "coverage" else m for m in METRIC_COLUMNS),
-               "fit s"]))
+               "fit s"]) + f"\n\nper segment (cold: fewer than {cfg.cold_threshold} "
+        f"training interactions):\n" + seg_text)
     return result
 
 
