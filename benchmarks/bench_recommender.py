@@ -119,7 +119,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--factors", type=int, default=64)
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--scale", action="store_true", help="also the 1M x 100k scale run")
+    ap.add_argument("--scale-only", action="store_true",
+                    help="only the scale run, written to results/recommender_scale.*")
     args = ap.parse_args(argv)
+    if args.scale_only:
+        sc = scale_run()
+        text = (f"Scale run: {sc['users']:,} users x {sc['items']:,} items, "
+                f"{sc['interactions']:,} interactions, {sc['factors']} factors: ALS fit "
+                f"{sc['fit_s']} s ({sc['iterations']} iterations), top-10 scoring "
+                f"{sc['users_per_s']:,} users/s, peak RSS {sc['peak_rss_mb']:,} MB.")
+        write_results("recommender_scale", {"scale": sc}, text)
+        print(text)
+        return
 
     matrix = power_law_matrix(args.users, args.items, args.per_user)
     payload: dict[str, Any] = {"users": args.users, "items": args.items,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -11,17 +10,17 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from engine.recommenders.base import (
-    Recommender,
     check_float,
     check_int,
     check_random_state,
     resolve_gpu,
 )
+from engine.recommenders.factors import FactorRecommender
 
 logger = logging.getLogger(__name__)
 
 
-class BPRRecommender(Recommender):
+class BPRRecommender(FactorRecommender):
     """Matrix factorisation trained on the pairwise BPR ranking loss (Rendle et al. 2009).
 
     A thin wrapper of :class:`implicit.bpr.BayesianPersonalizedRanking`. implicit adds an
@@ -187,18 +186,3 @@ class BPRRecommender(Recommender):
         return topk(self.item_factors_, users, n,
                     filter_query_items=history if exclude_seen else None,
                     filter_items=filt, num_threads=0)
-
-    def _score_block(self, rows: np.ndarray) -> np.ndarray:
-        return self.user_factors_[rows] @ self.item_factors_.T
-
-    def _similar_candidates(self, item_idx: np.ndarray,
-                            n: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.model_.similar_items(item_idx, N=n)
-
-    def _state_arrays(self) -> dict[str, np.ndarray]:
-        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
-
-    def _restore_state(self, arrays: Mapping[str, np.ndarray]) -> None:
-        self.user_factors_ = np.ascontiguousarray(arrays["user_factors"], dtype=np.float32)
-        self.item_factors_ = np.ascontiguousarray(arrays["item_factors"], dtype=np.float32)
-        self._attach()
