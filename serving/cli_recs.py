@@ -1,0 +1,129 @@
+"""`genlift train | evaluate recs` and `genlift score recommend | similar-items`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from features.store import Store
+from serving.cli_common import METRIC_COLUMNS, Groups, emit, table
+
+
+# -- recommendations -----------------------------------------------------------------------
+def cmd_train_recs(args: argparse.Namespace) -> Any:
+    from serving.recs import train
+
+    with Store(args.db) as store:
+        summary = train(store, args.out, model=args.model, tune_params=args.tune,
+                        with_synthetic=args.with_synthetic,
+                        synthetic_weight=args.synthetic_weight, seed=args.seed,
+                        show_progress=args.progress)
+    text = {k: v for k, v in summary.items() if k != "tuning_trials"}
+    emit(args, summary, "\n".join(f"{k}: {v}" for k, v in text.items()))
+    return summary
+
+
+def cmd_evaluate_recs(args: argparse.Namespace) -> Any:
+    from engine.evaluation import MODELS, EvalConfig
+    from serving.recs import evaluate
+
+    models = tuple(MODELS) if args.model == "all" else (args.model,)
+    cfg = EvalConfig(protocol=args.protocol, models=models, k=args.k, tune=args.tune,
+                     seed=args.seed)
+    with Store(args.db) as store:
+        result = evaluate(store, cfg)
+    rows = [(name, *(float(r.get(m, float("nan"))) for m in METRIC_COLUMNS),
+             r["fit_seconds"]) for name, r in result["models"].items()]
+    rows += [(name, *(float(r.get(m, float("nan"))) for m in METRIC_COLUMNS), "")
+             for name, r in result["published"].items()]
+    head = f"protocol {result['protocol']}, top {result['k']}, {result['train_rows']:,} " \
+           f"train / {result['test_rows']:,} test rows (run {result['run_id']})"
+    seg_rows = [(name, seg, int(v["n_users"]), v["precision"], v["recall"], v["ndcg"])
+                for name, r in result["models"].items()
+                for seg, v in sorted(r["segments"].items())]
+    seg_text = table(seg_rows, ["model", "segment", "users", f"precision@{args.k}",
+                                 f"recall@{args.k}", f"ndcg@{args.k}"])
+    emit(args, result, head + "\n" + table(
+        rows, ["model", *(f"{m}@{args.k}" if m != "coverage" else m for m in METRIC_COLUMNS),
+               "fit s"]) + f"\n\nper segment (cold: fewer than {cfg.cold_threshold} "
+        f"training interactions):\n" + seg_text)
+    return result
+
+
+def cmd_score_recommend(args: argparse.Namespace) -> Any:
+    from serving.scoring import score_recommend, to_store
+
+    with Store(args.db) as store:
+        summary = score_recommend(store, args.model, args.out, top_k=args.top_k,
+                                  block_users=args.block_users, show_progress=args.progress)
+        if args.to_store:
+            summary["store_table"] = "recommendations"
+            summary["store_rows"] = to_store(store, args.out, "recommendations")
+    emit(args, summary, "\n".join(f"{k}: {v}" for k, v in summary.items()))
+    return summary
+
+
+def cmd_score_similar(args: argparse.Namespace) -> Any:
+    from serving.scoring import score_similar_items, to_store
+
+    summary = score_similar_items(args.model, args.out, top_k=args.top_k,
+                                  block_items=args.block_items, show_progress=args.progress)
+    if args.to_store:
+        with Store(args.db) as store:
+            summary["store_table"] = "similar_items"
+            summary["store_rows"] = to_store(store, args.out, "similar_items")
+    emit(args, summary, "\n".join(f"{k}: {v}" for k, v in summary.items()))
+    return summary
+
+
+
+def register(g: Groups) -> None:
+    p = g.train.add_parser("recs", parents=[g.common], help="train a recommender",
+                        description="Train a recommender on every interaction in the store "
+                        "and save it in --out.")
+    p.add_argument("--model", default="als", choices=["als", "bpr", "itemknn", "popularity"])
+    p.add_argument("--tune", action="store_true",
+                   help="pick parameters on a validation split carved out of the data")
+    p.add_argument("--with-synthetic", action="store_true",
+                   help="append synthetic_interactions as extra (weighted) users")
+    p.add_argument("--synthetic-weight", type=float, default=1.0,
+                   help="weight of the synthetic rows (default 1)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", required=True, type=Path, help="model folder")
+    p.set_defaults(func=cmd_train_recs)
+
+    p = g.evaluate.add_parser("recs", parents=[g.common], help="evaluate recommenders",
+                        description="Split the interactions by a protocol, (tune,) train "
+                        "and score top-k on the held-out part.")
+    p.add_argument("--protocol", default="msr", choices=["msr", "temporal"],
+                   help="msr: Microsoft Recommenders' 75/25 per-user split, seed 42; "
+                        "temporal: each user's last 5 interactions held out")
+    p.add_argument("--model", default="all",
+                   choices=["all", "als", "bpr", "itemknn", "popularity"])
+    p.add_argument("--tune", action="store_true", help="tune on a validation split first")
+    p.add_argument("-k", type=int, default=10, help="list length (default 10)")
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_evaluate_recs)
+
+    p = g.score.add_parser("recommend", parents=[g.common],
+                        help="top-N recommendations for every user",
+                        description="Score every user in blocks into parquet partitions; a "
+                        "re-run resumes after a crash and never duplicates a user.")
+    p.add_argument("--model", required=True, type=Path, help="folder of `train recs`")
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--out", required=True, type=Path, help="output folder of parquet parts")
+    p.add_argument("--block-users", type=int, default=4096, help="users per partition")
+    p.add_argument("--to-store", action="store_true",
+                   help="also load the result into the store table `recommendations`")
+    p.set_defaults(func=cmd_score_recommend)
+    p = g.score.add_parser("similar-items", parents=[g.common],
+                        help="the most similar items of every item")
+    p.add_argument("--model", required=True, type=Path, help="folder of `train recs`")
+    p.add_argument("--top-k", type=int, default=10)
+    p.add_argument("--out", required=True, type=Path, help="output folder of parquet parts")
+    p.add_argument("--block-items", type=int, default=4096, help="items per partition")
+    p.add_argument("--to-store", action="store_true",
+                   help="also load the result into the store table `similar_items`")
+    p.set_defaults(func=cmd_score_similar)
+
