@@ -1,0 +1,82 @@
+"""`genlift train demand`, `forecast` and `plan inventory` on a small store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.store import Store
+from serving.cli import main
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    rng = np.random.default_rng(0)
+    weeks = pd.date_range("2020-01-02", periods=40, freq="7D")
+    rows = []
+    for st in ("s1", "s2"):
+        for it in ("a", "b", "c"):
+            base = {"a": 100, "b": 40, "c": 10}[it]
+            for d in weeks:
+                promo = float(rng.random() < 0.2)
+                price = float(rng.uniform(1.0, 2.0))
+                units = rng.poisson(base * (2.0 if promo else 1.0) / price)
+                rows.append({"store_id": st, "item_id": it, "date": d, "units": float(units),
+                             "price": price, "promo": promo, "feat": 0.0})
+    path = str(tmp_path / "s.duckdb")
+    with Store(path) as store:
+        store.load({"stores": pd.DataFrame({"store_id": ["s1", "s2"], "income": [1.0, 2.0]}),
+                    "sales": pd.DataFrame(rows)}, source="test")
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["--no-progress", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_forecast_and_plan(capsys: pytest.CaptureFixture[str], db: str,
+                                 tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    code, text, err = run(capsys, "--db", db, "--json", "train", "demand", "--n-estimators",
+                          "20", "--out", str(model))
+    assert code == 0, err
+    assert json.loads(text)["series"] == 6
+    code, _, err = run(capsys, "--db", db, "forecast", "--model", str(model), "--horizon", "2",
+                       "--out", str(tmp_path / "f.parquet"))
+    assert code == 0, err
+    fc = pd.read_parquet(tmp_path / "f.parquet")
+    assert len(fc) == 12 and set(fc["horizon"]) == {1, 2}
+    assert (fc["q0.05"] <= fc["q0.95"]).all() and (fc["point"] >= 0).all()
+    big = fc[fc["item_id"] == "a"]["point"].mean()
+    small = fc[fc["item_id"] == "c"]["point"].mean()
+    assert big > 3 * small  # the series' levels are kept
+
+    pd.DataFrame({"store_id": ["s1", "s2"], "item_id": ["a", "a"], "on_hand": [0.0, 10_000.0]}
+                 ).to_csv(tmp_path / "stock.csv", index=False)
+    code, text, err = run(capsys, "--db", db, "--json", "plan", "inventory", "--model",
+                          str(model), "--lead-time", "2", "--on-hand", str(tmp_path / "stock.csv"),
+                          "--paths", "200", "--out", str(tmp_path / "plan.html"))
+    assert code == 0, err
+    plan = pd.read_parquet(tmp_path / "plan.parquet").set_index(["store_id", "item_id"])
+    assert plan.loc[("s1", "a"), "status"] == "reorder now"
+    assert plan.loc[("s2", "a"), "status"] == "overstock"
+    assert (plan["reorder_point"] >= plan["mean_lead_time_demand"]).all()
+    assert "<img" in (tmp_path / "plan.html").read_text()
+
+
+def test_bad_horizon(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path) -> None:
+    model = tmp_path / "m"
+    assert run(capsys, "--db", db, "train", "demand", "--n-estimators", "5", "--horizon", "2",
+               "--out", str(model))[0] == 0
+    code, _, err = run(capsys, "--db", db, "forecast", "--model", str(model), "--horizon", "3",
+                       "--out", str(tmp_path / "f.parquet"))
+    assert code == 2 and "'horizon' parameter of forecast" in err
+    code, _, err = run(capsys, "--db", db, "plan", "inventory", "--model", str(model),
+                       "--lead-time", "5", "--out", str(tmp_path / "p.html"))
+    assert code == 2 and "'lead_time' parameter of plan inventory" in err
