@@ -132,6 +132,24 @@ def cmd_demo(args: argparse.Namespace) -> Any:
                                   for m in METRIC_COLUMNS)]))
     print(f"\ntop-10 for {recs['scored_users']:,} users (tuned ALS {recs['als_params']}) -> "
           f"{recs['out']} and store table recommendations")
+    pl = result["planning"]
+    credit_rows = [(m, *(f"{s[k]['mean']:.4f} [{s[k]['ci_low']:.3f}, {s[k]['ci_high']:.3f}]"
+                         for k in ("auc", "brier", "pr_auc")))
+                   for m, s in pl["credit"].items()]
+    for name, p in pl["credit_paired"].items():
+        credit_rows.append((name, *(f"{p[k]['mean']:+.4f} ({p[k]['verdict']})"
+                                    for k in ("auc", "brier", "pr_auc"))))
+    print("\ncredit risk, german-credit, 5 x 5 repeated stratified CV (mean [95% CI]):")
+    print(table(credit_rows, ["model", "auc", "brier", "pr_auc"]))
+    demand_rows = [(r["method"], float(r["wape"]), float(r["mase"]), float(r["bias"]),
+                    float(r["coverage80"]) if r["coverage80"] is not None else float("nan"))
+                   for r in pl["demand"]]
+    print(f"\ndemand, dominicks-oj, rolling-origin backtest, cutoffs "
+          f"{', '.join(pl['demand_cutoffs'])}, 4 weeks ahead:")
+    print(table(demand_rows, ["method", "wape", "mase", "bias", "coverage80"]))
+    inv = pl["inventory"]
+    print(f"\ninventory plan for {inv['series']} store x item series -> {inv['report']} "
+          f"(table: {inv['parquet']})")
     return result
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -206,6 +207,46 @@ def demo_recommend(store: Store, out_dir: Path, *, show_progress: bool | None = 
             "out": str(out_dir / "recommendations")}
 
 
+# Demo-sized demand models: fewer trees and quantiles than the defaults (see bench_demand).
+DEMO_DEMAND: dict[str, Any] = {"n_estimators": 100, "learning_rate": 0.1,
+                               "quantiles": (0.1, 0.5, 0.9)}
+
+
+def demo_forecasting(store: Store, out_dir: Path) -> dict[str, Any]:
+    """Credit CV table, demand backtest table, and an inventory plan report."""
+    from engine.credit import cross_validate
+    from engine.demand import DemandModel, backtest
+    from engine.inventory import plan
+    from serving.cli_demand import default_future
+    from serving.inventory_report import write_plan_report
+
+    credit = cross_validate(store.read("applicants"), repeats=5, folds=5, seed=0)
+    sales = store.read("sales")
+    stores = store.read("stores") if store.has("stores") else None
+    bt = backtest(sales, stores, cutoffs=2, horizon=4, params=DEMO_DEMAND)
+    metrics = bt["metrics"]
+    overall = metrics[metrics["cutoff"] == "all"]
+    model = DemandModel(horizon=4, random_state=0, **DEMO_DEMAND).fit(sales, stores)
+    future = default_future(sales, model.horizon, model.freq_days)
+    keys = model.predict(sales, future, stores).query("horizon == 1")[["store_id", "item_id"]]
+    paths = model.sample_paths(sales, future, 500, random_state=0, stores=stores)
+    result = plan(keys.reset_index(drop=True), paths, lead_time=2,
+                  service_level={"A": 0.98, "B": 0.95, "C": 0.9})
+    report = write_plan_report(result, paths, sales, np.sort(future["date"].unique()),
+                               out_dir / "inventory" / "plan.html",
+                               title="Inventory plan, lead time 2 weeks, service 98/95/90% "
+                                     "by ABC class")
+    return {
+        "credit": {m: {k: v for k, v in s.items()} for m, s in credit["summary"].items()},
+        "credit_paired": credit["paired"],
+        "demand": json.loads(overall.to_json(orient="records")),
+        "demand_cutoffs": [str(pd.Timestamp(c).date()) for c in bt["cutoffs"]],
+        "inventory": {"report": str(report["html"]), "parquet": str(report["parquet"]),
+                      "series": int(len(result)),
+                      "mean_safety_stock": float(result["safety_stock"].mean())},
+    }
+
+
 def run_demo(
     db: str | Path, *, cache_dir: Path | None = None, show_progress: bool | None = None,
     reports: Path = Path("reports/demo"),
@@ -220,6 +261,7 @@ def run_demo(
             built = build_features(store, list(BUILDERS), show_progress=show_progress)
             generators = demo_augment(store, reports, show_progress=show_progress)
             recs = demo_recommend(store, reports, show_progress=show_progress)
+            planning = demo_forecasting(store, reports)
         except BaseException:
             store.finish_run(run_id, status="failed")
             raise
@@ -227,6 +269,7 @@ def run_demo(
         store.finish_run(run_id, metrics={"datasets": datasets, "features": features,
                                           "generators": generators,
                                           "recommendations": {k: v for k, v in recs.items()
-                                                              if k != "evaluation"}})
+                                                              if k != "evaluation"},
+                                          "planning": planning})
     return {"run_id": run_id, "db": str(db), "datasets": datasets, "features": features,
-            "generators": generators, "recommendations": recs}
+            "generators": generators, "recommendations": recs, "planning": planning}

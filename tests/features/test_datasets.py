@@ -223,6 +223,11 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         assert store.row_count("recommendations") == 943 * 10
     recs = result["recommendations"]
     assert recs["evaluation"]["models"]["als"]["ndcg"] > 0.44  # tuned on validation only
+    planning = result["planning"]
+    assert 0.70 < planning["credit"]["woe_logistic"]["auc"]["mean"] < 0.85
+    wape = {r["method"]: r["wape"] for r in planning["demand"]}
+    assert wape["lightgbm"] < 0.85 * min(wape["naive"], wape["ma4"], wape["ma8"])
+    assert Path(planning["inventory"]["report"]).is_file()
 
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cached fetch must not run pip or apt-get")
