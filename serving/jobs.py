@@ -154,7 +154,8 @@ DEMO_GENERATORS: list[tuple[str, str, str, dict[str, Any], tuple[str, ...]]] = [
     ("tabular", "applicants", "copula", {}, ("quality", "detection_auc", "membership_auc")),
     ("tabular", "applicants", "vae", {"epochs": 150},
      ("quality", "detection_auc", "membership_auc")),
-    ("baskets", "interactions", "vae", {"epochs": 30},
+    ("baskets", "interactions", "vae",
+     {"epochs": 30, "params": {"profile_columns": ["age", "gender", "occupation"]}},
      ("popularity_spearman", "pmi_pearson", "coverage_synthetic")),
     ("paths", "prices", "bootstrap", {"train_end": "2015-12-31"},
      ("wasserstein_1d", "acf_error_abs", "novel_share")),
@@ -174,7 +175,8 @@ def demo_augment(store: Store, out_dir: Path, *, show_progress: bool | None = No
                                               unit="model", disable=_disable(show_progress)):
         folder = out_dir / f"{table}-{name}"
         cfg = FitConfig(kind=kind, table=table, generator=name, seed=0,
-                        epochs=extra.get("epochs"), train_end=extra.get("train_end"))
+                        epochs=extra.get("epochs"), train_end=extra.get("train_end"),
+                        params=extra.get("params", {}))
         summary = fit(store, cfg, folder / "model")
         result = report(store, folder / "model", folder / "report.html", seed=0)
         rows.append({"kind": kind, "table": table, "generator": name,
