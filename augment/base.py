@@ -12,7 +12,6 @@ read with ``weights_only=True``). No pickled code: loading runs nothing from the
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib
 import inspect
 import json
@@ -32,6 +31,7 @@ import torch
 from torch import nn
 
 from augment.runtime import torch_threads
+from features.artifacts import sha256_file
 from features.errors import DataValidationError
 from features.store import fingerprint_frame
 from features.version import __version__
@@ -150,7 +150,7 @@ class Generator(ABC):
                 "fit_seconds": getattr(self, "fit_seconds_", None),
                 "history": self.history_,
                 "meta": meta,
-                "sha256": {f: _sha256(tmp / f) for f in files},
+                "sha256": {f: sha256_file(tmp / f) for f in files},
             }
             (tmp / "params.json").write_text(json.dumps(params, indent=2, default=_json_default))
             if path.exists():
@@ -173,7 +173,7 @@ class Generator(ABC):
         if not (isinstance(klass, type) and issubclass(klass, cls)):
             raise ArtifactError(f"{path}: holds a {params['class']}, not a {cls.__name__}")
         for name, digest in params["sha256"].items():
-            if not (path / name).is_file() or _sha256(path / name) != digest:
+            if not (path / name).is_file() or sha256_file(path / name) != digest:
                 raise ArtifactError(f"{path}/{name} is missing or corrupted (sha256 mismatch); "
                                     "save the generator again")
         config = dict(params["config"])
@@ -254,10 +254,6 @@ class EarlyStopping:
         if self._best_state is not None:
             for k, m in self.modules.items():
                 m.load_state_dict(self._best_state[k])
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _json_default(obj: Any) -> Any:

@@ -39,6 +39,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, train_test_split
 
+from features.artifacts import publish_dir, sha256_file
 from features.credit import ID, TARGET, CreditFeatures
 from features.errors import DataValidationError, check_param
 from features.version import __version__
@@ -159,14 +160,6 @@ def _matrix(features: CreditFeatures, frame: pd.DataFrame) -> np.ndarray:
 def _fingerprint(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
     return digest.hexdigest()
 
 
@@ -695,17 +688,11 @@ class CreditModel:
                 "best_iterations": self.best_iterations_, "n_synthetic": self.n_synthetic_,
                 "synthetic_weight": self.synthetic_weight_,
                 "model_files": files,
-                "sha256": {name: _sha256_file(tmp / name) for name in (*files, ARRAYS_FILE)},
+                "sha256": {name: sha256_file(tmp / name) for name in (*files, ARRAYS_FILE)},
             }
             with open(tmp / PARAMS_FILE, "w", encoding="utf-8") as fh:
                 json.dump(params, fh, indent=2, sort_keys=True)
-            if path.exists():
-                old = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
-                os.replace(path, old)
-                os.replace(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, path)
+            publish_dir(tmp, path)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -747,7 +734,7 @@ class CreditModel:
         for name in (*files, ARRAYS_FILE):
             if not (path / name).is_file():
                 raise corrupt(f"{name} is missing")
-            actual = _sha256_file(path / name)
+            actual = sha256_file(path / name)
             if actual != expected.get(name):
                 raise corrupt(f"{name} sha256 is {actual[:12]}..., params.json expects "
                               f"{str(expected.get(name))[:12]}...")

@@ -51,6 +51,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from engine.forecast_metrics import bias, coverage, insample_scale, mase, pinball, rmsse, wape
+from features.artifacts import publish_dir, sha256_file
 from features.demand import demand_features
 from features.errors import DataValidationError, check_param
 from features.version import __version__
@@ -752,15 +753,9 @@ class DemandModel:
                       "item_categories": self.item_categories_,
                       "store_attr_names": self.store_attr_names_, "files": files,
                       "offsets": {f"{h}|{q!r}": v for (h, q), v in self.offsets_.items()},
-                      "sha256": {f: _sha256(tmp / f) for f in set(files.values())}}
+                      "sha256": {f: sha256_file(tmp / f) for f in set(files.values())}}
             (tmp / "params.json").write_text(json.dumps(params, indent=2, sort_keys=True))
-            if path.exists():
-                old = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
-                os.replace(path, old)
-                os.replace(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, path)
+            publish_dir(tmp, path)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -786,7 +781,7 @@ class DemandModel:
             raise DataValidationError(f"{path} holds a {params.get('class')}, not a DemandModel",
                                       table="model", fix="load it with its own class")
         for name, digest in sums.items():
-            if not (path / name).is_file() or _sha256(path / name) != digest:
+            if not (path / name).is_file() or sha256_file(path / name) != digest:
                 raise corrupt(f"{name} is missing or its sha256 does not match")
         config: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
                                   for k, v in params["config"].items()}
@@ -812,14 +807,6 @@ class DemandModel:
             model.boosters_[(int(h), kind if kind == "point" else float(kind))] = \
                 lgb.Booster(model_file=str(path / name))
         return model
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------- backtest

@@ -10,7 +10,6 @@ A second fetch finds the archive in the cache and does no network work.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import logging
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.artifacts import sha256_file
 from features.errors import DataValidationError
 
 logger = logging.getLogger(__name__)
@@ -212,21 +212,13 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "genlift"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def cached_archive(ds: Dataset, cache_dir: Path | None = None) -> Path | None:
     """The dataset's archive in the cache, if one is there and (where pinned) intact."""
     folder = (cache_dir or default_cache_dir()) / "archives" / ds.name
     for path in sorted(folder.glob("*")) if folder.is_dir() else []:
         if path.name.startswith(".") or not path.is_file():
             continue
-        if ds.sha256 is None or _sha256(path) == ds.sha256:
+        if ds.sha256 is None or sha256_file(path) == ds.sha256:
             return path
         logger.warning("cached %s does not match its sha256; downloading again", path)
     return None
@@ -276,7 +268,7 @@ def download(ds: Dataset, cache_dir: Path | None = None) -> Path:
         if len(got) != 1:
             raise FetchError(f"{ds.name}: expected one downloaded file, got "
                              f"{[p.name for p in got]}")
-        if ds.sha256 is not None and _sha256(got[0]) != ds.sha256:
+        if ds.sha256 is not None and sha256_file(got[0]) != ds.sha256:
             raise FetchError(f"{ds.name}: {got[0].name} does not match its pinned sha256 "
                              f"{ds.sha256}; the registry served a different file")
         final = folder / got[0].name

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from features.artifacts import publish_dir, sha256_file
 from features.errors import DataValidationError, GenliftWarning, check_param
 from features.matrix import InteractionMatrix, build_user_items
 from features.version import __version__
@@ -108,14 +109,6 @@ def _binary(m: sp.csr_matrix) -> sp.csr_matrix:
 
 def _empty_rows(n_rows: int, n_items: int) -> sp.csr_matrix:
     return sp.csr_matrix((n_rows, n_items), dtype=np.float32)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def matrix_fingerprint(m: InteractionMatrix) -> str:
@@ -697,17 +690,11 @@ class Recommender(ABC):
                 "n_users": int(self.user_ids_.size), "n_items": int(self.item_ids_.size),
                 "n_synthetic_users": self.n_synthetic_users_,
                 "synthetic_weight": self.synthetic_weight_,
-                "arrays_sha256": _sha256_file(tmp / ARRAYS_FILE),
+                "arrays_sha256": sha256_file(tmp / ARRAYS_FILE),
             }
             with open(tmp / PARAMS_FILE, "w", encoding="utf-8") as fh:
                 json.dump(params, fh, indent=2, sort_keys=True)
-            if path.exists():
-                old = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
-                os.replace(path, old)
-                os.replace(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, path)
+            publish_dir(tmp, path)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -752,7 +739,7 @@ class Recommender(ABC):
         arrays_path = path / ARRAYS_FILE
         if not arrays_path.is_file():
             raise corrupt(f"{ARRAYS_FILE} is missing")
-        actual_sha = _sha256_file(arrays_path)
+        actual_sha = sha256_file(arrays_path)
         if actual_sha != expected_sha:
             raise corrupt(f"{ARRAYS_FILE} sha256 is {actual_sha[:12]}..., params.json expects "
                           f"{str(expected_sha)[:12]}...")
