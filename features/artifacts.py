@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import Any
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
@@ -28,3 +30,12 @@ def publish_dir(tmp: Path, path: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, path)
+
+
+def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """Write JSON through a temporary name and a rename (never a half-written file)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+    return path

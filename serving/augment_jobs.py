@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from augment.quality_baskets import basket_scorecard
 from augment.quality_paths import path_scorecard
 from augment.registry import load_generator, make_generator
 from augment.sales import SalesWindowGenerator, lag1_acf
+from features.artifacts import write_json_atomic
 from features.errors import DataValidationError
 from features.returns import log_returns
 from features.schemas import schema_for
@@ -164,15 +164,9 @@ def fit(store: Store, cfg: FitConfig, out: str | Path, *, show_progress: bool | 
                                                      else {}).items() if "val" in k},
                "out": str(out)}
     info |= {"run_id": run_id, "fingerprints": store.fingerprints(tables), "summary": summary}
-    _write_json(info, out / "fit.json")
+    write_json_atomic(info, out / "fit.json")
     store.finish_run(run_id, metrics=summary)
     return summary
-
-
-def _write_json(obj: dict[str, Any], path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
 
 
 def read_fit(out: str | Path) -> tuple[Generator, dict[str, Any]]:

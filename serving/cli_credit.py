@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 from engine.credit import CreditModel, cross_validate
+from features.artifacts import write_json_atomic
 from features.errors import DataValidationError
 from features.io import read_table_file, write_parquet_atomic
 from features.store import Store
@@ -50,9 +49,7 @@ def cmd_train_credit(args: argparse.Namespace) -> Any:
                    "synthetic_applicants": 0 if synthetic is None else len(synthetic),
                    "calibration": getattr(model, "calibration_", None), "out": str(out)}
         meta = {**config, **summary, "fingerprints": store.fingerprints(tables)}
-        tmp = out / ".train.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=2, default=str))
-        os.replace(tmp, out / "train.json")
+        write_json_atomic(meta, out / "train.json")
         store.finish_run(run_id, metrics=summary)
     emit(args, summary, "\n".join(f"{k}: {v}" for k, v in summary.items()))
     return summary

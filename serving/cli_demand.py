@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pandas as pd
 
 from engine.demand import DemandModel, backtest
 from engine.inventory import plan
+from features.artifacts import write_json_atomic
 from features.errors import DataValidationError
 from features.io import read_table_file, write_parquet_atomic
 from features.store import Store
@@ -70,9 +70,7 @@ def cmd_train_demand(args: argparse.Namespace) -> Any:
                    "synthetic_rows": 0 if synthetic is None else len(synthetic),
                    "horizon": args.horizon, "out": str(out)}
         meta = {**config, **summary, "fingerprints": store.fingerprints(tables)}
-        tmp = out / ".train.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=2, default=str))
-        os.replace(tmp, out / "train.json")
+        write_json_atomic(meta, out / "train.json")
         store.finish_run(run_id, metrics=summary)
     emit(args, summary, "\n".join(f"{k}: {v}" for k, v in summary.items()))
     return summary

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from engine.evaluation import EvalConfig, make_model, run_evaluation, tune
+from features.artifacts import write_json_atomic
 from features.errors import DataValidationError
 from features.matrix import build_user_items
 from features.store import Store
@@ -61,9 +60,7 @@ def train(store: Store, out: str | Path, *, model: str = "als", tune_params: boo
                "synthetic_users": 0 if synthetic is None else synthetic.shape[0],
                "tuning_trials": trials, "out": str(out)}
     meta = {**config, **summary, "fingerprints": store.fingerprints(tables)}
-    tmp = out / ".train.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2, default=str))
-    os.replace(tmp, out / "train.json")
+    write_json_atomic(meta, out / "train.json")
     store.finish_run(run_id, metrics={k: v for k, v in summary.items()
                                       if k != "tuning_trials"})
     return summary
