@@ -104,12 +104,7 @@ class ALSRecommender(FactorRecommender):
                 alpha=float(self.alpha), dtype=np.float32, iterations=int(self.iterations),
                 use_gpu=gpu, random_state=self.random_state, num_threads=0)
             model.fit(train, show_progress=show_progress)
-        if gpu:  # inference, saving and the FAISS layer all work on numpy factors
-            model = model.to_cpu()
-        self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
-        # A copy, so the synthetic users' rows are not kept alive behind a view.
-        self.user_factors_ = np.array(model.user_factors[:n_real], dtype=np.float32, order="C")
-        self._attach(model)
+        self._take_factors(model, n_real, gpu)
 
     def _attach(self, model: Any = None) -> None:
         """(Re)point a CPU implicit model at ``user_factors_`` / ``item_factors_``."""

@@ -124,12 +124,7 @@ class BPRRecommender(FactorRecommender):
                 iterations=int(self.iterations), use_gpu=gpu,
                 num_threads=self._num_threads(), random_state=self.random_state)
             model.fit(train, show_progress=show_progress)
-        if gpu:  # inference, saving and the FAISS layer all work on numpy factors
-            model = model.to_cpu()
-        self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
-        # A copy, so the synthetic users' rows are not kept alive behind a view.
-        self.user_factors_ = np.array(model.user_factors[:n_real], dtype=np.float32, order="C")
-        self._attach(model)
+        self._take_factors(model, n_real, gpu)
 
     def _attach(self, model: Any = None) -> None:
         cpu = model if model is not None else self._new_cpu_model()

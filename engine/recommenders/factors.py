@@ -23,6 +23,15 @@ class FactorRecommender(Recommender):
     def _attach(self, model: Any = None) -> None:
         """Wrap the factors in an implicit model again (after fit or load)."""
 
+    def _take_factors(self, model: Any, n_real: int, gpu: bool) -> None:
+        """Keep a fitted implicit model's factors as float32 numpy (real users only)."""
+        if gpu:  # inference, saving and the FAISS layer all work on numpy factors
+            model = model.to_cpu()
+        self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        # A copy, so the synthetic users' rows are not kept alive behind a view.
+        self.user_factors_ = np.array(model.user_factors[:n_real], dtype=np.float32, order="C")
+        self._attach(model)
+
     def _score_block(self, rows: np.ndarray) -> np.ndarray:
         return self.user_factors_[rows] @ self.item_factors_.T
 
