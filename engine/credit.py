@@ -103,8 +103,11 @@ def _row_list(mask: np.ndarray) -> tuple[int, list[int], str]:
     return int(mask.sum()), rows, ", ".join(map(str, rows)) + more
 
 
-def _check_labelled(frame: object, owner: str, table: str) -> pd.DataFrame:
-    """A non-empty DataFrame whose ``default`` column holds only 0 and 1, both present."""
+def _check_labelled(frame: object, owner: str, table: str, *, both_classes: bool = True
+                    ) -> pd.DataFrame:
+    """A non-empty DataFrame whose ``default`` column holds only 0 and 1 (both present
+    unless ``both_classes`` is False: synthetic rows may hold one class, e.g. oversampled
+    defaults)."""
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"{owner} expects {table} as a pandas DataFrame; got "
                         f"{type(frame).__name__}")
@@ -123,7 +126,7 @@ def _check_labelled(frame: object, owner: str, table: str) -> pd.DataFrame:
             table=table, column=TARGET, n_rows=n, rows=rows,
             fix="encode default as 1 (bad) / 0 (good), with no missing labels")
     n_bad = int(target.sum())
-    if min(n_bad, len(target) - n_bad) < 2:
+    if both_classes and min(n_bad, len(target) - n_bad) < 2:
         raise DataValidationError(
             f"{table}.{TARGET} has {n_bad} defaults and {len(target) - n_bad} non-defaults; "
             "a PD model needs at least 2 of each", table=table, column=TARGET,
@@ -440,7 +443,8 @@ class CreditModel:
 
         X_syn, y_syn, w_syn = np.zeros((0, X.shape[1])), np.zeros(0, int), np.zeros(0)
         if synthetic is not None and synthetic_weight > 0:
-            syn = _check_labelled(synthetic, "CreditModel.fit", "synthetic_applicants")
+            syn = _check_labelled(synthetic, "CreditModel.fit", "synthetic_applicants",
+                                  both_classes=False)
             _raise_problems(features, syn, "synthetic_applicants",
                             "generate synthetic applicants from these real applicants' "
                             "categories, with every feature present")
@@ -839,7 +843,8 @@ class WoeLogistic:
                 qs = np.quantile(X[:, j], np.linspace(0, 1, self.bins + 1)[1:-1])
                 self.edges_[col] = np.unique(qs)
         if synthetic is not None and synthetic_weight > 0:
-            syn = _check_labelled(synthetic, "WoeLogistic.fit", "synthetic_applicants")
+            syn = _check_labelled(synthetic, "WoeLogistic.fit", "synthetic_applicants",
+                                  both_classes=False)
             _raise_problems(self.features_, syn, "synthetic_applicants",
                             "generate synthetic applicants from the real categories")
             X = np.vstack([X, _matrix(self.features_, syn)])

@@ -104,7 +104,9 @@ def cmd_demo(args: argparse.Namespace) -> Any:
     from serving.jobs import run_demo
 
     result = run_demo(args.db, cache_dir=args.cache_dir, show_progress=args.progress,
-                      reports=args.reports)
+                      reports=args.reports,
+                      lift_budget=None if args.lift == "none" else args.lift,
+                      lift_reports=args.lift_reports)
     if args.json:
         emit(args, result, "")
         return result
@@ -150,7 +152,23 @@ def cmd_demo(args: argparse.Namespace) -> Any:
     inv = pl["inventory"]
     print(f"\ninventory plan for {inv['series']} store x item series -> {inv['report']} "
           f"(table: {inv['parquet']})")
+    if result["lift"]:
+        print_lift_summary(result["lift"])
     return result
+
+
+def print_lift_summary(lift: dict[str, Any]) -> None:
+    """The demo's lift table: each task's primary metric per arm and segment."""
+    from serving.lift_report import _ci, _ratio
+
+    rows = [(s["task"], s["arm"], _ratio(s["ratio"]), s["segment"], s["metric"], s["real"],
+             s["delta"] if s["delta"] is not None else float("nan"), _ci(s), s["verdict"])
+            for t in lift["tasks"].values() for s in t["summary"]]
+    print("\nlift experiment (5 seeds, ratio picked on validation, test delta vs real-only "
+          "with a 95% paired-bootstrap CI):")
+    print(table(rows, ["task", "arm", "ratio", "segment", "metric", "real-only", "delta",
+                       "95% CI", "verdict"]))
+    print(f"\nlift reports: {lift['index']}")
 
 
 
@@ -212,4 +230,9 @@ def register_demo(g: Groups) -> None:
     p.add_argument("--cache-dir", type=Path, default=None, help=CACHE_HELP)
     p.add_argument("--reports", type=Path, default=Path("reports/demo"),
                    help="folder for the fitted generators and their HTML reports")
+    p.add_argument("--lift", choices=["small", "full", "none"], default="small",
+                   help="budget of the lift experiment stage (`genlift lift all`; default "
+                        "small, a few minutes; none skips it)")
+    p.add_argument("--lift-reports", type=Path, default=Path("reports"),
+                   help="folder of the lift reports (default reports: reports/index.html)")
     p.set_defaults(func=cmd_demo)

@@ -249,12 +249,29 @@ def demo_forecasting(store: Store, out_dir: Path) -> dict[str, Any]:
     }
 
 
+def demo_lift(store: Store, out_dir: Path, budget: str, *,
+              show_progress: bool | None = None) -> dict[str, Any]:
+    """`genlift lift all` at ``budget`` (5 seeds): the with/without-synthetic comparison of
+    every task, reports in ``out_dir`` (index.html)."""
+    from engine.lift import LiftConfig
+    from serving.lift_jobs import run_all, summary_rows
+
+    out = run_all(store, LiftConfig(task="all", budget=budget), out_dir,
+                  show_progress=show_progress)
+    return {"index": out["index"],
+            "tasks": {name: {"run_id": r["run_id"], "html": r["html"], "json": r["json"],
+                             "seconds": r["seconds"], "summary": summary_rows(r)}
+                      for name, r in out["tasks"].items()}}
+
+
 def run_demo(
     db: str | Path, *, cache_dir: Path | None = None, show_progress: bool | None = None,
-    reports: Path = Path("reports/demo"),
+    reports: Path = Path("reports/demo"), lift_budget: str | None = "small",
+    lift_reports: Path = Path("reports"),
 ) -> dict[str, Any]:
     """The main job: fetch the real datasets, validate them into the store, build every
-    feature set, fit and score the generators, and record it all as one run."""
+    feature set, fit and score the generators, run the lift experiment of every task
+    (unless ``lift_budget`` is None), and record it all as one run."""
     with Store(db) as store:
         run_id = store.start_run("demo", {"datasets": list(DATASETS)})
         try:
@@ -264,6 +281,8 @@ def run_demo(
             generators = demo_augment(store, reports, show_progress=show_progress)
             recs = demo_recommend(store, reports, show_progress=show_progress)
             planning = demo_forecasting(store, reports)
+            lift = demo_lift(store, lift_reports, lift_budget, show_progress=show_progress) \
+                if lift_budget else None
         except BaseException:
             store.finish_run(run_id, status="failed")
             raise
@@ -272,6 +291,8 @@ def run_demo(
                                           "generators": generators,
                                           "recommendations": {k: v for k, v in recs.items()
                                                               if k != "evaluation"},
-                                          "planning": planning})
+                                          "planning": planning,
+                                          "lift": lift and {"index": lift["index"]}})
     return {"run_id": run_id, "db": str(db), "datasets": datasets, "features": features,
-            "generators": generators, "recommendations": recs, "planning": planning}
+            "generators": generators, "recommendations": recs, "planning": planning,
+            "lift": lift}

@@ -191,7 +191,9 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     the CLI; then a second fetch that must work with the network forbidden."""
     db = str(tmp_path / "real.duckdb")
     reports = tmp_path / "reports"
-    assert main(["--db", db, "--json", "--no-progress", "demo", "--reports", str(reports)]) == 0
+    # The demo's lift stage runs every task (minutes); here one task on the real data below.
+    assert main(["--db", db, "--json", "--no-progress", "demo", "--reports", str(reports),
+                 "--lift", "none"]) == 0
     out = capsys.readouterr().out
     import json
 
@@ -228,6 +230,19 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     wape = {r["method"]: r["wape"] for r in planning["demand"]}
     assert wape["lightgbm"] < 0.85 * min(wape["naive"], wape["ma4"], wape["ma8"])
     assert Path(planning["inventory"]["report"]).is_file()
+
+    # The lift experiment on real data: 5 seeds, every credit arm, a verdict per row.
+    lift_dir = tmp_path / "lift"
+    assert main(["--db", db, "--json", "--no-progress", "lift", "credit", "--out",
+                 str(lift_dir)]) == 0
+    lift = json.loads(capsys.readouterr().out)
+    assert lift["config"]["seeds"] == [0, 1, 2, 3, 4] and not lift["provisional"]
+    assert lift["split"]["test"] == 200 and (lift_dir / "index.html").is_file()
+    ref = next(r for r in lift["rows"] if r["arm"] == "real" and r["metric"] == "auc"
+               and r["segment"] == "all")
+    assert 0.7 < ref["value"] < 0.85
+    assert all(r["verdict"] in ("helps", "no effect", "hurts") for r in lift["rows"]
+               if r["arm"] != "real")
 
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cached fetch must not run pip or apt-get")

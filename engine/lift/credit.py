@@ -1,0 +1,306 @@
+"""Lift task ``credit``: synthetic applicants for the LightGBM PD model (german-credit).
+
+One stratified split of the applicants into train / validation / test (60 / 20 / 20 by
+default). Arms: the tuned real-only model; class weights (defaults weighted up to balance
+the classes), random oversampling and SMOTE-NC of the defaults; each tabular generator
+(fitted on the training applicants only) sampling either defaults only (``-minority``,
+conditioned on ``default=1``) or both classes as learned (``-both``). Ratios are synthetic
+rows per real training row. Units are test applicants; metrics AUC (primary), PR-AUC,
+recall at a fixed false-positive rate and Brier score; segments all applicants and the
+young (a thin-file segment with a higher default rate).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from augment.quality import column_shapes, pair_trends
+from augment.registry import make_generator
+from engine.credit import TARGET, CreditModel, WoeLogistic
+from engine.lift.protocol import Arm, ArmState, LiftConfig, LiftSplit, LiftTask
+from engine.lift.stats import (
+    Metric,
+    Units,
+    auc_metric,
+    average_precision_metric,
+    mean_metric,
+    recall_at_fpr_metric,
+)
+from features.errors import DataValidationError
+
+ID = "applicant_id"
+MODES = ("minority", "both")
+
+
+def _numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def smote_nc(minority: pd.DataFrame, n: int, *, k: int = 5, seed: int = 0) -> pd.DataFrame:
+    """SMOTE-NC (Chawla et al. 2002) rows interpolated between minority-class neighbours.
+
+    Distances: Euclidean on standardised numeric columns plus, per categorical column that
+    differs, the median standard deviation of the standardised numerics (1). A new row
+    lies at a uniform point between a random minority row and one of its ``k`` nearest
+    minority neighbours; each categorical takes the most frequent value among those
+    neighbours. Integer columns are rounded.
+
+    Parameters
+    ----------
+    minority : DataFrame
+        Rows of the class to oversample (feature columns only, plus any constant label).
+    n : int
+        Rows to create.
+    k : int, default 5
+        Neighbours per row (capped at ``len(minority) - 1``).
+    seed : int
+        Randomness of the draws.
+    """
+    if len(minority) < 2:
+        raise DataValidationError(
+            f"SMOTE-NC needs at least 2 minority rows, got {len(minority)}",
+            table="applicants", column=TARGET, fix="use more applicants with default=1")
+    rng = np.random.default_rng(seed)
+    frame = minority.reset_index(drop=True)
+    num_cols = [c for c in frame.columns if _numeric(frame[c])]
+    cat_cols = [c for c in frame.columns if c not in num_cols]
+    x = frame[num_cols].to_numpy(float)
+    sd = x.std(axis=0)
+    z = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    codes = np.stack([pd.factorize(frame[c])[0] for c in cat_cols], axis=1) if cat_cols \
+        else np.zeros((len(frame), 0), int)
+    d2 = ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)
+    d2 += (codes[:, None, :] != codes[None, :, :]).sum(-1).astype(float)
+    np.fill_diagonal(d2, np.inf)
+    k = min(k, len(frame) - 1)
+    neighbours = np.argsort(d2, axis=1, kind="stable")[:, :k]
+    base = rng.integers(0, len(frame), n)
+    partner = neighbours[base, rng.integers(0, k, n)]
+    gap = rng.random((n, 1))
+    out = pd.DataFrame(index=range(n))
+    new_x = x[base] + gap * (x[partner] - x[base])
+    for j, c in enumerate(num_cols):
+        col = new_x[:, j]
+        if pd.api.types.is_integer_dtype(frame[c]):
+            col = np.round(col).astype(frame[c].dtype)
+        out[c] = col
+    for j, c in enumerate(cat_cols):
+        votes = codes[neighbours[base], j]  # (n, k)
+        counts = np.apply_along_axis(np.bincount, 1, votes, minlength=codes[:, j].max() + 1)
+        uniques = pd.factorize(frame[c])[1]
+        out[c] = np.asarray(uniques)[counts.argmax(axis=1)]
+    return out[list(frame.columns)]
+
+
+def _tabular_quality(reference: pd.DataFrame, synth: pd.DataFrame, seed: int) -> float:
+    """Mean of the column-shape and pair-trend scores (0..1, higher is better)."""
+    shapes = column_shapes(reference, synth)
+    pairs = pair_trends(reference, synth, random_state=seed)
+    return float(np.nanmean([np.mean(list(shapes.values())),
+                             np.mean(list(pairs.values())) if pairs else np.nan]))
+
+
+class CreditLiftTask(LiftTask):
+    """See the module docstring."""
+
+    name: ClassVar[str] = "credit"
+    dataset: ClassVar[str] = "german-credit"
+    tables: ClassVar[tuple[str, ...]] = ("applicants",)
+    unit: ClassVar[str] = "applicant"
+    metrics: ClassVar[tuple[Metric, ...]] = (
+        auc_metric(), average_precision_metric(), recall_at_fpr_metric(0.1),
+        mean_metric("brier", "sq_err", higher_is_better=False, label="Brier score"),
+    )
+    primary: ClassVar[str] = "auc"
+    known_generators: ClassVar[tuple[str, ...]] = ("copula", "vae", "gan")
+    known_baselines: ClassVar[tuple[str, ...]] = ("class_weights", "oversample", "smote_nc")
+    known_models: ClassVar[tuple[str, ...]] = ("lightgbm", "woe_logistic")
+
+    def __init__(self) -> None:
+        self._generators: dict[tuple[str, int], tuple[Any, float]] = {}
+
+    def defaults(self, budget: str) -> dict[str, Any]:
+        small = budget == "small"
+        return {
+            "generators": ("copula", "vae") if small else ("copula", "vae", "gan"),
+            "baselines": self.known_baselines,
+            "ratios": (0.25, 0.5, 1.0) if small else (0.25, 0.5, 1.0, 2.0),
+            "models": ("lightgbm",) if small else self.known_models,
+            "params": {"epochs": 150 if small else 300, "test_fraction": 0.2,
+                       "validation_fraction": 0.2, "young_age": 30, "age_column":
+                       "age_in_years", "modes": list(MODES), "synthetic_weight": 1.0,
+                       "n_bags": 3 if small else 5},
+        }
+
+    # ----------------------------------------------------------------------- split
+    def split(self, tables: Mapping[str, Any], cfg: LiftConfig) -> LiftSplit:
+        if "applicants" not in tables:
+            raise DataValidationError("lift credit needs the applicants table",
+                                      table="applicants",
+                                      fix="genlift data fetch german-credit, or import yours")
+        frame = tables["applicants"]
+        for col in (ID, TARGET):
+            if col not in frame.columns:
+                raise DataValidationError(f"applicants has no {col} column", table="applicants",
+                                          column=col, fix=f"add the {col} column")
+        y = frame[TARGET].to_numpy()
+        counts = pd.Series(y).value_counts()
+        if len(counts) < 2 or counts.min() < 10:
+            raise DataValidationError(
+                f"applicants has {counts.to_dict()} rows per {TARGET} class; the lift split "
+                "needs at least 10 of each", table="applicants", column=TARGET,
+                fix="use more labelled applicants (both defaults and non-defaults)")
+        p = cfg.params
+        test_f, val_f = float(p["test_fraction"]), float(p["validation_fraction"])
+        if not (0 < test_f < 0.5 and 0 < val_f < 0.5):
+            raise DataValidationError(
+                f"test_fraction {test_f} / validation_fraction {val_f} must be in (0, 0.5)",
+                fix="pass e.g. --param test_fraction=0.2")
+        frame = frame.sort_values(ID, kind="stable").reset_index(drop=True)
+        rest, test = train_test_split(frame, test_size=test_f, stratify=frame[TARGET],
+                                      random_state=cfg.split_seed)
+        train, val = train_test_split(rest, test_size=val_f / (1 - test_f),
+                                      stratify=rest[TARGET], random_state=cfg.split_seed)
+        train, val, test = (f.sort_values(ID, kind="stable").reset_index(drop=True)
+                            for f in (train, val, test))
+        age = p["age_column"]
+
+        def segments(part: pd.DataFrame) -> dict[str, np.ndarray]:
+            segs = {"all": np.ones(len(part), bool)}
+            if age in part.columns and _numeric(part[age]):
+                segs[f"age<{p['young_age']}"] = (part[age] < p["young_age"]).to_numpy()
+            return segs
+
+        info = {"train": len(train), "validation": len(val), "test": len(test),
+                "default_rate": {n: float(f[TARGET].mean()) for n, f in
+                                 (("train", train), ("validation", val), ("test", test))},
+                "method": "stratified by default, split_seed " + str(cfg.split_seed)}
+        return LiftSplit(train=train, validation=val, test=test,
+                         units_validation=val[ID].astype(str).to_numpy(),
+                         units_test=test[ID].astype(str).to_numpy(),
+                         segments_validation=segments(val), segments_test=segments(test),
+                         info=info)
+
+    # ------------------------------------------------------------------------ tune
+    def _model(self, name: str, params: Mapping[str, Any], seed: int,
+               cfg: LiftConfig) -> CreditModel | WoeLogistic:
+        if name == "lightgbm":
+            return CreditModel(**{"random_state": seed, "n_jobs": 1,
+                                  "n_bags": int(cfg.params["n_bags"]), **params})
+        return WoeLogistic(**params)
+
+    def _scores(self, model: CreditModel | WoeLogistic, part: pd.DataFrame) -> Units:
+        p = model.predict_proba(part)
+        y = part[TARGET].to_numpy().astype(int)
+        return {"y": y, "p": p, "sq_err": (p - y) ** 2}
+
+    def tune(self, split: LiftSplit, cfg: LiftConfig) -> dict[str, dict[str, Any]]:
+        grids: dict[str, list[dict[str, Any]]] = {
+            "lightgbm": [{"num_leaves": nl, "min_child_samples": mc}
+                         for nl in (4, 8) for mc in (10, 20)],
+            "woe_logistic": [{"bins": b, "C": c} for b in (4, 6) for c in (0.1, 1.0)],
+        }
+        auc = self.metric("auc")
+        out: dict[str, dict[str, Any]] = {}
+        for name in cfg.models or ():
+            best: tuple[float, dict[str, Any]] = (-np.inf, {})
+            for params in grids[name]:
+                model = self._model(name, params, cfg.split_seed, cfg).fit(split.train)
+                score = auc.point(self._scores(model, split.validation))
+                if score > best[0]:
+                    best = (score, params)
+            out[name] = best[1]
+        return out
+
+    # ------------------------------------------------------------------------ arms
+    def arms(self, cfg: LiftConfig) -> list[Arm]:
+        ratios = tuple(cfg.ratios or ())
+        out = []
+        for name in cfg.baselines or ():
+            if name == "class_weights":
+                out.append(Arm(name, "baseline", (), "class weights (balanced)"))
+            else:
+                out.append(Arm(name, "baseline", ratios, {"oversample": "random oversampling",
+                                                          "smote_nc": "SMOTE-NC"}[name]))
+        modes = list(cfg.params["modes"])
+        bad = [m for m in modes if m not in MODES]
+        if bad or not modes:
+            raise DataValidationError(f"unknown credit generator mode(s) {bad or modes}",
+                                      fix=f"use modes among {', '.join(MODES)}")
+        for name in cfg.generators or ():
+            for mode in modes:
+                label = f"{name}, defaults only" if mode == "minority" else f"{name}, both classes"
+                out.append(Arm(f"{name}-{mode}", "generator", ratios, label,
+                               {"generator": name, "mode": mode}))
+        return out
+
+    def _generator(self, name: str, train: pd.DataFrame, cfg: LiftConfig, seed: int
+                   ) -> tuple[Any, float]:
+        key = (name, seed)
+        if key not in self._generators:
+            start = time.perf_counter()
+            gen = make_generator("tabular", name, epochs=int(cfg.params["epochs"]),
+                                 random_state=seed).fit(train.drop(columns=[ID]))
+            self._generators = {k: v for k, v in self._generators.items() if k[1] == seed}
+            self._generators[key] = (gen, time.perf_counter() - start)
+        return self._generators[key]
+
+    def fit_arm(self, arm: Arm, train: Any, cfg: LiftConfig, seed: int) -> ArmState:
+        frame: pd.DataFrame = train
+        minority = frame[frame[TARGET] == 1].drop(columns=[ID])
+        if arm.name == "class_weights":
+            n_pos = len(minority)
+            weight = (len(frame) - n_pos) / n_pos - 1.0
+            return ArmState({"rows": minority, "weight": max(weight, 0.0)})
+        if arm.name in ("oversample", "smote_nc"):
+            return ArmState({"minority": minority})
+        gen, seconds = self._generator(arm.options["generator"], frame, cfg, seed)
+        return ArmState({"generator": gen, "mode": arm.options["mode"]},
+                        quality_name="shape + pair-trend score vs validation",
+                        fit_seconds=seconds)
+
+    def _synthetic(self, arm: Arm, state: ArmState, n: int, seed: int) -> pd.DataFrame:
+        s = state.state
+        rng = np.random.default_rng(seed)
+        if arm.name == "oversample":
+            return s["minority"].iloc[rng.integers(0, len(s["minority"]), n)]
+        if arm.name == "smote_nc":
+            return smote_nc(s["minority"], n, seed=seed)
+        conditions = {TARGET: 1} if s["mode"] == "minority" else None
+        syn = s["generator"].sample(n, conditions=conditions, random_state=seed)
+        return syn.drop(columns=[c for c in ("is_synthetic",) if c in syn.columns])
+
+    def evaluate(self, split: LiftSplit, model: str, params: Mapping[str, Any],
+                 arm: Arm | None, state: ArmState | None, ratio: float | None, seed: int,
+                 cfg: LiftConfig) -> dict[str, Units]:
+        train: pd.DataFrame = split.train
+        syn, weight = None, float(cfg.params["synthetic_weight"])
+        if arm is not None and state is not None:
+            if arm.name == "class_weights":
+                syn, weight = state.state["rows"], state.state["weight"]
+            else:
+                n = max(1, round(float(ratio or 1.0) * len(train)))
+                syn = self._synthetic(arm, state, n, seed)
+                if state.quality is None and arm.family == "generator":
+                    sample = self._synthetic(arm, state, len(train), seed + 10_007)
+                    self._set_quality(state, sample, split, seed)
+        fitted = self._model(model, params, seed, cfg).fit(
+            train, synthetic=syn, synthetic_weight=weight)
+        return {"validation": self._scores(fitted, split.validation),
+                "test": self._scores(fitted, split.test)}
+
+    def _set_quality(self, state: ArmState, syn: pd.DataFrame, split: LiftSplit,
+                     seed: int) -> None:
+        ref: pd.DataFrame = split.validation.drop(columns=[ID])
+        if state.state["mode"] == "minority":
+            ref = ref[ref[TARGET] == 1]
+        state.quality = _tabular_quality(ref, syn[ref.columns], seed)
+
+
+__all__ = ["CreditLiftTask", "smote_nc"]

@@ -1,0 +1,367 @@
+"""The lift protocol, identical for every task.
+
+1. ``task.split`` cuts the real data once into train / validation / test.
+2. ``task.tune`` picks the real-only model's settings on validation.
+3. For every seed: the real-only arm, then every augmenter (cheap baselines and
+   generators) fitted by ``task.fit_arm`` on **train only**, at each of its ratios.
+   Every fit is scored on both validation and test units.
+4. Each augmenter's ratio is chosen on validation (the primary metric, averaged over
+   seeds); only then are its test numbers compared with real-only: per metric and
+   segment, a paired bootstrap over test units of the seed-averaged delta and a verdict.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+import numpy as np
+
+from engine.lift.stats import HELPS, Metric, Units, bootstrap_weights, paired_bootstrap
+from features.errors import DataValidationError, check_param
+
+logger = logging.getLogger(__name__)
+
+BUDGETS = ("small", "full")
+MIN_SEEDS = 5  # the protocol's minimum; fewer seeds mark the results as provisional
+REAL = "real"
+
+
+@dataclass(frozen=True)
+class LiftConfig:
+    """One lift run, frozen and saved with its results.
+
+    ``None`` fields take the task's defaults for the ``budget`` when the run starts
+    (:meth:`resolve`); the saved config is the resolved one.
+    """
+
+    task: str
+    budget: str = "small"
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    generators: tuple[str, ...] | None = None
+    baselines: tuple[str, ...] | None = None
+    ratios: tuple[float, ...] | None = None
+    models: tuple[str, ...] | None = None
+    n_boot: int = 1000
+    alpha: float = 0.05
+    split_seed: int = 0
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        owner = "LiftConfig"
+        check_param(owner, "budget", self.budget, self.budget in BUDGETS,
+                    f"one of {', '.join(BUDGETS)}")
+        seeds = tuple(self.seeds)
+        check_param(owner, "seeds", self.seeds, bool(seeds) and all(
+            isinstance(s, int | np.integer) and not isinstance(s, bool) and s >= 0
+            for s in seeds) and len(set(seeds)) == len(seeds),
+            "a non-empty sequence of distinct ints >= 0")
+        object.__setattr__(self, "seeds", tuple(int(s) for s in seeds))
+        for name in ("generators", "baselines", "models"):
+            value = getattr(self, name)
+            if value is not None:
+                value = tuple(value)
+                check_param(owner, name, value, all(isinstance(v, str) and v for v in value)
+                            and len(set(value)) == len(value), "distinct non-empty names")
+                object.__setattr__(self, name, value)
+        if self.ratios is not None:
+            ratios = tuple(self.ratios)
+            check_param(owner, "ratios", self.ratios, bool(ratios) and all(
+                isinstance(r, int | float) and not isinstance(r, bool) and np.isfinite(r)
+                and r > 0 for r in ratios) and len(set(ratios)) == len(ratios),
+                "a non-empty sequence of distinct numbers > 0 (synthetic rows per real row)")
+            object.__setattr__(self, "ratios", tuple(sorted(float(r) for r in ratios)))
+        check_param(owner, "n_boot", self.n_boot, isinstance(self.n_boot, int)
+                    and not isinstance(self.n_boot, bool) and self.n_boot >= 100,
+                    "an int >= 100")
+        check_param(owner, "alpha", self.alpha, isinstance(self.alpha, float)
+                    and 0 < self.alpha < 0.5, "a float in (0, 0.5); 0.05 gives 95% intervals")
+        check_param(owner, "split_seed", self.split_seed, isinstance(self.split_seed, int)
+                    and self.split_seed >= 0, "an int >= 0")
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+    def resolve(self, task: LiftTask) -> LiftConfig:
+        """This config with the task's defaults for ``budget`` filled in."""
+        defaults = task.defaults(self.budget)
+        filled: dict[str, Any] = {}
+        for name in ("generators", "baselines", "ratios", "models"):
+            if getattr(self, name) is None:
+                filled[name] = tuple(defaults[name])
+        filled["params"] = {**defaults.get("params", {}), **self.params}
+        cfg = replace(self, **filled)
+        unknown = [p for p in cfg.params if p not in defaults.get("params", {})]
+        if unknown:
+            raise DataValidationError(
+                f"lift {task.name}: unknown parameter(s) {', '.join(sorted(unknown))}",
+                fix=f"use {', '.join(sorted(defaults.get('params', {}))) or 'none'}")
+        for name, known in (("generators", task.known_generators),
+                            ("baselines", task.known_baselines),
+                            ("models", task.known_models)):
+            bad = [v for v in getattr(cfg, name) if v not in known]
+            if bad:
+                raise DataValidationError(
+                    f"lift {task.name}: unknown {name[:-1]} {bad[0]!r}",
+                    fix=f"use some of {', '.join(known)}")
+        if not cfg.models:
+            raise DataValidationError(f"lift {task.name}: no model to train",
+                                      fix=f"name one of {', '.join(task.known_models)}")
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["params"] = dict(self.params)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    @property
+    def provisional(self) -> bool:
+        return len(self.seeds) < MIN_SEEDS
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One way of adding data: a cheap baseline or a generator, at each of ``ratios``
+    (synthetic rows per real training row); an empty ``ratios`` means the arm has no
+    ratio (class weights)."""
+
+    name: str
+    family: str  # "baseline" | "generator"
+    ratios: tuple[float, ...] = ()
+    label: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LiftSplit:
+    """The one split of a task's real data.
+
+    ``train``, ``validation`` and ``test`` are whatever the task needs (frames, matrices).
+    Units are the things the test metrics average over; ``segments_*`` map a segment name
+    to a boolean mask over those units (``"all"`` is always there).
+    """
+
+    train: Any
+    validation: Any
+    test: Any
+    units_validation: np.ndarray
+    units_test: np.ndarray
+    segments_validation: dict[str, np.ndarray]
+    segments_test: dict[str, np.ndarray]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ArmState:
+    """What ``fit_arm`` returns: the fitted augmenter and how good its data looks."""
+
+    state: Any
+    quality: float | None = None
+    quality_name: str = ""
+    fit_seconds: float = 0.0
+
+
+class LiftTask(ABC):
+    """A task of the lift experiment; see the module docstring for the protocol."""
+
+    name: ClassVar[str]
+    dataset: ClassVar[str]
+    tables: ClassVar[tuple[str, ...]]
+    unit: ClassVar[str]
+    metrics: ClassVar[tuple[Metric, ...]]
+    primary: ClassVar[str]
+    known_generators: ClassVar[tuple[str, ...]]
+    known_baselines: ClassVar[tuple[str, ...]]
+    known_models: ClassVar[tuple[str, ...]]
+
+    @abstractmethod
+    def defaults(self, budget: str) -> dict[str, Any]:
+        """``generators``, ``baselines``, ``ratios``, ``models`` and ``params`` for a budget."""
+
+    @abstractmethod
+    def split(self, tables: Mapping[str, Any], cfg: LiftConfig) -> LiftSplit:
+        """Cut the real data once."""
+
+    def tune(self, split: LiftSplit, cfg: LiftConfig) -> dict[str, dict[str, Any]]:
+        """Real-only model settings per model, chosen on validation (default: none)."""
+        return {m: {} for m in cfg.models or ()}
+
+    @abstractmethod
+    def arms(self, cfg: LiftConfig) -> list[Arm]:
+        """Baselines, then generators, as configured."""
+
+    @abstractmethod
+    def fit_arm(self, arm: Arm, train: Any, cfg: LiftConfig, seed: int) -> ArmState:
+        """Fit an augmenter on the training part only (it never sees the split)."""
+
+    @abstractmethod
+    def evaluate(self, split: LiftSplit, model: str, params: Mapping[str, Any],
+                 arm: Arm | None, state: ArmState | None, ratio: float | None, seed: int,
+                 cfg: LiftConfig) -> dict[str, Units]:
+        """Train ``model`` on real train (+ the arm's data at ``ratio``) and return the
+        per-unit arrays of validation and test: ``{"validation": ..., "test": ...}``."""
+
+    def metric(self, name: str) -> Metric:
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+
+def _better(metric: Metric, value: float) -> float:
+    return value if metric.higher_is_better else -value
+
+
+def _mean_point(metric: Metric, runs: Sequence[Units], mask: np.ndarray | None = None
+                ) -> float:
+    vals = [metric.point({k: np.asarray(v)[mask] if mask is not None else np.asarray(v)
+                          for k, v in u.items()}) for u in runs]
+    return float(np.nanmean(vals))
+
+
+def _check_units(task: LiftTask, units: Units, n: int, part: str, arm: str) -> None:
+    for key, value in units.items():
+        if len(value) != n:
+            raise RuntimeError(f"lift {task.name}: {arm} returned {len(value)} {part} values "
+                               f"for {key!r}, expected one per unit ({n})")
+
+
+def run_lift(task: LiftTask, tables: Mapping[str, Any], cfg: LiftConfig, *,
+             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the protocol for one task and return every number (JSON-ready)."""
+    started = time.perf_counter()
+    cfg = cfg.resolve(task)
+    split = task.split(tables, cfg)
+    params = task.tune(split, cfg)
+    arms = task.arms(cfg)
+    models = list(cfg.models or ())
+    n_val, n_test = len(split.units_validation), len(split.units_test)
+    runs: dict[tuple[str, str, float | None], list[dict[str, Units]]] = {}
+    quality: dict[str, list[float]] = {}
+    quality_name: dict[str, str] = {}
+    fit_seconds: dict[str, list[float]] = {}
+
+    def record(model: str, arm_name: str, ratio: float | None, out: dict[str, Units]) -> None:
+        _check_units(task, out["validation"], n_val, "validation", arm_name)
+        _check_units(task, out["test"], n_test, "test", arm_name)
+        runs.setdefault((model, arm_name, ratio), []).append(out)
+
+    for seed in cfg.seeds:
+        for model in models:
+            record(model, REAL, None,
+                   task.evaluate(split, model, params[model], None, None, None, seed, cfg))
+            _tick(progress, f"seed {seed} {model} real")
+        for arm in arms:
+            state = task.fit_arm(arm, split.train, cfg, seed)
+            fit_seconds.setdefault(arm.name, []).append(state.fit_seconds)
+            for ratio in arm.ratios or (None,):
+                for model in models:
+                    record(model, arm.name, ratio, task.evaluate(
+                        split, model, params[model], arm, state, ratio, seed, cfg))
+                    _tick(progress, f"seed {seed} {model} {arm.name} x{ratio}")
+            # Read after evaluating: a task may score its sample against validation there.
+            if state.quality is not None:
+                quality.setdefault(arm.name, []).append(float(state.quality))
+                quality_name[arm.name] = state.quality_name
+    result = analyse(task, cfg, split, arms, runs)
+    result.update({
+        "params": params,
+        "quality": {a: {"name": quality_name[a], "mean": float(np.mean(v)),
+                        "per_seed": v} for a, v in quality.items()},
+        "fit_seconds": {a: float(np.mean(v)) for a, v in fit_seconds.items()},
+        "seconds": round(time.perf_counter() - started, 2),
+    })
+    return result
+
+
+def _tick(progress: Callable[[str], None] | None, what: str) -> None:
+    logger.info("lift: %s done", what)
+    if progress is not None:
+        progress(what)
+
+
+def work_units(task: LiftTask, cfg: LiftConfig) -> int:
+    """Model fits a run will make (for a progress bar)."""
+    cfg = cfg.resolve(task)
+    per_seed = 1 + sum(len(a.ratios) or 1 for a in task.arms(cfg))
+    return len(cfg.seeds) * len(cfg.models or ()) * per_seed
+
+
+def analyse(task: LiftTask, cfg: LiftConfig, split: LiftSplit, arms: Sequence[Arm],
+            runs: Mapping[tuple[str, str, float | None], list[dict[str, Units]]]
+            ) -> dict[str, Any]:
+    """Choose each arm's ratio on validation, then compare with real-only on test."""
+    primary = task.metric(task.primary)
+    weights = {seg: bootstrap_weights(int(mask.sum()), cfg.n_boot, cfg.split_seed * 7919 + i)
+               for i, (seg, mask) in enumerate(split.segments_test.items()) if mask.sum()}
+    rows: list[dict[str, Any]] = []
+    curves: list[dict[str, Any]] = []
+    chosen: dict[str, dict[str, float | None]] = {}
+    for model in cfg.models or ():
+        base = runs[(model, REAL, None)]
+        base_val = [r["validation"] for r in base]
+        base_test = [r["test"] for r in base]
+        for seg, mask in split.segments_test.items():
+            if seg not in weights:
+                continue
+            for metric in task.metrics:
+                vals = [metric.point({k: np.asarray(v)[mask] for k, v in u.items()})
+                        for u in base_test]
+                rows.append({"model": model, "arm": REAL, "family": REAL, "ratio": None,
+                             "segment": seg, "metric": metric.name, "value": float(
+                                 np.mean(vals)), "base": float(np.mean(vals)), "delta": 0.0,
+                             "relative": 0.0, "ci_low": 0.0, "ci_high": 0.0,
+                             "seed_sd": float(np.std(vals, ddof=1)) if len(vals) > 1
+                             else float("nan"), "n_units": int(mask.sum()),
+                             "n_seeds": len(vals), "higher_is_better":
+                             metric.higher_is_better, "verdict": "reference"})
+        chosen[model] = {}
+        for arm in arms:
+            options: list[float | None] = list(arm.ratios) or [None]
+            scores = {}
+            for ratio in options:
+                arm_runs = runs[(model, arm.name, ratio)]
+                scores[ratio] = _better(primary, _mean_point(
+                    primary, [r["validation"] for r in arm_runs]))
+                for metric in task.metrics:
+                    for part, ref in (("validation", base_val), ("test", base_test)):
+                        value = _mean_point(metric, [r[part] for r in arm_runs])
+                        reference = _mean_point(metric, ref)
+                        curves.append({"model": model, "arm": arm.name, "ratio": ratio,
+                                       "part": part, "metric": metric.name, "value": value,
+                                       "delta": value - reference})
+            finite = {r: s for r, s in scores.items() if np.isfinite(s)}
+            # Ties go to the smaller ratio (less synthetic data for the same score).
+            best = max(finite, key=lambda r: (finite[r], -(r or 0))) if finite else options[0]
+            chosen[model][arm.name] = best
+            arm_test = [r["test"] for r in runs[(model, arm.name, best)]]
+            for seg, mask in split.segments_test.items():
+                if seg not in weights:
+                    continue
+                for metric in task.metrics:
+                    res = paired_bootstrap(metric, arm_test, base_test, weights=weights[seg],
+                                           mask=mask, alpha=cfg.alpha)
+                    rows.append({"model": model, "arm": arm.name, "family": arm.family,
+                                 "ratio": best, "segment": seg, "metric": metric.name,
+                                 **res})
+    helps = [{k: r[k] for k in ("model", "arm", "ratio", "segment", "metric", "delta",
+                                "ci_low", "ci_high")}
+             for r in rows if r["verdict"] == HELPS]
+    return {
+        "task": task.name, "dataset": task.dataset, "unit": task.unit,
+        "primary_metric": task.primary, "config": cfg.to_dict(),
+        "provisional": cfg.provisional, "split": split.info,
+        "arms": [{"name": a.name, "family": a.family, "ratios": list(a.ratios),
+                  "label": a.label or a.name} for a in arms],
+        "metrics": [{"name": m.name, "label": m.label, "higher_is_better": m.higher_is_better}
+                    for m in task.metrics],
+        "segments": {s: int(m.sum()) for s, m in split.segments_test.items()},
+        "chosen_ratio": chosen, "rows": rows, "curves": curves, "recommended": helps,
+    }
+
+
+__all__ = ["BUDGETS", "MIN_SEEDS", "REAL", "Arm", "ArmState", "LiftConfig", "LiftSplit",
+           "LiftTask", "analyse", "run_lift", "work_units"]

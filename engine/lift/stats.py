@@ -1,0 +1,207 @@
+"""Statistics of the lift experiment: metrics over weighted test units, the paired
+bootstrap over test units (averaged over seeds) and the verdict rule.
+
+Every metric is a function of per-unit arrays (one entry per test unit: a user, an
+applicant, a series, a backtest window) and a ``(B, n)`` matrix of unit weights. Row ``b``
+of the weights is one bootstrap resample (multinomial counts over the units); a row of
+ones is the plain estimate. So one call evaluates a metric on every resample at once, and
+two arms scored with the *same* weight rows give paired differences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from features.errors import check_param
+
+Units = Mapping[str, np.ndarray]
+MetricFn = Callable[[Units, np.ndarray], np.ndarray]
+
+HELPS, NO_EFFECT, HURTS = "helps", "no effect", "hurts"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric of weighted test units.
+
+    ``fn(units, weights)`` returns one value per weight row; ``higher_is_better`` orients
+    the verdict.
+    """
+
+    name: str
+    fn: MetricFn
+    higher_is_better: bool
+    label: str = ""
+
+    def point(self, units: Units) -> float:
+        n = len(next(iter(units.values())))
+        return float(self.fn(units, np.ones((1, n)))[0])
+
+
+def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def mean_metric(name: str, key: str, *, higher_is_better: bool, label: str = "") -> Metric:
+    """Weighted mean of the per-unit values ``units[key]`` (NDCG per user, Brier per
+    applicant, a quantile score per window)."""
+    def fn(units: Units, w: np.ndarray) -> np.ndarray:
+        return _safe_div(w @ np.asarray(units[key], float), w.sum(axis=1))
+    return Metric(name, fn, higher_is_better, label or name)
+
+
+def ratio_metric(name: str, num: str, den: str, *, higher_is_better: bool,
+                 label: str = "") -> Metric:
+    """``sum(w * num) / sum(w * den)``: WAPE (absolute errors over actuals per series)
+    and other ratios of totals."""
+    def fn(units: Units, w: np.ndarray) -> np.ndarray:
+        return _safe_div(w @ np.asarray(units[num], float), w @ np.asarray(units[den], float))
+    return Metric(name, fn, higher_is_better, label or name)
+
+
+def _roc_groups(y: np.ndarray, p: np.ndarray, w: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per bootstrap row: weight of positives / negatives at each distinct score (highest
+    first) and their cumulative sums."""
+    order = np.argsort(-p, kind="stable")
+    ps = p[order]
+    starts = np.flatnonzero(np.r_[True, ps[1:] != ps[:-1]])
+    wo = w[:, order]
+    yo = y[order].astype(bool)
+    pos = np.add.reduceat(np.where(yo, wo, 0.0), starts, axis=1)
+    neg = np.add.reduceat(np.where(yo, 0.0, wo), starts, axis=1)
+    return pos, neg, np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
+
+
+def _labels(units: Units, label: str, score: str) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(units[label]).astype(int), np.asarray(units[score], float)
+
+
+def auc_metric(name: str = "auc", label: str = "y", score: str = "p") -> Metric:
+    """Weighted ROC AUC (ties count one half): equals ``sklearn.metrics.roc_auc_score``
+    on the resample the weights describe."""
+    def fn(units: Units, w: np.ndarray) -> np.ndarray:
+        y, p = _labels(units, label, score)
+        pos, neg, _, cneg = _roc_groups(y, p, w)
+        n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+        below = n_neg[:, None] - cneg  # negatives scored strictly lower
+        return _safe_div((pos * (below + 0.5 * neg)).sum(axis=1), n_pos * n_neg)
+    return Metric(name, fn, True, "ROC AUC")
+
+
+def average_precision_metric(name: str = "pr_auc", label: str = "y", score: str = "p"
+                             ) -> Metric:
+    """Weighted average precision (PR-AUC as ``sklearn.metrics.average_precision_score``
+    defines it: sum over thresholds of recall increase times precision)."""
+    def fn(units: Units, w: np.ndarray) -> np.ndarray:
+        y, p = _labels(units, label, score)
+        pos, _, cpos, cneg = _roc_groups(y, p, w)
+        precision = _safe_div(cpos, cpos + cneg)
+        precision = np.where(np.isnan(precision), 0.0, precision)
+        return _safe_div((pos * precision).sum(axis=1), pos.sum(axis=1))
+    return Metric(name, fn, True, "PR-AUC")
+
+
+def recall_at_fpr_metric(fpr: float = 0.1, name: str = "recall_at_fpr", label: str = "y",
+                         score: str = "p") -> Metric:
+    """Best recall of the positives among ROC points with false-positive rate <= ``fpr``
+    (as :func:`engine.credit.recall_at_fpr`)."""
+    def fn(units: Units, w: np.ndarray) -> np.ndarray:
+        y, p = _labels(units, label, score)
+        pos, neg, cpos, cneg = _roc_groups(y, p, w)
+        tpr = _safe_div(cpos, pos.sum(axis=1)[:, None])
+        rate = _safe_div(cneg, neg.sum(axis=1)[:, None])
+        ok = rate <= fpr + 1e-12
+        best = np.where(ok, tpr, 0.0).max(axis=1)
+        return np.where(np.isnan(tpr).all(axis=1) | np.isnan(rate).all(axis=1), np.nan, best)
+    return Metric(name, fn, True, f"recall at FPR {fpr:g}")
+
+
+# ----------------------------------------------------------------------------- bootstrap
+def bootstrap_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """``(n_boot, n)`` multinomial counts: each row resamples ``n`` units with
+    replacement."""
+    check_param("bootstrap_weights", "n", n, isinstance(n, int) and n >= 1, "an int >= 1")
+    check_param("bootstrap_weights", "n_boot", n_boot,
+                isinstance(n_boot, int) and n_boot >= 1, "an int >= 1")
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+
+
+def verdict(ci_low: float, ci_high: float, higher_is_better: bool) -> str:
+    """``helps`` when the whole interval of the delta lies on the better side of 0,
+    ``hurts`` when it lies on the worse side, ``no effect`` otherwise (also when the
+    interval is undefined)."""
+    if not (np.isfinite(ci_low) and np.isfinite(ci_high)):
+        return NO_EFFECT
+    better_low, better_high = (ci_low, ci_high) if higher_is_better else (-ci_high, -ci_low)
+    if better_low > 0:
+        return HELPS
+    if better_high < 0:
+        return HURTS
+    return NO_EFFECT
+
+
+def _subset(units: Units, mask: np.ndarray | None) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v)[mask] if mask is not None else np.asarray(v)
+            for k, v in units.items()}
+
+
+def paired_bootstrap(metric: Metric, arm: Sequence[Units], base: Sequence[Units], *,
+                     weights: np.ndarray, mask: np.ndarray | None = None,
+                     alpha: float = 0.05) -> dict[str, Any]:
+    """Delta ``arm - base`` of ``metric`` with a percentile CI from a paired bootstrap.
+
+    ``arm`` and ``base`` hold one unit table per seed, aligned on the same test units.
+    Each bootstrap row of ``weights`` (over the units selected by ``mask``) is applied to
+    every seed of both arms; the metric is averaged over seeds, so the interval covers the
+    test-set sampling error of the seed-averaged delta.
+
+    Returns
+    -------
+    dict
+        ``value`` (arm, mean over seeds), ``base``, ``delta``, ``relative`` (delta / |base|),
+        ``ci_low``/``ci_high``, ``seed_sd`` (std over seeds of the per-seed delta),
+        ``n_units``, ``n_seeds``, ``higher_is_better`` and ``verdict``.
+    """
+    check_param("paired_bootstrap", "arm", arm, len(arm) >= 1, "at least one seed")
+    check_param("paired_bootstrap", "base", base, len(base) >= 1, "at least one seed")
+    check_param("paired_bootstrap", "alpha", alpha, 0 < alpha < 1, "a float in (0, 1)")
+    arm_u = [_subset(u, mask) for u in arm]
+    base_u = [_subset(u, mask) for u in base]
+    n = len(next(iter(arm_u[0].values())))
+    check_param("paired_bootstrap", "weights", weights,
+                weights.ndim == 2 and weights.shape[1] == n,
+                f"a (n_boot, {n}) array matching the selected units")
+    ones = np.ones((1, n))
+    arm_pts = np.array([metric.fn(u, ones)[0] for u in arm_u])
+    base_pts = np.array([metric.fn(u, ones)[0] for u in base_u])
+    arm_b = np.mean([metric.fn(u, weights) for u in arm_u], axis=0)
+    base_b = np.mean([metric.fn(u, weights) for u in base_u], axis=0)
+    diff = arm_b - base_b
+    valid = np.isfinite(diff)
+    if valid.sum() >= 10:
+        lo, hi = np.percentile(diff[valid], [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    else:
+        lo = hi = float("nan")
+    value, ref = float(np.mean(arm_pts)), float(np.mean(base_pts))
+    paired = len(arm_pts) == len(base_pts)
+    seed_sd = float(np.std(arm_pts - base_pts, ddof=1)) if paired and len(arm_pts) > 1 \
+        else float("nan")
+    return {"value": value, "base": ref, "delta": value - ref,
+            "relative": (value - ref) / abs(ref) if ref else float("nan"),
+            "ci_low": float(lo), "ci_high": float(hi), "seed_sd": seed_sd,
+            "n_units": int(n), "n_seeds": len(arm_u), "n_boot": int(weights.shape[0]),
+            "invalid_resamples": int((~valid).sum()),
+            "higher_is_better": metric.higher_is_better,
+            "verdict": verdict(float(lo), float(hi), metric.higher_is_better)}
+
+
+__all__ = ["HELPS", "HURTS", "NO_EFFECT", "Metric", "auc_metric", "average_precision_metric",
+           "bootstrap_weights", "mean_metric", "paired_bootstrap", "ratio_metric",
+           "recall_at_fpr_metric", "verdict"]

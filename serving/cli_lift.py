@@ -1,0 +1,115 @@
+"""`genlift lift TASK|all`: the lift experiment with and without synthetic data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from features.errors import DataValidationError
+from features.store import Store
+from serving.cli_common import Groups, emit, table
+
+TASK_CHOICES = ("recs", "credit", "demand", "paths", "all")
+
+
+def _param(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE``; VALUE is read as JSON when it parses (numbers, lists), else text."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"--param {text!r} is not NAME=VALUE "
+                                         "(e.g. --param epochs=20)")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
+def _csv(kind: type) -> Any:
+    def parse(text: str) -> tuple[Any, ...]:
+        try:
+            return tuple(kind(v) for v in text.split(",") if v.strip())
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
+                                             f"{kind.__name__} values") from exc
+    return parse
+
+
+def config_from_args(args: argparse.Namespace, task: str) -> Any:
+    from engine.lift import LiftConfig
+
+    if args.seeds < 1:
+        raise DataValidationError(f"--seeds {args.seeds} must be >= 1",
+                                  fix="pass --seeds 5 (the protocol's minimum for a verdict)")
+    return LiftConfig(task=task, budget=args.budget,
+                      seeds=tuple(range(args.seed, args.seed + args.seeds)),
+                      generators=args.generators, baselines=args.baselines,
+                      ratios=args.ratios, models=args.models, n_boot=args.n_boot,
+                      split_seed=args.split_seed, params=dict(args.param or []))
+
+
+def _print_task(result: dict[str, Any]) -> str:
+    from serving.lift_jobs import summary_rows
+    from serving.lift_report import _ci, _ratio
+
+    rows = [(s["model"], s["arm"], _ratio(s["ratio"]), s["segment"], s["real"], s["with"],
+             s["delta"] if s["delta"] is not None else float("nan"), _ci(s), s["verdict"],
+             f"{s['helps']}/{s['no_effect']}/{s['hurts']}") for s in summary_rows(result)]
+    cfg = result["config"]
+    head = (f"lift {result['task']} ({result['dataset']}, {len(cfg['seeds'])} seeds, budget "
+            f"{cfg['budget']}, run {result['run_id']}, {result['seconds']:.0f} s): "
+            f"{result['primary_metric']} on test, ratio chosen on validation")
+    if result.get("provisional"):
+        head += "\n  PROVISIONAL: fewer than 5 seeds"
+    return head + "\n" + table(rows, ["model", "arm", "ratio", "segment", "real-only",
+                                      "with", "delta", "95% CI", "verdict",
+                                      "all metrics helps/none/hurts"]) + \
+        f"\nreport: {result['html']}\n"
+
+
+def cmd_lift(args: argparse.Namespace) -> Any:
+    from serving.lift_jobs import run_all, run_task
+
+    with Store(args.db) as store:
+        if args.task == "all":
+            cfgs = {t: config_from_args(args, t) for t in TASK_CHOICES[:-1]}
+            out = run_all(store, cfgs["recs"], args.out, show_progress=args.progress)
+            text = "\n".join(_print_task(r) for r in out["tasks"].values())
+            emit(args, out, text + f"\nindex: {out['index']}")
+            return out
+        result = run_task(store, config_from_args(args, args.task), args.out,
+                          show_progress=args.progress)
+    emit(args, result, _print_task(result) + f"index: {args.out / 'index.html'}")
+    return result
+
+
+def register(g: Groups) -> None:
+    p = g.sub.add_parser(
+        "lift", parents=[g.common], help="with vs without synthetic data, with CIs",
+        description="Split the real data once, fit generators on train only, train each "
+        "model with and without synthetic data over several seeds, pick each arm's ratio "
+        "on validation and compare on test: delta, 95% paired-bootstrap CI and a verdict "
+        "(helps / no effect / hurts). Writes OUT/TASK.json, OUT/TASK.html and "
+        "OUT/index.html, and records the run in the store.")
+    p.add_argument("task", choices=TASK_CHOICES, metavar="TASK",
+                   help=" | ".join(TASK_CHOICES))
+    p.add_argument("--budget", choices=["small", "full"], default="small",
+                   help="small: the demo's few-minute run; full: more generators, ratios, "
+                        "epochs and models")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per arm (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--generators", type=_csv(str), default=None,
+                   help="comma-separated generator names (default: the task's for the budget)")
+    p.add_argument("--baselines", type=_csv(str), default=None,
+                   help="comma-separated baseline names (default: all of the task's)")
+    p.add_argument("--ratios", type=_csv(float), default=None,
+                   help="synthetic rows per real training row, e.g. 0.25,0.5,1,2")
+    p.add_argument("--models", type=_csv(str), default=None, help="comma-separated models")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (>= 100)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the one data split")
+    p.add_argument("--param", type=_param, action="append", metavar="NAME=VALUE",
+                   help="a task setting, e.g. --param epochs=20 (repeatable)")
+    p.add_argument("--out", type=Path, default=Path("reports/lift"),
+                   help="report folder (default reports/lift)")
+    p.set_defaults(func=cmd_lift)

@@ -1,0 +1,239 @@
+"""HTML pages of the lift experiment: one per task and an index. Every number shown is
+read from the run's result (the same dict that is written as JSON)."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from serving.html import figure, img, kv_table, page, table, write_html
+
+COLORS = {"helps": "#1a7f37", "hurts": "#c62828", "no effect": "#555555"}
+METHOD_NOTE = (
+    "Each arm's ratio (synthetic rows per real training row) is chosen on the validation "
+    "part by the primary metric averaged over seeds; its test numbers are then compared with "
+    "the tuned real-only model. Delta = arm - real-only, averaged over seeds; the 95% "
+    "interval is a percentile bootstrap over test units, paired (the same resampled units "
+    "for both arms and every seed). Verdict: <b>helps</b> when the whole interval is on the "
+    "better side of 0, <b>hurts</b> when it is on the worse side, else <b>no effect</b>. "
+    "genlift recommends synthetic data only where the verdict is helps.")
+
+
+def _num(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def _ci(r: Mapping[str, Any]) -> str:
+    lo, hi = _num(r["ci_low"]), _num(r["ci_high"])
+    if math.isnan(lo):
+        return "n/a"
+    return f"[{lo:+.4g}, {hi:+.4g}]"
+
+
+def _verdict(v: str) -> str:
+    cls = {"helps": "good", "hurts": "bad"}.get(v, "")
+    return f'<span class="{cls}">{html.escape(v)}</span>' if cls else html.escape(v)
+
+
+def _ratio(r: Any) -> str:
+    return "-" if r is None else f"{float(r):g}"
+
+
+def forest_plot(result: Mapping[str, Any], metric: str) -> str:
+    """Deltas with 95% CIs per arm and segment, oriented so that right = better."""
+    rows = [r for r in result["rows"] if r["metric"] == metric and r["arm"] != "real"]
+    if not rows:
+        return ""
+    labels, mids, los, his, colors = [], [], [], [], []
+    for r in rows:
+        sign = 1.0 if r["higher_is_better"] else -1.0
+        lo, hi = sorted((sign * _num(r["ci_low"]), sign * _num(r["ci_high"])))
+        labels.append(f"{r['model']} · {r['arm']} (x{_ratio(r['ratio'])}) · {r['segment']}")
+        mids.append(sign * _num(r["delta"]))
+        los.append(lo)
+        his.append(hi)
+        colors.append(COLORS.get(r["verdict"], "#555555"))
+    y = np.arange(len(rows))[::-1]
+    fig, ax = figure(9, 0.32 * len(rows) + 1.2)
+    mids_a = np.array(mids)
+    err = np.vstack([mids_a - np.array(los), np.array(his) - mids_a])
+    err = np.where(np.isfinite(err), err, 0.0)
+    for i in range(len(rows)):
+        ax.errorbar(mids[i], y[i], xerr=err[:, i:i + 1], fmt="o", color=colors[i],
+                    capsize=3, ms=4)
+    ax.axvline(0, color="#999", lw=1, ls="--")
+    ax.set_yticks(y, labels, fontsize=8)
+    better = "higher" if rows[0]["higher_is_better"] else "lower"
+    ax.set_xlabel(f"improvement in {metric} over real-only ({better} {metric} is better; "
+                  "right of 0 = better)")
+    return img(fig)
+
+
+def ratio_curves(result: Mapping[str, Any], metric: str) -> str:
+    """Delta of ``metric`` vs ratio per arm: validation (picks the ratio) and test."""
+    curves = [c for c in result["curves"] if c["metric"] == metric and c["ratio"] is not None]
+    arms = sorted({(c["model"], c["arm"]) for c in curves})
+    if not arms:
+        return ""
+    fig, axes = figure(10, 3.6, ncols=2, sharey=False)
+    for ax, part in zip(axes, ("validation", "test"), strict=True):
+        for model, arm in arms:
+            pts = sorted((c["ratio"], c["delta"]) for c in curves
+                         if (c["model"], c["arm"], c["part"]) == (model, arm, part))
+            xs, ys = zip(*pts, strict=True)
+            line = ax.plot(xs, ys, marker="o", label=f"{model} · {arm}")[0]
+            pick = result["chosen_ratio"][model].get(arm)
+            if pick is not None:
+                ax.plot([pick], [dict(pts)[pick]], marker="*", ms=13, color=line.get_color())
+        ax.axhline(0, color="#999", lw=1, ls="--")
+        ax.set_xscale("log")
+        ax.set_xlabel("synthetic rows per real training row")
+        ax.set_title(f"{part}" + (" (picks the ratio: star)" if part == "validation"
+                                  else " (reported at the starred ratio)"), fontsize=10)
+        ax.set_ylabel(f"delta {metric} vs real-only")
+    axes[0].legend(fontsize=7)
+    return img(fig)
+
+
+def quality_plot(result: Mapping[str, Any]) -> str:
+    """Generator quality (its own fidelity score) against the test lift of the primary
+    metric (all units, chosen ratio)."""
+    metric = result["primary_metric"]
+    qual = result.get("quality") or {}
+    pts = [(q["mean"], r["delta"], f"{r['model']} · {r['arm']}", r["verdict"])
+           for r in result["rows"] if r["metric"] == metric and r["segment"] == "all"
+           and (q := qual.get(r["arm"])) is not None and q["mean"] is not None]
+    if not pts:
+        return ""
+    fig, ax = figure(6.5, 4)
+    for x, y, label, v in pts:
+        ax.scatter([x], [y], color=COLORS.get(v, "#555555"))
+        ax.annotate(label, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    ax.axhline(0, color="#999", lw=1, ls="--")
+    name = next(iter(qual.values()))["name"]
+    ax.set_xlabel(f"generator quality ({name}; higher is better)")
+    ax.set_ylabel(f"test delta {metric} vs real-only")
+    return img(fig)
+
+
+def _rows_table(result: Mapping[str, Any], metric: str) -> str:
+    rows = [r for r in result["rows"] if r["metric"] == metric]
+    body = [(r["model"], r["arm"], _ratio(r["ratio"]), r["segment"], r["n_units"],
+             _num(r["value"]), _num(r["delta"]), _ci(r), _num(r["seed_sd"]), r["verdict"])
+            for r in rows]
+    text = table(body, ["model", "arm", "ratio", "segment", "units", metric, "delta",
+                        "95% CI", "seed sd", "verdict"])
+    for v in ("helps", "hurts"):
+        text = text.replace(f"<td>{v}</td>", f"<td>{_verdict(v)}</td>")
+    return text
+
+
+def write_task_report(result: Mapping[str, Any], path: Path) -> Path:
+    """The HTML page of one task's result."""
+    metrics = result["metrics"]
+    primary = result["primary_metric"]
+    cfg = result["config"]
+    head = (f"{result['dataset']}: {len(cfg['seeds'])} seeds, {result['segments']} test "
+            f"{result['unit']}s per segment, budget {cfg['budget']}, run {result.get('run_id')}")
+    sections: list[tuple[str, str]] = []
+    if result.get("provisional"):
+        sections.append(("Provisional", "<p class='bad'>Fewer than 5 seeds: the protocol asks "
+                                        "for at least 5 before trusting a verdict.</p>"))
+    rec = result.get("recommended") or []
+    rec_text = ("<p>Synthetic data is <b>not</b> recommended anywhere in this run: no arm's "
+                "interval lies above zero.</p>" if not rec else
+                table([(r["model"], r["arm"], _ratio(r["ratio"]), r["segment"], r["metric"],
+                        _num(r["delta"]), _ci(r)) for r in rec],
+                      ["model", "arm", "ratio", "segment", "metric", "delta", "95% CI"]))
+    sections.append(("Where synthetic data helps", rec_text + f"<p class='muted'>{METHOD_NOTE}"
+                                                              "</p>"))
+    sections.append((f"Forest plot: {primary} (primary)", forest_plot(result, primary)))
+    sections.append((f"Lift vs ratio: {primary}", ratio_curves(result, primary)))
+    qp = quality_plot(result)
+    if qp:
+        sections.append(("Generator quality vs lift", qp))
+    for m in metrics:
+        if m["name"] != primary:
+            sections.append((f"Forest plot: {m['label'] or m['name']}",
+                             forest_plot(result, m["name"])))
+    for m in metrics:
+        sections.append((f"All numbers: {m['name']}", _rows_table(result, m["name"])))
+    qual = result.get("quality") or {}
+    if qual:
+        sections.append(("Generator quality", table(
+            [(a, q["name"], _num(q["mean"])) for a, q in qual.items()],
+            ["arm", "score", "mean over seeds"])))
+    fits = result.get("fit_seconds") or {}
+    sections.append(("Arms", table(
+        [(a["name"], a["family"], a["label"], ", ".join(f"{x:g}" for x in a["ratios"]) or "-",
+          ", ".join(f"{m}: {_ratio(result['chosen_ratio'][m].get(a['name']))}"
+                    for m in result["chosen_ratio"]), _num(fits.get(a["name"])))
+         for a in result["arms"]],
+        ["arm", "family", "what", "ratios tried", "ratio chosen on validation",
+         "fit s / seed"])))
+    sections.append(("Split", kv_table({k: json.dumps(v) if isinstance(v, dict | list) else v
+                                        for k, v in result["split"].items()})))
+    sections.append(("Real-only model settings (tuned on validation)",
+                     f"<pre>{html.escape(json.dumps(result.get('params'), indent=1))}</pre>"))
+    sections.append(("Config", f"<pre>{html.escape(json.dumps(cfg, indent=1))}</pre>"))
+    sections.append(("Data fingerprints", kv_table(result.get("fingerprints") or {})))
+    sections.append(("Timing", f"<p>{_num(result.get('seconds')):.1f} s</p>"))
+    return write_html(page(f"Lift: {result['task']}", sections, head), path)
+
+
+def write_index(out_dir: Path) -> Path:
+    """``index.html`` over every task result in ``out_dir``."""
+    from serving.lift_jobs import load_results, summary_rows
+
+    results = load_results(out_dir)
+    rows, tasks = [], []
+    for res in results:
+        verdicts = [r["verdict"] for r in res["rows"] if r["arm"] != "real"]
+        tasks.append((res["task"], res["dataset"], len(res["config"]["seeds"]),
+                      res["primary_metric"], verdicts.count("helps"),
+                      verdicts.count("no effect"), verdicts.count("hurts"),
+                      res.get("run_id", "")))
+        for s in summary_rows(res):
+            rows.append((s["task"], s["model"], s["arm"], _ratio(s["ratio"]), s["segment"],
+                         s["metric"], _num(s["real"]), _num(s["delta"]), _ci(s), s["verdict"]))
+    task_table = table(tasks, ["task", "dataset", "seeds", "primary metric", "helps",
+                               "no effect", "hurts", "run"])
+    for res in results:  # link each task's page (its name is one of TASKS: no escaping)
+        name = res["task"]
+        task_table = task_table.replace(f"<td>{name}</td>",
+                                        f'<td><a href="{name}.html">{name}</a></td>', 1)
+    summary = table(rows, ["task", "model", "arm", "ratio", "segment", "metric", "real-only",
+                           "delta", "95% CI", "verdict"])
+    for v in ("helps", "hurts"):
+        summary = summary.replace(f"<td>{v}</td>", f"<td>{_verdict(v)}</td>")
+    sections = [("Tasks", task_table + "<p class='muted'>helps / no effect / hurts count "
+                                       "every arm x segment x metric.</p>"),
+                ("Primary metric per arm and segment", summary),
+                ("How to read this", f"<p class='muted'>{METHOD_NOTE}</p>")]
+    return write_html(page("genlift lift experiment", sections,
+                           "Does synthetic data lift each model on held-out real data?"),
+                      out_dir / "index.html")
+
+
+def summary_markdown(results: Sequence[Mapping[str, Any]]) -> str:
+    """The README's table: primary metric per task, arm and segment."""
+    from serving.lift_jobs import summary_rows
+
+    lines = ["| task | model | arm | ratio | segment | metric | real-only | delta | 95% CI | "
+             "verdict |", "|---|---|---|---:|---|---|---:|---:|---|---|"]
+    for res in results:
+        for s in summary_rows(res):
+            lines.append(f"| {s['task']} | {s['model']} | {s['arm']} | {_ratio(s['ratio'])} | "
+                         f"{s['segment']} | {s['metric']} | {_num(s['real']):.4f} | "
+                         f"{_num(s['delta']):+.4f} | {_ci(s)} | {s['verdict']} |")
+    return "\n".join(lines)
+
+
+__all__ = ["forest_plot", "quality_plot", "ratio_curves", "summary_markdown", "write_index",
+           "write_task_report"]

@@ -1,0 +1,135 @@
+"""Lift task `credit` on applicants the test builds: the stratified split, isolation of
+the generators from validation/test, SMOTE-NC, the end-to-end run and bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from augment.base import Generator
+from engine.lift import LiftConfig, run_lift
+from engine.lift.credit import CreditLiftTask, smote_nc
+from features.errors import DataValidationError
+
+
+def applicants(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    amount = rng.gamma(2.0, 1500.0, n).round()
+    housing = rng.choice(["own", "rent", "free"], n)
+    age = rng.integers(19, 70, n)
+    logit = -1.2 + amount / 3000 + (housing == "rent") * 0.8 - (age - 40) / 40
+    return pd.DataFrame({"applicant_id": [f"a{i:04d}" for i in range(n)],
+                         "credit_amount": amount, "age_in_years": age, "housing": housing,
+                         "default": (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)})
+
+
+def tiny_cfg(**kw: Any) -> LiftConfig:
+    base: dict[str, Any] = {"task": "credit", "seeds": (0, 1), "n_boot": 100,
+                            "generators": ("copula",), "baselines": ("class_weights",
+                                                                     "smote_nc"),
+                            "ratios": (0.5, 1.0), "params": {"n_bags": 1}}
+    base.update(kw)
+    return LiftConfig(**base)
+
+
+def test_split_is_stratified_disjoint_and_segmented() -> None:
+    frame = applicants()
+    task = CreditLiftTask()
+    split = task.split({"applicants": frame}, tiny_cfg().resolve(task))
+    ids = [set(p["applicant_id"]) for p in (split.train, split.validation, split.test)]
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    assert sum(map(len, ids)) == len(frame)
+    assert (len(split.train), len(split.validation), len(split.test)) == (180, 60, 60)
+    rate = frame["default"].mean()
+    for part in (split.train, split.validation, split.test):
+        assert abs(part["default"].mean() - rate) < 0.03
+    assert list(split.units_test) == list(split.test["applicant_id"])
+    young = split.segments_test["age<30"]
+    assert young.sum() == (split.test["age_in_years"] < 30).sum() > 0
+    # The same split seed gives the same split whatever the row order.
+    again = task.split({"applicants": frame.sample(frac=1, random_state=3)},
+                       tiny_cfg().resolve(task))
+    assert list(again.units_test) == list(split.units_test)
+
+
+def test_generators_see_training_rows_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[pd.DataFrame] = []
+    original = Generator.fit
+
+    def spy(self: Generator, frame: pd.DataFrame, *args: Any, **kwargs: Any) -> Any:
+        seen.append(frame.copy())
+        return original(self, frame, *args, **kwargs)
+
+    monkeypatch.setattr(Generator, "fit", spy)
+    frame = applicants()
+    task = CreditLiftTask()
+    result = run_lift(task, {"applicants": frame}, tiny_cfg(seeds=(0,)))
+    split = task.split({"applicants": frame}, tiny_cfg().resolve(task))
+    train = split.train.drop(columns="applicant_id")
+    assert seen
+    for got in seen:
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), train)
+    # Exactly the training rows: no validation or test applicant reached a generator.
+    assert len(seen) == 1  # one copula fit, shared by its two sampling modes
+    assert result["rows"]
+
+
+def test_smote_nc_interpolates_between_minority_neighbours() -> None:
+    frame = applicants(200)
+    minority = frame[frame["default"] == 1].drop(columns="applicant_id")
+    out = smote_nc(minority, 150, seed=4)
+    assert len(out) == 150 and list(out.columns) == list(minority.columns)
+    assert (out["default"] == 1).all()
+    assert out["credit_amount"].between(minority["credit_amount"].min(),
+                                        minority["credit_amount"].max()).all()
+    assert set(out["housing"]) <= set(minority["housing"])
+    assert out["age_in_years"].dtype == minority["age_in_years"].dtype
+    pd.testing.assert_frame_equal(out, smote_nc(minority, 150, seed=4))
+    with pytest.raises(DataValidationError, match="at least 2 minority rows"):
+        smote_nc(minority.head(1), 5)
+
+
+def test_run_is_complete_and_reproducible() -> None:
+    frame = applicants()
+    cfg = tiny_cfg()
+    a = run_lift(CreditLiftTask(), {"applicants": frame}, cfg)
+    b = run_lift(CreditLiftTask(), {"applicants": frame}, cfg)
+    assert a["rows"] == b["rows"]
+    arms = {r["arm"] for r in a["rows"]}
+    assert arms == {"real", "class_weights", "smote_nc", "copula-minority", "copula-both"}
+    assert {r["metric"] for r in a["rows"]} == {"auc", "pr_auc", "recall_at_fpr", "brier"}
+    assert {r["verdict"] for r in a["rows"] if r["arm"] != "real"} <= {
+        "helps", "no effect", "hurts"}
+    assert a["chosen_ratio"]["lightgbm"]["class_weights"] is None
+    assert a["chosen_ratio"]["lightgbm"]["smote_nc"] in (0.5, 1.0)
+    assert 0 < a["quality"]["copula-both"]["mean"] <= 1
+    assert a["params"]["lightgbm"]["num_leaves"] in (4, 8)
+    ref = next(r for r in a["rows"] if r["arm"] == "real" and r["metric"] == "auc"
+               and r["segment"] == "all")
+    assert 0.5 < ref["value"] <= 1
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    (lambda f: f.drop(columns="default"), "no default column"),
+    (lambda f: f.assign(default=0), "at least 10 of each"),
+])
+def test_bad_applicants_are_named(change: Any, match: str) -> None:
+    task = CreditLiftTask()
+    with pytest.raises(DataValidationError, match=match):
+        task.split({"applicants": change(applicants())}, tiny_cfg().resolve(task))
+    with pytest.raises(DataValidationError, match="needs the applicants table"):
+        task.split({}, tiny_cfg().resolve(task))
+
+
+def test_bad_settings_are_named() -> None:
+    task = CreditLiftTask()
+    with pytest.raises(DataValidationError, match="unknown credit generator mode"):
+        task.arms(tiny_cfg(params={"modes": ["rare"]}).resolve(task))
+    with pytest.raises(DataValidationError, match="test_fraction"):
+        task.split({"applicants": applicants()},
+                   tiny_cfg(params={"test_fraction": 0.7}).resolve(task))
+    with pytest.raises(DataValidationError, match="unknown baseline 'smote'"):
+        tiny_cfg(baselines=("smote",)).resolve(task)

@@ -1,0 +1,98 @@
+"""`genlift lift` on a small store the test builds: reports, JSON, the runs table, and
+clear errors (with nothing written) for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from features.store import Store
+from serving.cli import main
+from serving.lift_report import summary_markdown
+from tests.engine.test_lift_credit import applicants
+
+FAST = ["--seeds", "2", "--n-boot", "100", "--generators", "copula", "--baselines",
+        "class_weights", "--ratios", "0.5,1", "--param", "n_bags=1"]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    path = str(tmp_path / "s.duckdb")
+    with Store(path) as store:
+        store.load({"applicants": applicants()}, source="test")
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["--no-progress", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_lift_credit_writes_reports_and_records_the_run(
+        capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path) -> None:
+    out = tmp_path / "lift"
+    code, text, err = run(capsys, "--db", db, "lift", "credit", *FAST, "--out", str(out))
+    assert code == 0, err
+    assert "lift credit (german-credit, 2 seeds" in text and "PROVISIONAL" in text
+    assert "copula-minority" in text and "class_weights" in text
+    result = json.loads((out / "credit.json").read_text())
+    page = (out / "credit.html").read_text()
+    index = (out / "index.html").read_text()
+    assert page.count("data:image/png;base64") >= 4  # forest plots, ratio curves, quality
+    assert 'href="credit.html"' in index and "copula-both" in index
+    # Numbers in the report come from the run.
+    row = next(r for r in result["rows"] if r["arm"] == "copula-both" and r["metric"] == "auc"
+               and r["segment"] == "all")
+    assert f"{row['delta']:.4g}" in page
+    assert result["config"]["seeds"] == [0, 1] and result["fingerprints"]["applicants"]
+    with Store(db, read_only=True) as store:
+        runs = store.runs()
+    lift = runs[runs.kind == "lift"].iloc[-1]
+    assert lift["status"] == "finished" and lift["run_id"] == result["run_id"]
+    assert json.loads(lift["config"])["lift"]["generators"] == ["copula"]
+    assert json.loads(lift["data_fingerprint"])["applicants"] == \
+        result["fingerprints"]["applicants"]
+    assert "| credit | lightgbm | copula-both |" in summary_markdown([result])
+
+
+def test_lift_json_is_strict(capsys: pytest.CaptureFixture[str], db: str,
+                             tmp_path: Path) -> None:
+    code, text, err = run(capsys, "--db", db, "--json", "lift", "credit", *FAST, "--out",
+                          str(tmp_path / "l"))
+    assert code == 0, err
+    doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert doc["task"] == "credit" and doc["html"].endswith("credit.html")
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--param", "epochz=3"], "unknown parameter(s) epochz"),
+    (["--seeds", "0"], "--seeds 0 must be >= 1"),
+    (["--generators", "diffusion"], "unknown generator 'diffusion'"),
+    (["--ratios", "-1"], "ratios"),
+])
+def test_bad_settings_exit_2_and_write_nothing(capsys: pytest.CaptureFixture[str], db: str,
+                                               tmp_path: Path, extra: list[str],
+                                               message: str) -> None:
+    out = tmp_path / "l"
+    code, _, err = run(capsys, "--db", db, "lift", "credit", "--seeds", "2", *extra,
+                       "--out", str(out))
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_missing_table_names_the_fetch(capsys: pytest.CaptureFixture[str], db: str,
+                                       tmp_path: Path) -> None:
+    out = tmp_path / "l"
+    code, _, err = run(capsys, "--db", db, "lift", "recs", "--out", str(out))
+    assert code == 2 and "needs table(s) interactions, users" in err
+    assert "data fetch movielens-100k" in err and not out.exists()
+    with Store(db, read_only=True) as store:
+        assert "lift" not in set(store.runs()["kind"])
+    code, _, err = run(capsys, "--db", db, "lift", "all", "--param", "nope=1")
+    assert code == 2 and "no task takes parameter(s) nope" in err
+    with pytest.raises(SystemExit) as exc:  # argparse's own usage error
+        run(capsys, "--db", db, "lift", "credit", "--param", "broken")
+    assert exc.value.code == 2 and "NAME=VALUE" in capsys.readouterr().err
