@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from augment.base import Callback, EarlyStopping, Generator
 from augment.quality_paths import fidelity_score
-from augment.runtime import RandomState, autocast, make_rngs, resolve_device
+from augment.runtime import RandomState, autocast, make_rngs, resolve_device, torch_threads
 from features.errors import DataValidationError, GenliftWarning, check_param
 
 logger = logging.getLogger(__name__)
@@ -156,7 +156,8 @@ class PathGenerator(Generator):
                              "sample in several calls")
         default: RandomState = getattr(self, "random_state", None)
         rng, _ = make_rngs(default if random_state is None else random_state)
-        return self._sample_paths(int(n_paths), int(length), rng)
+        with torch_threads():
+            return self._sample_paths(int(n_paths), int(length), rng)
 
     def _sample(self, n: int, conditions: dict[str, Any],
                 random_state: RandomState) -> pd.DataFrame:
