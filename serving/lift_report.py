@@ -93,6 +93,9 @@ def ratio_curves(result: Mapping[str, Any], metric: str) -> str:
                 ax.plot([pick], [dict(pts)[pick]], marker="*", ms=13, color=line.get_color())
         ax.axhline(0, color="#999", lw=1, ls="--")
         ax.set_xscale("log")
+        ticks = sorted({c["ratio"] for c in curves})
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
         ax.set_xlabel("synthetic rows per real training row")
         ax.set_title(f"{part}" + (" (picks the ratio: star)" if part == "validation"
                                   else " (reported at the starred ratio)"), fontsize=10)
@@ -188,7 +191,8 @@ def write_task_report(result: Mapping[str, Any], path: Path) -> Path:
 
 
 def write_index(out_dir: Path) -> Path:
-    """``index.html`` over every task result in ``out_dir``."""
+    """``index.html`` over every task result in ``out_dir``, and ``summary.md`` (the
+    primary-metric table as markdown, for a README or a pull request)."""
     from serving.lift_jobs import load_results, summary_rows
 
     results = load_results(out_dir)
@@ -216,6 +220,10 @@ def write_index(out_dir: Path) -> Path:
                                        "every arm x segment x metric.</p>"),
                 ("Primary metric per arm and segment", summary),
                 ("How to read this", f"<p class='muted'>{METHOD_NOTE}</p>")]
+    md = out_dir / "summary.md"
+    tmp = md.with_name(f".{md.name}.tmp")
+    tmp.write_text(summary_markdown(results) + "\n", encoding="utf-8")
+    tmp.replace(md)
     return write_html(page("genlift lift experiment", sections,
                            "Does synthetic data lift each model on held-out real data?"),
                       out_dir / "index.html")

@@ -56,6 +56,7 @@ def test_lift_credit_writes_reports_and_records_the_run(
     assert json.loads(lift["data_fingerprint"])["applicants"] == \
         result["fingerprints"]["applicants"]
     assert "| credit | lightgbm | copula-both |" in summary_markdown([result])
+    assert (out / "summary.md").read_text() == summary_markdown([result]) + "\n"
 
 
 def test_lift_json_is_strict(capsys: pytest.CaptureFixture[str], db: str,
