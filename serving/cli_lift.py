@@ -55,6 +55,7 @@ def _print_task(result: dict[str, Any]) -> str:
 
     rows = [(s["model"], s["arm"], _ratio(s["ratio"]), s["segment"], s["real"], s["with"],
              s["delta"] if s["delta"] is not None else float("nan"), _ci(s), s["verdict"],
+             "yes" if s["holm"] else "no",
              f"{s['helps']}/{s['no_effect']}/{s['hurts']}") for s in summary_rows(result)]
     cfg = result["config"]
     head = (f"lift {result['task']} ({result['dataset']}, {len(cfg['seeds'])} seeds, budget "
@@ -63,7 +64,7 @@ def _print_task(result: dict[str, Any]) -> str:
     if result.get("provisional"):
         head += "\n  PROVISIONAL: fewer than 5 seeds"
     return head + "\n" + table(rows, ["model", "arm", "ratio", "segment", "real-only",
-                                      "with", "delta", "95% CI", "verdict",
+                                      "with", "delta", "95% CI", "verdict", "Holm",
                                       "all metrics helps/none/hurts"]) + \
         f"\nreport: {result['html']}\n"
 

@@ -123,7 +123,8 @@ def summary_rows(result: Mapping[str, Any], *, metric: str | None = None
                     "family": r["family"], "ratio": r["ratio"], "segment": r["segment"],
                     "metric": metric, "real": ref["value"], "with": r["value"],
                     "delta": r["delta"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                    "verdict": r["verdict"], "helps": same.count("helps"),
+                    "verdict": r["verdict"], "holm": r.get("holm_significant"),
+                    "helps": same.count("helps"),
                     "no_effect": same.count("no effect"), "hurts": same.count("hurts")})
     return out
 

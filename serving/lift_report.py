@@ -22,7 +22,10 @@ METHOD_NOTE = (
     "interval is a percentile bootstrap over test units, paired (the same resampled units "
     "for both arms and every seed). Verdict: <b>helps</b> when the whole interval is on the "
     "better side of 0, <b>hurts</b> when it is on the worse side, else <b>no effect</b>. "
-    "genlift recommends synthetic data only where the verdict is helps.")
+    "genlift recommends synthetic data only where the verdict is helps. With many arms and "
+    "segments some intervals exclude 0 by chance: <b>Holm</b> says whether a primary-metric "
+    "difference survives Holm's correction over every arm x segment of the task (bootstrap "
+    "p-values, family-wise error 5%).")
 
 
 def _num(v: Any) -> float:
@@ -39,6 +42,10 @@ def _ci(r: Mapping[str, Any]) -> str:
 def _verdict(v: str) -> str:
     cls = {"helps": "good", "hurts": "bad"}.get(v, "")
     return f'<span class="{cls}">{html.escape(v)}</span>' if cls else html.escape(v)
+
+
+def _holm(flag: Any) -> str:
+    return "" if flag is None else ("significant" if flag else "not significant")
 
 
 def _ratio(r: Any) -> str:
@@ -128,10 +135,11 @@ def quality_plot(result: Mapping[str, Any]) -> str:
 def _rows_table(result: Mapping[str, Any], metric: str) -> str:
     rows = [r for r in result["rows"] if r["metric"] == metric]
     body = [(r["model"], r["arm"], _ratio(r["ratio"]), r["segment"], r["n_units"],
-             _num(r["value"]), _num(r["delta"]), _ci(r), _num(r["seed_sd"]), r["verdict"])
+             _num(r["value"]), _num(r["delta"]), _ci(r), _num(r["seed_sd"]),
+             _num(r.get("p_value")), _holm(r.get("holm_significant")), r["verdict"])
             for r in rows]
     text = table(body, ["model", "arm", "ratio", "segment", "units", metric, "delta",
-                        "95% CI", "seed sd", "verdict"])
+                        "95% CI", "seed sd", "p", "Holm", "verdict"])
     for v in ("helps", "hurts"):
         text = text.replace(f"<td>{v}</td>", f"<td>{_verdict(v)}</td>")
     return text
@@ -205,7 +213,8 @@ def write_index(out_dir: Path) -> Path:
                       res.get("run_id", "")))
         for s in summary_rows(res):
             rows.append((s["task"], s["model"], s["arm"], _ratio(s["ratio"]), s["segment"],
-                         s["metric"], _num(s["real"]), _num(s["delta"]), _ci(s), s["verdict"]))
+                         s["metric"], _num(s["real"]), _num(s["delta"]), _ci(s), s["verdict"],
+                         _holm(s["holm"])))
     task_table = table(tasks, ["task", "dataset", "seeds", "primary metric", "helps",
                                "no effect", "hurts", "run"])
     for res in results:  # link each task's page (its name is one of TASKS: no escaping)
@@ -213,7 +222,7 @@ def write_index(out_dir: Path) -> Path:
         task_table = task_table.replace(f"<td>{name}</td>",
                                         f'<td><a href="{name}.html">{name}</a></td>', 1)
     summary = table(rows, ["task", "model", "arm", "ratio", "segment", "metric", "real-only",
-                           "delta", "95% CI", "verdict"])
+                           "delta", "95% CI", "verdict", "Holm"])
     for v in ("helps", "hurts"):
         summary = summary.replace(f"<td>{v}</td>", f"<td>{_verdict(v)}</td>")
     sections = [("Tasks", task_table + "<p class='muted'>helps / no effect / hurts count "
@@ -234,12 +243,13 @@ def summary_markdown(results: Sequence[Mapping[str, Any]]) -> str:
     from serving.lift_jobs import summary_rows
 
     lines = ["| task | model | arm | ratio | segment | metric | real-only | delta | 95% CI | "
-             "verdict |", "|---|---|---|---:|---|---|---:|---:|---|---|"]
+             "verdict | Holm |", "|---|---|---|---:|---|---|---:|---:|---|---|---|"]
     for res in results:
         for s in summary_rows(res):
             lines.append(f"| {s['task']} | {s['model']} | {s['arm']} | {_ratio(s['ratio'])} | "
                          f"{s['segment']} | {s['metric']} | {_num(s['real']):.4f} | "
-                         f"{_num(s['delta']):+.4f} | {_ci(s)} | {s['verdict']} |")
+                         f"{_num(s['delta']):+.4f} | {_ci(s)} | {s['verdict']} | "
+                         f"{'yes' if s['holm'] else 'no'} |")
     return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from engine.lift.stats import HELPS, Metric, Units, bootstrap_weights, paired_bootstrap
+from engine.lift.stats import HELPS, Metric, Units, bootstrap_weights, holm, paired_bootstrap
 from features.errors import DataValidationError, check_param
 
 logger = logging.getLogger(__name__)
@@ -347,8 +347,14 @@ def analyse(task: LiftTask, cfg: LiftConfig, split: LiftSplit, arms: Sequence[Ar
                     rows.append({"model": model, "arm": arm.name, "family": arm.family,
                                  "ratio": best, "segment": seg, "metric": metric.name,
                                  **res})
-    helps = [{k: r[k] for k in ("model", "arm", "ratio", "segment", "metric", "delta",
-                                "ci_low", "ci_high")}
+    # Many arms x segments are compared: say which primary-metric verdicts survive Holm's
+    # correction for the whole family (the per-row verdict is the uncorrected 95% CI rule).
+    family = [r for r in rows if r["metric"] == primary.name and r["arm"] != REAL]
+    for r, rejected in zip(family, holm([r["p_value"] for r in family], cfg.alpha),
+                           strict=True):
+        r["holm_significant"] = bool(rejected)
+    helps = [{k: r.get(k) for k in ("model", "arm", "ratio", "segment", "metric", "delta",
+                                    "ci_low", "ci_high", "holm_significant")}
              for r in rows if r["verdict"] == HELPS]
     return {
         "task": task.name, "dataset": task.dataset, "unit": task.unit,
@@ -360,6 +366,7 @@ def analyse(task: LiftTask, cfg: LiftConfig, split: LiftSplit, arms: Sequence[Ar
                     for m in task.metrics],
         "segments": {s: int(m.sum()) for s, m in split.segments_test.items()},
         "chosen_ratio": chosen, "rows": rows, "curves": curves, "recommended": helps,
+        "family_size": len(family),
     }
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from features.errors import check_param
 
@@ -147,6 +148,20 @@ def verdict(ci_low: float, ci_high: float, higher_is_better: bool) -> str:
     return NO_EFFECT
 
 
+def holm(p_values: Sequence[float], alpha: float = 0.05) -> list[bool]:
+    """Holm's step-down rule: which hypotheses are rejected with the family-wise error
+    rate held at ``alpha`` (NaN p-values are never rejected)."""
+    p = np.asarray(p_values, float)
+    order = np.argsort(np.where(np.isnan(p), np.inf, p), kind="stable")
+    reject = np.zeros(p.size, bool)
+    m = int(np.isfinite(p).sum())
+    for rank, i in enumerate(order):
+        if not np.isfinite(p[i]) or p[i] > alpha / (m - rank):
+            break
+        reject[i] = True
+    return reject.tolist()
+
+
 def _subset(units: Units, mask: np.ndarray | None) -> dict[str, np.ndarray]:
     return {k: np.asarray(v)[mask] if mask is not None else np.asarray(v)
             for k, v in units.items()}
@@ -167,7 +182,9 @@ def paired_bootstrap(metric: Metric, arm: Sequence[Units], base: Sequence[Units]
     dict
         ``value`` (arm, mean over seeds), ``base``, ``delta``, ``relative`` (delta / |base|),
         ``ci_low``/``ci_high``, ``seed_sd`` (std over seeds of the per-seed delta),
-        ``n_units``, ``n_seeds``, ``higher_is_better`` and ``verdict``.
+        ``n_units``, ``n_seeds``, ``se`` (bootstrap standard error of the delta),
+        ``p_value`` (two-sided, normal approximation with that standard error),
+        ``higher_is_better`` and ``verdict``.
     """
     check_param("paired_bootstrap", "arm", arm, len(arm) >= 1, "at least one seed")
     check_param("paired_bootstrap", "base", base, len(base) >= 1, "at least one seed")
@@ -190,6 +207,15 @@ def paired_bootstrap(metric: Metric, arm: Sequence[Units], base: Sequence[Units]
     else:
         lo = hi = float("nan")
     value, ref = float(np.mean(arm_pts)), float(np.mean(base_pts))
+    # Two-sided p-value of "delta = 0" from the bootstrap standard error (a Wald test):
+    # smooth, unlike counting resamples, so small family-wise thresholds stay reachable.
+    se = float(np.std(diff[valid], ddof=1)) if valid.sum() >= 10 else float("nan")
+    if np.isfinite(se) and se > 0:
+        p_value = float(2 * stats.norm.sf(abs(value - ref) / se))
+    elif np.isfinite(se):
+        p_value = 1.0 if value == ref else 0.0
+    else:
+        p_value = float("nan")
     paired = len(arm_pts) == len(base_pts)
     seed_sd = float(np.std(arm_pts - base_pts, ddof=1)) if paired and len(arm_pts) > 1 \
         else float("nan")
@@ -197,11 +223,11 @@ def paired_bootstrap(metric: Metric, arm: Sequence[Units], base: Sequence[Units]
             "relative": (value - ref) / abs(ref) if ref else float("nan"),
             "ci_low": float(lo), "ci_high": float(hi), "seed_sd": seed_sd,
             "n_units": int(n), "n_seeds": len(arm_u), "n_boot": int(weights.shape[0]),
-            "invalid_resamples": int((~valid).sum()),
+            "invalid_resamples": int((~valid).sum()), "se": se, "p_value": p_value,
             "higher_is_better": metric.higher_is_better,
             "verdict": verdict(float(lo), float(hi), metric.higher_is_better)}
 
 
 __all__ = ["HELPS", "HURTS", "NO_EFFECT", "Metric", "auc_metric", "average_precision_metric",
-           "bootstrap_weights", "mean_metric", "paired_bootstrap", "ratio_metric",
+           "bootstrap_weights", "holm", "mean_metric", "paired_bootstrap", "ratio_metric",
            "recall_at_fpr_metric", "verdict"]

@@ -19,6 +19,7 @@ from engine.lift.stats import (
     auc_metric,
     average_precision_metric,
     bootstrap_weights,
+    holm,
     mean_metric,
     paired_bootstrap,
     ratio_metric,
@@ -77,6 +78,7 @@ def test_constant_shift_gives_a_degenerate_interval() -> None:
     assert res["delta"] == pytest.approx(0.05)
     assert res["ci_low"] == pytest.approx(0.05) and res["ci_high"] == pytest.approx(0.05)
     assert res["verdict"] == "helps" and res["relative"] == pytest.approx(0.05 / base.mean())
+    assert res["p_value"] == 0.0 and res["se"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_interval_matches_the_normal_theory_answer() -> None:
@@ -92,6 +94,8 @@ def test_interval_matches_the_normal_theory_answer() -> None:
     assert res["ci_low"] == pytest.approx(0.15 - 1.96 / 20, abs=0.012)
     assert res["ci_high"] == pytest.approx(0.15 + 1.96 / 20, abs=0.012)
     assert res["verdict"] == "helps"
+    assert res["se"] == pytest.approx(1 / 20, rel=0.05)
+    assert res["p_value"] == pytest.approx(2 * (1 - 0.99865), abs=0.002)  # z = 3
 
 
 def test_seeds_are_averaged_and_pairing_removes_shared_noise() -> None:
@@ -126,6 +130,13 @@ def test_mask_selects_a_segment() -> None:
 ])
 def test_verdict_rule(lo: float, hi: float, higher: bool, want: str) -> None:
     assert verdict(lo, hi, higher) == want
+
+
+def test_holm_step_down() -> None:
+    # sorted: 0.005 <= 0.05/4, 0.01 <= 0.05/3, then 0.03 > 0.05/2 stops.
+    assert holm([0.01, 0.04, 0.03, 0.005]) == [True, False, False, True]
+    assert holm([0.2, float("nan")]) == [False, False]
+    assert holm([0.001, 0.002], alpha=0.05) == [True, True]
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
@@ -216,6 +227,8 @@ def test_run_lift_recovers_known_effects_and_picks_ratio_on_validation() -> None
     assert {r["segment"] for r in result["rows"]} == {"all", "first_half"}
     assert _row(result, "plus", "first_half")["n_units"] == 100
     assert [r["arm"] for r in result["recommended"]].count("plus") == 2
+    assert _row(result, "plus")["holm_significant"] and result["family_size"] == 8
+    assert not _row(result, "noise")["holm_significant"]
     assert not result["provisional"]
     assert result["quality"]["plus"]["mean"] == 4.0
     # The augmenters saw the training part only.
