@@ -162,12 +162,13 @@ def print_lift_summary(lift: dict[str, Any]) -> None:
     from serving.lift_report import _ci, _ratio
 
     rows = [(s["task"], s["arm"], _ratio(s["ratio"]), s["segment"], s["metric"], s["real"],
-             s["delta"] if s["delta"] is not None else float("nan"), _ci(s), s["verdict"])
+             s["delta"] if s["delta"] is not None else float("nan"), _ci(s), s["verdict"],
+             "yes" if s["holm"] else "no")
             for t in lift["tasks"].values() for s in t["summary"]]
     print("\nlift experiment (5 seeds, ratio picked on validation, test delta vs real-only "
-          "with a 95% paired-bootstrap CI):")
+          "with a 95% paired-bootstrap CI; Holm: survives Holm's correction over the task):")
     print(table(rows, ["task", "arm", "ratio", "segment", "metric", "real-only", "delta",
-                       "95% CI", "verdict"]))
+                       "95% CI", "verdict", "Holm"]))
     print(f"\nlift reports: {lift['index']}")
 
 
