@@ -400,7 +400,8 @@ class CreditModel:
 
     # ------------------------------------------------------------------------ fit
     def fit(self, applicants: pd.DataFrame, *, synthetic: pd.DataFrame | None = None,
-            synthetic_weight: float = 1.0) -> CreditModel:
+            synthetic_weight: float = 1.0, holdout: pd.DataFrame | None = None
+            ) -> CreditModel:
         """Learn the PD model from labelled applicants.
 
         Parameters
@@ -417,6 +418,12 @@ class CreditModel:
         synthetic_weight : float, default 1.0
             LightGBM sample weight (>= 0) of every synthetic row; 0 is the same as no
             synthetic data.
+        holdout : DataFrame, optional
+            Real labelled applicants used only for early stopping and calibration: one
+            booster then grows on every row of ``applicants`` (+ synthetic) and ``n_bags``
+            / ``validation_fraction`` are not used. Pass it when the synthetic rows were
+            made from ``applicants`` (oversampling, a generator fitted on them): the
+            internal parts would otherwise be scored on rows the synthetic data copies.
 
         Returns
         -------
@@ -474,7 +481,14 @@ class CreditModel:
         }
         cat_idx = [j for j, c in enumerate(names) if c in features.categories_]
         rows = np.arange(len(y))
-        if self.n_bags == 1:
+        if holdout is not None:
+            hold = _check_labelled(holdout, "CreditModel.fit", "holdout_applicants")
+            _raise_problems(features, hold, "holdout_applicants",
+                            "fill or drop holdout rows with missing or unseen values")
+            X_out, y_out = _matrix(features, hold), hold[TARGET].astype(int).to_numpy()
+            X, y = np.vstack([X, X_out]), np.concatenate([y, y_out])
+            splits = [(rows, np.arange(len(rows), len(y)))]
+        elif self.n_bags == 1:
             splits = [train_test_split(rows, test_size=self.validation_fraction, stratify=y,
                                        random_state=self.random_state)]
         else:

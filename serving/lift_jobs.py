@@ -25,15 +25,31 @@ DATASET_OF = {"recs": "movielens-100k", "credit": "german-credit", "demand": "do
               "paths": "sp500-20"}
 
 
-def _tables(store: Store, task_name: str, names: Sequence[str]) -> dict[str, Any]:
-    missing = [t for t in names if not store.has(t)]
+def _tables(store: Store, task_name: str, names: Sequence[str],
+            optional: Sequence[str] = ()) -> dict[str, Any]:
+    missing = [t for t in names if not store.has(t) and t not in optional]
     if missing:
         raise DataValidationError(
             f"lift {task_name} needs table(s) {', '.join(missing)}, not in the store",
             table=missing[0],
             fix=f"genlift --db {store.path} data fetch {DATASET_OF.get(task_name, 'all')} "
                 "(or import your own)")
-    return {t: store.read(t) for t in names}
+    return {t: store.read(t) for t in names if store.has(t)}
+
+
+def _check_out(out_dir: Path) -> None:
+    """Fail before any work when the report folder cannot be written."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataValidationError(f"--out {out_dir} is a file, not a folder",
+                                  fix="pass a folder for the lift reports")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".genlift-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise DataValidationError(f"cannot write lift reports to {out_dir}: {exc.strerror}",
+                                  fix="pass a writable folder with --out") from exc
 
 
 def run_task(store: Store, cfg: LiftConfig, out_dir: Path, *,
@@ -43,24 +59,26 @@ def run_task(store: Store, cfg: LiftConfig, out_dir: Path, *,
 
     task = get_task(cfg.task)
     resolved = cfg.resolve(task)  # bad config fails before any work or write
-    tables = _tables(store, task.name, task.tables)
+    tables = _tables(store, task.name, task.tables, task.optional_tables)
+    _check_out(out_dir)
+    used = [t for t in task.tables if t in tables]
     run_id = store.start_run("lift", {"lift": resolved.to_dict()}, seed=resolved.seeds[0],
-                             tables=list(task.tables))
+                             tables=used)
     disable = None if show_progress is None else not show_progress
     try:
         with tqdm(total=work_units(task, resolved), desc=f"lift {task.name}", unit="fit",
                   disable=disable) as bar:
             result = run_lift(task, tables, resolved, progress=lambda _: bar.update(1))
+        result = jsonable(result)
+        result["run_id"] = run_id
+        result["fingerprints"] = store.fingerprints(used)
+        # The page first, then the JSON: a JSON in the folder always has its page.
+        html_path = write_task_report(result, out_dir / f"{task.name}.html")
+        json_path = write_json_atomic(result, out_dir / f"{task.name}.json")
+        write_index(out_dir)
     except BaseException:
         store.finish_run(run_id, status="failed")
         raise
-    result = jsonable(result)
-    result["run_id"] = run_id
-    result["fingerprints"] = store.fingerprints(list(task.tables))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = write_json_atomic(result, out_dir / f"{task.name}.json")
-    html_path = write_task_report(result, out_dir / f"{task.name}.html")
-    write_index(out_dir)
     store.finish_run(run_id, metrics={"summary": summary_rows(result),
                                       "recommended": result["recommended"],
                                       "json": str(json_path), "html": str(html_path)})
@@ -80,11 +98,17 @@ def run_all(store: Store, cfg: LiftConfig, out_dir: Path, *,
         raise DataValidationError(
             f"lift all: no task takes parameter(s) {', '.join(sorted(unknown))}",
             fix="see each task's parameters in its report's Config section")
+    cfgs = {name: replace(cfg, task=name,
+                          params={k: v for k, v in cfg.params.items() if k in known[name]})
+            for name in names}
+    for name in names:  # every task's settings and tables are checked before any runs
+        task = get_task(name)
+        cfgs[name].resolve(task)
+        _tables(store, name, task.tables, task.optional_tables)
+    _check_out(out_dir)
     results = {}
     for name in names:
-        params = {k: v for k, v in cfg.params.items() if k in known[name]}
-        results[name] = run_task(store, replace(cfg, task=name, params=params), out_dir,
-                                 show_progress=show_progress)
+        results[name] = run_task(store, cfgs[name], out_dir, show_progress=show_progress)
     return {"tasks": results, "index": str(out_dir / "index.html")}
 
 
@@ -134,8 +158,17 @@ def load_results(out_dir: Path) -> list[dict[str, Any]]:
     found = []
     for name in TASKS:
         path = out_dir / f"{name}.json"
-        if path.exists():
-            found.append(json.loads(path.read_text()))
+        if not path.exists():
+            continue
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            logger.warning("lift index: skipping unreadable %s (%s)", path, exc)
+            continue
+        if isinstance(doc, dict) and doc.get("task") == name and "rows" in doc:
+            found.append(doc)
+        else:
+            logger.warning("lift index: skipping %s, not a genlift lift result", path)
     return found
 
 

@@ -12,20 +12,26 @@ from typing import Any
 
 import numpy as np
 
+from engine.lift.stats import MIN_UNITS
 from serving.html import figure, img, kv_table, page, table, write_html
 
 COLORS = {"helps": "#1a7f37", "hurts": "#c62828", "no effect": "#555555"}
-METHOD_NOTE = (
-    "Each arm's ratio (synthetic rows per real training row) is chosen on the validation "
-    "part by the primary metric averaged over seeds; its test numbers are then compared with "
-    "the tuned real-only model. Delta = arm - real-only, averaged over seeds; the 95% "
-    "interval is a percentile bootstrap over test units, paired (the same resampled units "
-    "for both arms and every seed). Verdict: <b>helps</b> when the whole interval is on the "
-    "better side of 0, <b>hurts</b> when it is on the worse side, else <b>no effect</b>. "
-    "genlift recommends synthetic data only where the verdict is helps. With many arms and "
-    "segments some intervals exclude 0 by chance: <b>Holm</b> says whether a primary-metric "
-    "difference survives Holm's correction over every arm x segment of the task (bootstrap "
-    "p-values, family-wise error 5%).")
+def method_note(alpha: float = 0.05) -> str:
+    level = f"{100 * (1 - alpha):g}%"
+    return (
+        "Each arm's ratio (synthetic rows per real training row) is chosen on the validation "
+        "part by the primary metric averaged over seeds; its test numbers are then compared "
+        f"with the tuned real-only model. Delta = arm - real-only, averaged over seeds; the "
+        f"{level} interval is a percentile bootstrap, paired: the same resampled test units "
+        "(runs of neighbouring windows for backtests) and the same resampled seeds for both "
+        "arms, so it carries test-set and seed-to-seed variation. Verdict: <b>helps</b> when "
+        "the whole interval is on the better side of 0, <b>hurts</b> when it is on the worse "
+        f"side, else <b>no effect</b> (<b>too few units</b> under {MIN_UNITS} units). genlift "
+        "recommends synthetic data only where the verdict is helps. With many arms and "
+        "segments some intervals exclude 0 by chance: <b>Holm</b> says whether a primary-"
+        "metric difference survives Holm's correction over every arm x segment of the task "
+        "(p-values from the bootstrap standard error, normal approximation; family-wise "
+        f"error {100 * alpha:g}%).")
 
 
 def _num(v: Any) -> float:
@@ -126,9 +132,11 @@ def quality_plot(result: Mapping[str, Any]) -> str:
         ax.scatter([x], [y], color=COLORS.get(v, "#555555"))
         ax.annotate(label, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
     ax.axhline(0, color="#999", lw=1, ls="--")
-    name = next(iter(qual.values()))["name"]
-    ax.set_xlabel(f"generator quality ({name}; higher is better)")
-    ax.set_ylabel(f"test delta {metric} vs real-only")
+    names = sorted({q["name"] for q in qual.values()})
+    ax.set_xlabel(f"generator quality ({'; '.join(names)}; higher is better)", fontsize=8)
+    higher = next(m["higher_is_better"] for m in result["metrics"] if m["name"] == metric)
+    ax.set_ylabel(f"test delta {metric} vs real-only\n({'higher' if higher else 'lower'} "
+                  "is better)")
     return img(fig)
 
 
@@ -162,8 +170,8 @@ def write_task_report(result: Mapping[str, Any], path: Path) -> Path:
                 table([(r["model"], r["arm"], _ratio(r["ratio"]), r["segment"], r["metric"],
                         _num(r["delta"]), _ci(r)) for r in rec],
                       ["model", "arm", "ratio", "segment", "metric", "delta", "95% CI"]))
-    sections.append(("Where synthetic data helps", rec_text + f"<p class='muted'>{METHOD_NOTE}"
-                                                              "</p>"))
+    note = method_note(float(cfg.get("alpha", 0.05)))
+    sections.append(("Where synthetic data helps", rec_text + f"<p class='muted'>{note}</p>"))
     sections.append((f"Forest plot: {primary} (primary)", forest_plot(result, primary)))
     sections.append((f"Lift vs ratio: {primary}", ratio_curves(result, primary)))
     qp = quality_plot(result)
@@ -215,6 +223,7 @@ def write_index(out_dir: Path) -> Path:
             rows.append((s["task"], s["model"], s["arm"], _ratio(s["ratio"]), s["segment"],
                          s["metric"], _num(s["real"]), _num(s["delta"]), _ci(s), s["verdict"],
                          _holm(s["holm"])))
+    alpha = float(results[0]["config"].get("alpha", 0.05)) if results else 0.05
     task_table = table(tasks, ["task", "dataset", "seeds", "primary metric", "helps",
                                "no effect", "hurts", "run"])
     for res in results:  # link each task's page (its name is one of TASKS: no escaping)
@@ -228,7 +237,7 @@ def write_index(out_dir: Path) -> Path:
     sections = [("Tasks", task_table + "<p class='muted'>helps / no effect / hurts count "
                                        "every arm x segment x metric.</p>"),
                 ("Primary metric per arm and segment", summary),
-                ("How to read this", f"<p class='muted'>{METHOD_NOTE}</p>")]
+                ("How to read this", f"<p class='muted'>{method_note(alpha)}</p>")]
     md = out_dir / "summary.md"
     tmp = md.with_name(f".{md.name}.tmp")
     tmp.write_text(summary_markdown(results) + "\n", encoding="utf-8")
@@ -242,8 +251,14 @@ def summary_markdown(results: Sequence[Mapping[str, Any]]) -> str:
     """The README's table: primary metric per task, arm and segment."""
     from serving.lift_jobs import summary_rows
 
-    lines = ["| task | model | arm | ratio | segment | metric | real-only | delta | 95% CI | "
-             "verdict | Holm |", "|---|---|---|---:|---|---|---:|---:|---|---|---|"]
+    lines = ["| task | run | seeds | budget |", "|---|---|---:|---|"]
+    for res in results:
+        cfg = res["config"]
+        flag = " (provisional: < 5 seeds)" if res.get("provisional") else ""
+        lines.append(f"| {res['task']} | {res.get('run_id', '')} | {len(cfg['seeds'])}{flag} | "
+                     f"{cfg['budget']} |")
+    lines += ["", "| task | model | arm | ratio | segment | metric | real-only | delta | "
+              "95% CI | verdict | Holm |", "|---|---|---|---:|---|---|---:|---:|---|---|---|"]
     for res in results:
         for s in summary_rows(res):
             lines.append(f"| {s['task']} | {s['model']} | {s['arm']} | {_ratio(s['ratio'])} | "

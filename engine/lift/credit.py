@@ -1,13 +1,16 @@
 """Lift task ``credit``: synthetic applicants for the LightGBM PD model (german-credit).
 
 One stratified split of the applicants into train / validation / test (60 / 20 / 20 by
-default). Arms: the tuned real-only model; class weights (defaults weighted up to balance
-the classes), random oversampling and SMOTE-NC of the defaults; each tabular generator
-(fitted on the training applicants only) sampling either defaults only (``-minority``,
-conditioned on ``default=1``) or both classes as learned (``-both``). Ratios are synthetic
-rows per real training row. Units are test applicants; metrics AUC (primary), PR-AUC,
-recall at a fixed false-positive rate and Brier score; segments all applicants and the
-young (a thin-file segment with a higher default rate).
+default); a further 20% of train (``stop_fraction``) is set aside, real, for the LightGBM
+model's early stopping and calibration, so that no synthetic row is ever made from the
+rows that judge it (augmenters see the rest of train only). Arms: the tuned real-only
+model; class weights (defaults weighted up to balance the classes), random oversampling
+and SMOTE-NC of the defaults; each tabular generator (fitted on the training applicants
+only) sampling either defaults only (``-minority``, conditioned on ``default=1``) or both
+classes as learned (``-both``). Ratios are synthetic rows per real training row. Units are
+test applicants; metrics AUC (primary), PR-AUC, recall at a fixed false-positive rate and
+Brier score; segments all applicants and the young (a thin-file segment with a higher
+default rate).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
+from sklearn.neighbors import NearestNeighbors
 
 from augment.quality import column_shapes, pair_trends
 from augment.registry import make_generator
@@ -32,7 +36,7 @@ from engine.lift.stats import (
     mean_metric,
     recall_at_fpr_metric,
 )
-from features.errors import DataValidationError
+from features.errors import DataValidationError, check_param
 
 ID = "applicant_id"
 MODES = ("minority", "both")
@@ -75,11 +79,15 @@ def smote_nc(minority: pd.DataFrame, n: int, *, k: int = 5, seed: int = 0) -> pd
     z = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     codes = np.stack([pd.factorize(frame[c])[0] for c in cat_cols], axis=1) if cat_cols \
         else np.zeros((len(frame), 0), int)
-    d2 = ((z[:, None, :] - z[None, :, :]) ** 2).sum(-1)
-    d2 += (codes[:, None, :] != codes[None, :, :]).sum(-1).astype(float)
-    np.fill_diagonal(d2, np.inf)
+    # One-hot scaled by 1/sqrt(2): a differing category adds exactly 1 to the squared
+    # distance, as SMOTE-NC's median-std penalty does on standardised numerics.
+    onehot = [np.eye(codes[:, j].max() + 1)[codes[:, j]] / np.sqrt(2.0)
+              for j in range(codes.shape[1])]
+    design = np.hstack([z, *onehot]) if onehot else z
     k = min(k, len(frame) - 1)
-    neighbours = np.argsort(d2, axis=1, kind="stable")[:, :k]
+    nn = NearestNeighbors(n_neighbors=k + 1).fit(design)
+    _, found = nn.kneighbors(design)
+    neighbours = np.array([[j for j in row if j != i][:k] for i, row in enumerate(found)])
     base = rng.integers(0, len(frame), n)
     partner = neighbours[base, rng.integers(0, k, n)]
     gap = rng.random((n, 1))
@@ -96,6 +104,23 @@ def smote_nc(minority: pd.DataFrame, n: int, *, k: int = 5, seed: int = 0) -> pd
         uniques = pd.factorize(frame[c])[1]
         out[c] = np.asarray(uniques)[counts.argmax(axis=1)]
     return out[list(frame.columns)]
+
+
+def _real(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
+def _int(v: object) -> bool:
+    return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+
+def _modes(value: object) -> list[str]:
+    """``modes`` as a list: one name or a list of names."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return []
 
 
 def _tabular_quality(reference: pd.DataFrame, synth: pd.DataFrame, seed: int) -> float:
@@ -133,10 +158,29 @@ class CreditLiftTask(LiftTask):
             "ratios": (0.25, 0.5, 1.0) if small else (0.25, 0.5, 1.0, 2.0),
             "models": ("lightgbm",) if small else self.known_models,
             "params": {"epochs": 150 if small else 300, "test_fraction": 0.2,
-                       "validation_fraction": 0.2, "young_age": 30, "age_column":
-                       "age_in_years", "modes": list(MODES), "synthetic_weight": 1.0,
-                       "n_bags": 3 if small else 5},
+                       "validation_fraction": 0.2, "stop_fraction": 0.2, "young_age": 30,
+                       "age_column": "age_in_years", "modes": list(MODES),
+                       "synthetic_weight": 1.0},
         }
+
+    def validate(self, cfg: LiftConfig) -> None:
+        p, owner = cfg.params, "CreditLiftTask"
+        for name in ("test_fraction", "validation_fraction", "stop_fraction"):
+            check_param(owner, name, p[name], _real(p[name]) and 0 < p[name] < 0.5,
+                        "a float in (0, 0.5)")
+        check_param(owner, "epochs", p["epochs"], _int(p["epochs"]) and p["epochs"] >= 1,
+                    "an int >= 1")
+        check_param(owner, "young_age", p["young_age"], _real(p["young_age"]),
+                    "a number (the age below which an applicant is young)")
+        check_param(owner, "age_column", p["age_column"], isinstance(p["age_column"], str),
+                    "a column name")
+        check_param(owner, "synthetic_weight", p["synthetic_weight"],
+                    _real(p["synthetic_weight"]) and p["synthetic_weight"] >= 0,
+                    "a float >= 0")
+        modes = _modes(p["modes"])
+        check_param(owner, "modes", p["modes"], bool(modes) and set(modes) <= set(MODES)
+                    and len(set(modes)) == len(modes),
+                    f"distinct names among {', '.join(MODES)} (a list or one name)")
 
     # ----------------------------------------------------------------------- split
     def split(self, tables: Mapping[str, Any], cfg: LiftConfig) -> LiftSplit:
@@ -158,17 +202,16 @@ class CreditLiftTask(LiftTask):
                 fix="use more labelled applicants (both defaults and non-defaults)")
         p = cfg.params
         test_f, val_f = float(p["test_fraction"]), float(p["validation_fraction"])
-        if not (0 < test_f < 0.5 and 0 < val_f < 0.5):
-            raise DataValidationError(
-                f"test_fraction {test_f} / validation_fraction {val_f} must be in (0, 0.5)",
-                fix="pass e.g. --param test_fraction=0.2")
+        self._generators.clear()  # a new split: never reuse a generator fitted on another
         frame = frame.sort_values(ID, kind="stable").reset_index(drop=True)
         rest, test = train_test_split(frame, test_size=test_f, stratify=frame[TARGET],
                                       random_state=cfg.split_seed)
         train, val = train_test_split(rest, test_size=val_f / (1 - test_f),
                                       stratify=rest[TARGET], random_state=cfg.split_seed)
-        train, val, test = (f.sort_values(ID, kind="stable").reset_index(drop=True)
-                            for f in (train, val, test))
+        train, stop = train_test_split(train, test_size=float(p["stop_fraction"]),
+                                       stratify=train[TARGET], random_state=cfg.split_seed)
+        train, val, test, stop = (f.sort_values(ID, kind="stable").reset_index(drop=True)
+                                  for f in (train, val, test, stop))
         age = p["age_column"]
 
         def segments(part: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -177,7 +220,8 @@ class CreditLiftTask(LiftTask):
                 segs[f"age<{p['young_age']}"] = (part[age] < p["young_age"]).to_numpy()
             return segs
 
-        info = {"train": len(train), "validation": len(val), "test": len(test),
+        info = {"train": len(train), "early_stopping": len(stop), "validation": len(val),
+                "test": len(test),
                 "default_rate": {n: float(f[TARGET].mean()) for n, f in
                                  (("train", train), ("validation", val), ("test", test))},
                 "method": "stratified by default, split_seed " + str(cfg.split_seed)}
@@ -185,15 +229,23 @@ class CreditLiftTask(LiftTask):
                          units_validation=val[ID].astype(str).to_numpy(),
                          units_test=test[ID].astype(str).to_numpy(),
                          segments_validation=segments(val), segments_test=segments(test),
-                         info=info)
+                         info=info, extra={"stop": stop})
 
     # ------------------------------------------------------------------------ tune
     def _model(self, name: str, params: Mapping[str, Any], seed: int,
                cfg: LiftConfig) -> CreditModel | WoeLogistic:
         if name == "lightgbm":
-            return CreditModel(**{"random_state": seed, "n_jobs": 1,
-                                  "n_bags": int(cfg.params["n_bags"]), **params})
+            return CreditModel(**{"random_state": seed, "n_jobs": 1, **params})
         return WoeLogistic(**params)
+
+    def _fit(self, name: str, params: Mapping[str, Any], seed: int, cfg: LiftConfig,
+             split: LiftSplit, synthetic: pd.DataFrame | None = None,
+             weight: float = 1.0) -> CreditModel | WoeLogistic:
+        model = self._model(name, params, seed, cfg)
+        if isinstance(model, CreditModel):  # early stopping + calibration on real rows only
+            return model.fit(split.train, synthetic=synthetic, synthetic_weight=weight,
+                             holdout=split.extra["stop"])
+        return model.fit(split.train, synthetic=synthetic, synthetic_weight=weight)
 
     def _scores(self, model: CreditModel | WoeLogistic, part: pd.DataFrame) -> Units:
         p = model.predict_proba(part)
@@ -211,7 +263,7 @@ class CreditLiftTask(LiftTask):
         for name in cfg.models or ():
             best: tuple[float, dict[str, Any]] = (-np.inf, {})
             for params in grids[name]:
-                model = self._model(name, params, cfg.split_seed, cfg).fit(split.train)
+                model = self._fit(name, params, cfg.split_seed, cfg, split)
                 score = auc.point(self._scores(model, split.validation))
                 if score > best[0]:
                     best = (score, params)
@@ -228,11 +280,7 @@ class CreditLiftTask(LiftTask):
             else:
                 out.append(Arm(name, "baseline", ratios, {"oversample": "random oversampling",
                                                           "smote_nc": "SMOTE-NC"}[name]))
-        modes = list(cfg.params["modes"])
-        bad = [m for m in modes if m not in MODES]
-        if bad or not modes:
-            raise DataValidationError(f"unknown credit generator mode(s) {bad or modes}",
-                                      fix=f"use modes among {', '.join(MODES)}")
+        modes = _modes(cfg.params["modes"])
         for name in cfg.generators or ():
             for mode in modes:
                 label = f"{name}, defaults only" if mode == "minority" else f"{name}, both classes"
@@ -243,12 +291,13 @@ class CreditLiftTask(LiftTask):
     def _generator(self, name: str, train: pd.DataFrame, cfg: LiftConfig, seed: int
                    ) -> tuple[Any, float]:
         key = (name, seed)
-        if key not in self._generators:
-            start = time.perf_counter()
-            gen = make_generator("tabular", name, epochs=int(cfg.params["epochs"]),
-                                 random_state=seed).fit(train.drop(columns=[ID]))
-            self._generators = {k: v for k, v in self._generators.items() if k[1] == seed}
-            self._generators[key] = (gen, time.perf_counter() - start)
+        if key in self._generators:  # the other sampling mode of the same fit: no new cost
+            return self._generators[key][0], 0.0
+        start = time.perf_counter()
+        gen = make_generator("tabular", name, epochs=int(cfg.params["epochs"]),
+                             random_state=seed).fit(train.drop(columns=[ID]))
+        self._generators = {k: v for k, v in self._generators.items() if k[1] == seed}
+        self._generators[key] = (gen, time.perf_counter() - start)
         return self._generators[key]
 
     def fit_arm(self, arm: Arm, train: Any, cfg: LiftConfig, seed: int) -> ArmState:
@@ -290,8 +339,7 @@ class CreditLiftTask(LiftTask):
                 if state.quality is None and arm.family == "generator":
                     sample = self._synthetic(arm, state, len(train), seed + 10_007)
                     self._set_quality(state, sample, split, seed)
-        fitted = self._model(model, params, seed, cfg).fit(
-            train, synthetic=syn, synthetic_weight=weight)
+        fitted = self._fit(model, params, seed, cfg, split, syn, weight)
         return {"validation": self._scores(fitted, split.validation),
                 "test": self._scores(fitted, split.test)}
 

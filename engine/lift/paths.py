@@ -252,6 +252,8 @@ class PathsLiftTask(LiftTask):
             "train_end": "2012-12-31", "valid_end": "2015-12-31", "horizon": 21,
             "epochs": 5, "gan_epochs": 20, "path_days": 252, "burn_in": 63,
             "quality_paths": 64, "tail_quantile": 0.75,
+            # Neighbouring windows share volatility regimes: resample runs of 3 (a quarter).
+            "block": 3,
         }
         if budget == "small":
             return {"generators": ("vae",), "baselines": ("bootstrap", "garch"),
@@ -276,6 +278,7 @@ class PathsLiftTask(LiftTask):
         check_param(owner, "valid_end", p["valid_end"], dates["valid_end"] > dates["train_end"],
                     f"a date after train_end ({p['train_end']})")
         ints = {"horizon": 2, "epochs": 1, "gan_epochs": 1, "burn_in": 0, "quality_paths": 0,
+                "block": 1,
                 "path_days": p["horizon"] if _is_int(p["horizon"]) else 2}
         for key, low in ints.items():
             check_param(owner, key, p[key], _is_int(p[key]) and p[key] >= low,
@@ -286,6 +289,9 @@ class PathsLiftTask(LiftTask):
         return {**p, "train_end": dates["train_end"], "valid_end": dates["valid_end"]}
 
     # -- split ----------------------------------------------------------------------------------
+    def validate(self, cfg: LiftConfig) -> None:
+        self._params(cfg)
+
     def split(self, tables: Mapping[str, Any], cfg: LiftConfig) -> LiftSplit:
         """Time-ordered train / validation / test of the daily log returns; units are the
         non-overlapping ``horizon``-day windows of validation and test."""
@@ -294,7 +300,7 @@ class PathsLiftTask(LiftTask):
             raise DataValidationError(
                 f"lift paths needs the 'prices' table; got {', '.join(tables) or 'none'}",
                 table="prices", fix="load prices (date, asset, close), e.g. "
-                "`genlift load sp500-20`")
+                "`genlift data fetch sp500-20`")
         prices = validate_frame("prices", tables["prices"])
         returns = log_returns(prices)
         _check_complete(returns)
@@ -356,7 +362,7 @@ class PathsLiftTask(LiftTask):
             units_validation=np.array([f"{d:%Y-%m-%d}" for d in real["validation"].starts]),
             units_test=np.array([f"{d:%Y-%m-%d}" for d in real["test"].starts]),
             segments_validation=segments["validation"], segments_test=segments["test"],
-            info=info)
+            info=info, block=int(p["block"]))
 
     # -- arms -----------------------------------------------------------------------------------
     def arms(self, cfg: LiftConfig) -> list[Arm]:

@@ -22,7 +22,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from engine.lift.stats import HELPS, Metric, Units, bootstrap_weights, holm, paired_bootstrap
+from engine.lift.stats import (
+    HELPS,
+    Metric,
+    Units,
+    bootstrap_weights,
+    holm,
+    paired_bootstrap,
+    seed_weights,
+)
 from features.errors import DataValidationError, check_param
 
 logger = logging.getLogger(__name__)
@@ -110,6 +118,7 @@ class LiftConfig:
         if not cfg.models:
             raise DataValidationError(f"lift {task.name}: no model to train",
                                       fix=f"name one of {', '.join(task.known_models)}")
+        task.validate(cfg)
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,6 +161,12 @@ class LiftSplit:
     segments_validation: dict[str, np.ndarray]
     segments_test: dict[str, np.ndarray]
     info: dict[str, Any] = field(default_factory=dict)
+    # Units in time order whose neighbours depend on each other (backtest windows): the
+    # bootstrap resamples runs of ``block`` neighbouring units.
+    block: int = 1
+    # Task-private real data that is neither train, validation nor test (e.g. an early-
+    # stopping holdout carved from train); never passed to ``fit_arm``.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -177,9 +192,16 @@ class LiftTask(ABC):
     known_baselines: ClassVar[tuple[str, ...]]
     known_models: ClassVar[tuple[str, ...]]
 
+    optional_tables: ClassVar[tuple[str, ...]] = ()
+
     @abstractmethod
     def defaults(self, budget: str) -> dict[str, Any]:
         """``generators``, ``baselines``, ``ratios``, ``models`` and ``params`` for a budget."""
+
+    def validate(self, cfg: LiftConfig) -> None:
+        """Check ``cfg.params`` (types and ranges) before any work; raise
+        :class:`DataValidationError` or ``ValueError`` naming the bad value."""
+        return None
 
     @abstractmethod
     def split(self, tables: Mapping[str, Any], cfg: LiftConfig) -> LiftSplit:
@@ -217,9 +239,9 @@ def _better(metric: Metric, value: float) -> float:
 
 def _mean_point(metric: Metric, runs: Sequence[Units], mask: np.ndarray | None = None
                 ) -> float:
-    vals = [metric.point({k: np.asarray(v)[mask] if mask is not None else np.asarray(v)
-                          for k, v in u.items()}) for u in runs]
-    return float(np.nanmean(vals))
+    vals = np.array([metric.point({k: np.asarray(v)[mask] if mask is not None
+                                   else np.asarray(v) for k, v in u.items()}) for u in runs])
+    return float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
 
 
 def _check_units(task: LiftTask, units: Units, n: int, part: str, arm: str) -> None:
@@ -295,8 +317,10 @@ def analyse(task: LiftTask, cfg: LiftConfig, split: LiftSplit, arms: Sequence[Ar
             ) -> dict[str, Any]:
     """Choose each arm's ratio on validation, then compare with real-only on test."""
     primary = task.metric(task.primary)
-    weights = {seg: bootstrap_weights(int(mask.sum()), cfg.n_boot, cfg.split_seed * 7919 + i)
+    weights = {seg: bootstrap_weights(int(mask.sum()), cfg.n_boot, cfg.split_seed * 7919 + i,
+                                      block=split.block)
                for i, (seg, mask) in enumerate(split.segments_test.items()) if mask.sum()}
+    seeds_w = seed_weights(len(cfg.seeds), cfg.n_boot, cfg.split_seed * 7919 + 7907)
     rows: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
     chosen: dict[str, dict[str, float | None]] = {}
@@ -310,11 +334,12 @@ def analyse(task: LiftTask, cfg: LiftConfig, split: LiftSplit, arms: Sequence[Ar
             for metric in task.metrics:
                 vals = [metric.point({k: np.asarray(v)[mask] for k, v in u.items()})
                         for u in base_test]
+                mean = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
                 rows.append({"model": model, "arm": REAL, "family": REAL, "ratio": None,
-                             "segment": seg, "metric": metric.name, "value": float(
-                                 np.mean(vals)), "base": float(np.mean(vals)), "delta": 0.0,
+                             "segment": seg, "metric": metric.name, "value": mean,
+                             "base": mean, "delta": 0.0,
                              "relative": 0.0, "ci_low": 0.0, "ci_high": 0.0,
-                             "seed_sd": float(np.std(vals, ddof=1)) if len(vals) > 1
+                             "seed_sd": float(np.nanstd(vals, ddof=1)) if len(vals) > 1
                              else float("nan"), "n_units": int(mask.sum()),
                              "n_seeds": len(vals), "higher_is_better":
                              metric.higher_is_better, "verdict": "reference"})
@@ -343,7 +368,7 @@ def analyse(task: LiftTask, cfg: LiftConfig, split: LiftSplit, arms: Sequence[Ar
                     continue
                 for metric in task.metrics:
                     res = paired_bootstrap(metric, arm_test, base_test, weights=weights[seg],
-                                           mask=mask, alpha=cfg.alpha)
+                                           mask=mask, alpha=cfg.alpha, seeds=seeds_w)
                     rows.append({"model": model, "arm": arm.name, "family": arm.family,
                                  "ratio": best, "segment": seg, "metric": metric.name,
                                  **res})

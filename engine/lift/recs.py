@@ -360,6 +360,9 @@ class RecsLiftTask(LiftTask):
         }
 
     # ------------------------------------------------------------------------ split
+    def validate(self, cfg: LiftConfig) -> None:
+        _params(cfg)
+
     def split(self, tables: Mapping[str, Any], cfg: LiftConfig) -> LiftSplit:
         p = _params(cfg)
         need_ts = bool(cfg.generators)

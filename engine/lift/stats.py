@@ -23,6 +23,8 @@ Units = Mapping[str, np.ndarray]
 MetricFn = Callable[[Units, np.ndarray], np.ndarray]
 
 HELPS, NO_EFFECT, HURTS = "helps", "no effect", "hurts"
+TOO_FEW = "too few units"
+MIN_UNITS = 20  # fewer test units in a segment: no interval, no verdict
 
 
 @dataclass(frozen=True)
@@ -124,14 +126,38 @@ def recall_at_fpr_metric(fpr: float = 0.1, name: str = "recall_at_fpr", label: s
 
 
 # ----------------------------------------------------------------------------- bootstrap
-def bootstrap_weights(n: int, n_boot: int, seed: int) -> np.ndarray:
-    """``(n_boot, n)`` multinomial counts: each row resamples ``n`` units with
-    replacement."""
+def bootstrap_weights(n: int, n_boot: int, seed: int, *, block: int = 1) -> np.ndarray:
+    """``(n_boot, n)`` counts: each row resamples ``n`` units with replacement.
+
+    With ``block > 1`` the units are taken to be in time order and the resample is a
+    circular moving-block bootstrap: runs of ``block`` neighbouring units are drawn
+    together, which keeps the dependence between neighbours (volatility clusters across
+    consecutive backtest windows) inside each resample.
+    """
     check_param("bootstrap_weights", "n", n, isinstance(n, int) and n >= 1, "an int >= 1")
     check_param("bootstrap_weights", "n_boot", n_boot,
                 isinstance(n_boot, int) and n_boot >= 1, "an int >= 1")
+    check_param("bootstrap_weights", "block", block, isinstance(block, int) and block >= 1,
+                "an int >= 1")
     rng = np.random.default_rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+    if block == 1 or n <= block:
+        return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+    n_blocks = -(-n // block)
+    starts = rng.integers(0, n, (n_boot, n_blocks))
+    idx = ((starts[:, :, None] + np.arange(block)) % n).reshape(n_boot, -1)[:, :n]
+    counts = np.zeros((n_boot, n))
+    np.add.at(counts, (np.repeat(np.arange(n_boot), n), idx.ravel()), 1.0)
+    return counts
+
+
+def seed_weights(n_seeds: int, n_boot: int, seed: int) -> np.ndarray:
+    """``(n_boot, n_seeds)`` multinomial counts over seeds (all ones for one seed): the
+    second level of the bootstrap, so that intervals also carry seed-to-seed variation."""
+    if n_seeds == 1:
+        return np.ones((n_boot, 1))
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot
+                           ).astype(float)
 
 
 def verdict(ci_low: float, ci_high: float, higher_is_better: bool) -> str:
@@ -169,13 +195,17 @@ def _subset(units: Units, mask: np.ndarray | None) -> dict[str, np.ndarray]:
 
 def paired_bootstrap(metric: Metric, arm: Sequence[Units], base: Sequence[Units], *,
                      weights: np.ndarray, mask: np.ndarray | None = None,
-                     alpha: float = 0.05) -> dict[str, Any]:
+                     alpha: float = 0.05, seeds: np.ndarray | None = None,
+                     min_units: int = MIN_UNITS) -> dict[str, Any]:
     """Delta ``arm - base`` of ``metric`` with a percentile CI from a paired bootstrap.
 
     ``arm`` and ``base`` hold one unit table per seed, aligned on the same test units.
     Each bootstrap row of ``weights`` (over the units selected by ``mask``) is applied to
-    every seed of both arms; the metric is averaged over seeds, so the interval covers the
-    test-set sampling error of the seed-averaged delta.
+    every seed of both arms, and the metric is averaged over seeds. With ``seeds`` (a
+    ``(n_boot, n_seeds)`` array of :func:`seed_weights`) the seeds are resampled too, the
+    same draw for both arms (seed ``s`` of the arm pairs with seed ``s`` of real-only), so
+    the interval covers both the test-set sampling error and the seed-to-seed variation.
+    Fewer than ``min_units`` units give no interval and the verdict ``too few units``.
 
     Returns
     -------
@@ -198,16 +228,24 @@ def paired_bootstrap(metric: Metric, arm: Sequence[Units], base: Sequence[Units]
     ones = np.ones((1, n))
     arm_pts = np.array([metric.fn(u, ones)[0] for u in arm_u])
     base_pts = np.array([metric.fn(u, ones)[0] for u in base_u])
-    arm_b = np.mean([metric.fn(u, weights) for u in arm_u], axis=0)
-    base_b = np.mean([metric.fn(u, weights) for u in base_u], axis=0)
+    arm_m = np.array([metric.fn(u, weights) for u in arm_u])  # (seeds, n_boot)
+    base_m = np.array([metric.fn(u, weights) for u in base_u])
+    if seeds is not None and len(arm_u) == len(base_u) == seeds.shape[1]:
+        arm_b = (seeds * arm_m.T).sum(axis=1) / seeds.shape[1]
+        base_b = (seeds * base_m.T).sum(axis=1) / seeds.shape[1]
+    else:
+        arm_b, base_b = arm_m.mean(axis=0), base_m.mean(axis=0)
     diff = arm_b - base_b
     valid = np.isfinite(diff)
+    if n < min_units:
+        valid[:] = False
     if valid.sum() >= 10:
         lo, hi = np.percentile(diff[valid], [100 * alpha / 2, 100 * (1 - alpha / 2)])
     else:
         lo = hi = float("nan")
     value, ref = float(np.mean(arm_pts)), float(np.mean(base_pts))
-    # Two-sided p-value of "delta = 0" from the bootstrap standard error (a Wald test):
+    # Two-sided p-value of "delta = 0" from the bootstrap standard error (a Wald test,
+    # normal approximation):
     # smooth, unlike counting resamples, so small family-wise thresholds stay reachable.
     se = float(np.std(diff[valid], ddof=1)) if valid.sum() >= 10 else float("nan")
     if np.isfinite(se) and se > 0:
@@ -225,9 +263,11 @@ def paired_bootstrap(metric: Metric, arm: Sequence[Units], base: Sequence[Units]
             "n_units": int(n), "n_seeds": len(arm_u), "n_boot": int(weights.shape[0]),
             "invalid_resamples": int((~valid).sum()), "se": se, "p_value": p_value,
             "higher_is_better": metric.higher_is_better,
-            "verdict": verdict(float(lo), float(hi), metric.higher_is_better)}
+            "verdict": TOO_FEW if n < min_units else
+            verdict(float(lo), float(hi), metric.higher_is_better)}
 
 
-__all__ = ["HELPS", "HURTS", "NO_EFFECT", "Metric", "auc_metric", "average_precision_metric",
-           "bootstrap_weights", "holm", "mean_metric", "paired_bootstrap", "ratio_metric",
-           "recall_at_fpr_metric", "verdict"]
+__all__ = ["HELPS", "HURTS", "MIN_UNITS", "NO_EFFECT", "TOO_FEW", "Metric", "auc_metric",
+           "average_precision_metric", "bootstrap_weights", "holm", "mean_metric",
+           "paired_bootstrap", "ratio_metric", "recall_at_fpr_metric", "seed_weights",
+           "verdict"]

@@ -14,6 +14,7 @@ from engine.credit import (
     Calibrator,
     CreditModel,
     WoeLogistic,
+    _matrix,
     credit_metrics,
     cross_validate,
     ks_statistic,
@@ -296,3 +297,20 @@ def test_cross_validate_pairs_models_over_the_same_folds(toy: pd.DataFrame) -> N
     assert paired["auc"]["mean"] == pytest.approx(np.mean(lgb_auc - lr_auc))
     with pytest.raises(ValueError, match="The 'models' parameter of cross_validate"):
         cross_validate(toy, models=("xgboost",))
+
+
+def test_holdout_drives_early_stopping_and_calibration(toy: pd.DataFrame) -> None:
+    fit_part, hold = toy.iloc[:450], toy.iloc[450:]
+    defaults_only = fit_part[fit_part["default"] == 1]  # one-class synthetic rows are fine
+    model = CreditModel(random_state=0, n_jobs=1).fit(
+        fit_part, synthetic=defaults_only, holdout=hold)
+    assert len(model.boosters_) == 1 and model.n_synthetic_ == len(defaults_only)
+    p = model.predict_proba(hold)
+    assert roc_auc_score(hold["default"], p) > 0.6
+    # The calibrator was fitted on the holdout's scores: refitting on the same margins
+    # reproduces it exactly.
+    margin = model._margin(_matrix(model.features_, hold))
+    again = Calibrator(model.calibration_).fit(margin, hold["default"].to_numpy())
+    assert np.allclose(again.predict(margin), p)
+    with pytest.raises(DataValidationError, match="holdout_applicants has no 'default'"):
+        CreditModel(random_state=0).fit(fit_part, holdout=hold.drop(columns="default"))

@@ -3,6 +3,7 @@ the generators from validation/test, SMOTE-NC, the end-to-end run and bad input.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ def tiny_cfg(**kw: Any) -> LiftConfig:
     base: dict[str, Any] = {"task": "credit", "seeds": (0, 1), "n_boot": 100,
                             "generators": ("copula",), "baselines": ("class_weights",
                                                                      "smote_nc"),
-                            "ratios": (0.5, 1.0), "params": {"n_bags": 1}}
+                            "ratios": (0.5, 1.0)}
     base.update(kw)
     return LiftConfig(**base)
 
@@ -39,12 +40,13 @@ def test_split_is_stratified_disjoint_and_segmented() -> None:
     frame = applicants()
     task = CreditLiftTask()
     split = task.split({"applicants": frame}, tiny_cfg().resolve(task))
-    ids = [set(p["applicant_id"]) for p in (split.train, split.validation, split.test)]
-    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    parts = (split.train, split.extra["stop"], split.validation, split.test)
+    ids = [set(p["applicant_id"]) for p in parts]
+    assert all(not (ids[i] & ids[j]) for i in range(4) for j in range(i + 1, 4))
     assert sum(map(len, ids)) == len(frame)
-    assert (len(split.train), len(split.validation), len(split.test)) == (180, 60, 60)
+    assert tuple(map(len, parts)) == (144, 36, 60, 60)
     rate = frame["default"].mean()
-    for part in (split.train, split.validation, split.test):
+    for part in parts:
         assert abs(part["default"].mean() - rate) < 0.03
     assert list(split.units_test) == list(split.test["applicant_id"])
     young = split.segments_test["age<30"]
@@ -69,7 +71,7 @@ def test_generators_see_training_rows_only(monkeypatch: pytest.MonkeyPatch) -> N
     result = run_lift(task, {"applicants": frame}, tiny_cfg(seeds=(0,)))
     split = task.split({"applicants": frame}, tiny_cfg().resolve(task))
     train = split.train.drop(columns="applicant_id")
-    assert seen
+    assert seen and split.extra["stop"]["applicant_id"].isin(split.train["applicant_id"]).sum() == 0
     for got in seen:
         pd.testing.assert_frame_equal(got.reset_index(drop=True), train)
     # Exactly the training rows: no validation or test applicant reached a generator.
@@ -97,12 +99,12 @@ def test_run_is_complete_and_reproducible() -> None:
     cfg = tiny_cfg()
     a = run_lift(CreditLiftTask(), {"applicants": frame}, cfg)
     b = run_lift(CreditLiftTask(), {"applicants": frame}, cfg)
-    assert a["rows"] == b["rows"]
+    assert json.dumps(a["rows"]) == json.dumps(b["rows"])  # NaN-safe equality
     arms = {r["arm"] for r in a["rows"]}
     assert arms == {"real", "class_weights", "smote_nc", "copula-minority", "copula-both"}
     assert {r["metric"] for r in a["rows"]} == {"auc", "pr_auc", "recall_at_fpr", "brier"}
     assert {r["verdict"] for r in a["rows"] if r["arm"] != "real"} <= {
-        "helps", "no effect", "hurts"}
+        "helps", "no effect", "hurts", "too few units"}
     assert a["chosen_ratio"]["lightgbm"]["class_weights"] is None
     assert a["chosen_ratio"]["lightgbm"]["smote_nc"] in (0.5, 1.0)
     assert 0 < a["quality"]["copula-both"]["mean"] <= 1
@@ -124,12 +126,35 @@ def test_bad_applicants_are_named(change: Any, match: str) -> None:
         task.split({}, tiny_cfg().resolve(task))
 
 
-def test_bad_settings_are_named() -> None:
+@pytest.mark.parametrize(("params", "match"), [
+    ({"modes": ["rare"]}, "modes"), ({"modes": 3}, "modes"), ({"test_fraction": 0.7},
+                                                             "test_fraction"),
+    ({"young_age": "x"}, "young_age"), ({"epochs": 0}, "epochs"),
+    ({"stop_fraction": 0}, "stop_fraction"), ({"synthetic_weight": -1}, "synthetic_weight"),
+])
+def test_bad_settings_are_named_before_any_work(params: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        tiny_cfg(params=params).resolve(CreditLiftTask())
+
+
+def test_modes_take_one_name_and_unknown_baselines_are_named() -> None:
     task = CreditLiftTask()
-    with pytest.raises(DataValidationError, match="unknown credit generator mode"):
-        task.arms(tiny_cfg(params={"modes": ["rare"]}).resolve(task))
-    with pytest.raises(DataValidationError, match="test_fraction"):
-        task.split({"applicants": applicants()},
-                   tiny_cfg(params={"test_fraction": 0.7}).resolve(task))
+    arms = task.arms(tiny_cfg(params={"modes": "minority"}).resolve(task))
+    assert [a.name for a in arms if a.family == "generator"] == ["copula-minority"]
     with pytest.raises(DataValidationError, match="unknown baseline 'smote'"):
         tiny_cfg(baselines=("smote",)).resolve(task)
+
+
+def test_a_new_split_never_reuses_a_generator(monkeypatch: pytest.MonkeyPatch) -> None:
+    fits: list[int] = []
+    original = Generator.fit
+
+    def spy(self: Generator, frame: pd.DataFrame, *args: Any, **kwargs: Any) -> Any:
+        fits.append(len(frame))
+        return original(self, frame, *args, **kwargs)
+
+    monkeypatch.setattr(Generator, "fit", spy)
+    task = CreditLiftTask()
+    run_lift(task, {"applicants": applicants()}, tiny_cfg(seeds=(0,), baselines=()))
+    run_lift(task, {"applicants": applicants(400, seed=1)}, tiny_cfg(seeds=(0,), baselines=()))
+    assert fits == [144, 192]  # refitted on the second split's own training rows

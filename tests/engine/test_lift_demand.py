@@ -208,7 +208,7 @@ def test_run_lift_end_to_end(result: dict[str, Any]) -> None:
     assert set(rows["metric"]) == {"wape", "pinball"}
     arms = rows[rows["arm"] != "real"]
     assert len(arms) == 2 * 2 * 2
-    assert arms["verdict"].isin({"helps", "no effect", "hurts"}).all()
+    assert arms["verdict"].isin({"helps", "no effect", "hurts", "too few units"}).all()
     assert arms["ratio"].isin({0.5, 1.0}).all()
     assert np.isfinite(rows["value"]).all() and (rows["value"] > 0).all()
     assert set(result["quality"]) == {"jitter", "vae"}
@@ -221,7 +221,7 @@ def test_run_lift_end_to_end(result: dict[str, Any]) -> None:
 def test_same_seeds_give_identical_rows(tables: dict[str, pd.DataFrame],
                                         result: dict[str, Any]) -> None:
     again = run_lift(get_task("demand"), tables, config())
-    assert again["rows"] == result["rows"]
+    assert json.dumps(again["rows"]) == json.dumps(result["rows"])  # NaN-safe
     assert again["curves"] == result["curves"]
     assert again["quality"] == result["quality"]
 

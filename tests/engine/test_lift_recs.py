@@ -236,7 +236,8 @@ def test_run_lift_end_to_end(result: dict[str, Any]) -> None:
     assert arms == {"real", "crop", "vae"}
     assert {r["segment"] for r in rows} == {"all", "cold", "simulated_cold"}
     assert {r["metric"] for r in rows} == {"ndcg", "recall"}
-    assert {r["verdict"] for r in rows} <= {"reference", "helps", "no effect", "hurts"}
+    assert {r["verdict"] for r in rows} <= {"reference", "helps", "no effect", "hurts",
+                                            "too few units"}
     assert all(np.isfinite(r["delta"]) for r in rows)
     assert set(result["chosen_ratio"]["als"].values()) <= {0.5, 1.0}
     assert set(result["quality"]) == {"crop", "vae"}

@@ -24,6 +24,7 @@ from engine.lift.stats import (
     paired_bootstrap,
     ratio_metric,
     recall_at_fpr_metric,
+    seed_weights,
     verdict,
 )
 from features.errors import DataValidationError
@@ -69,6 +70,42 @@ def test_bootstrap_weights_are_resamples() -> None:
         bootstrap_weights(50, 0, seed=0)
 
 
+def test_block_bootstrap_keeps_neighbours_together() -> None:
+    w = bootstrap_weights(30, 400, seed=2, block=3)
+    assert w.shape == (400, 30) and (w.sum(axis=1) == 30).all()
+    # Neighbours are drawn together: their counts correlate, far-apart units' do not.
+    near = np.corrcoef(w[:, 10], w[:, 11])[0, 1]
+    far = np.corrcoef(w[:, 10], w[:, 25])[0, 1]
+    assert near > 0.3 and abs(far) < 0.15
+    assert np.array_equal(w, bootstrap_weights(30, 400, seed=2, block=3))
+
+
+def test_seed_resampling_widens_the_interval_by_seed_variation() -> None:
+    units = np.zeros(200)
+    metric = mean_metric("m", "v", higher_is_better=True)
+    arm = [{"v": units + d} for d in (0.0, 0.02, 0.04, 0.06, 0.08)]  # the seed matters
+    base = [{"v": units}] * 5
+    w = bootstrap_weights(200, 1000, seed=0)
+    fixed = paired_bootstrap(metric, arm, base, weights=w)
+    both = paired_bootstrap(metric, arm, base, weights=w, seeds=seed_weights(5, 1000, 1))
+    assert fixed["ci_low"] == pytest.approx(0.04) and fixed["ci_high"] == pytest.approx(0.04)
+    assert both["ci_low"] < 0.025 and both["ci_high"] > 0.055  # +- ~1.96 x 0.0126
+    assert both["delta"] == fixed["delta"] == pytest.approx(0.04)
+    assert np.array_equal(seed_weights(1, 5, 0), np.ones((5, 1)))
+
+
+def test_too_few_units_get_no_verdict() -> None:
+    metric = mean_metric("m", "v", higher_is_better=True)
+    v = np.arange(10.0)
+    res = paired_bootstrap(metric, [{"v": v + 1}], [{"v": v}],
+                           weights=bootstrap_weights(10, 200, seed=0))
+    assert res["verdict"] == "too few units" and np.isnan(res["ci_low"])
+    assert np.isnan(res["p_value"]) and res["delta"] == pytest.approx(1.0)
+    ok = paired_bootstrap(metric, [{"v": v + 1}], [{"v": v}],
+                          weights=bootstrap_weights(10, 200, seed=0), min_units=5)
+    assert ok["verdict"] == "helps"
+
+
 def test_constant_shift_gives_a_degenerate_interval() -> None:
     """Every unit improves by exactly 0.05: the paired interval is [0.05, 0.05]."""
     base = np.random.default_rng(0).random(200)
@@ -112,15 +149,15 @@ def test_seeds_are_averaged_and_pairing_removes_shared_noise() -> None:
 
 
 def test_mask_selects_a_segment() -> None:
-    v = np.arange(10.0)
-    mask = v >= 5
+    v = np.arange(60.0)
+    mask = v >= 30
     metric = mean_metric("m", "v", higher_is_better=True)
     res = paired_bootstrap(metric, [{"v": v + mask}], [{"v": v}],
-                           weights=bootstrap_weights(5, 200, seed=0), mask=mask)
-    assert res["delta"] == pytest.approx(1.0) and res["n_units"] == 5
+                           weights=bootstrap_weights(30, 200, seed=0), mask=mask)
+    assert res["delta"] == pytest.approx(1.0) and res["n_units"] == 30
     with pytest.raises(ValueError, match="weights"):
         paired_bootstrap(metric, [{"v": v}], [{"v": v}],
-                         weights=bootstrap_weights(10, 200, seed=0), mask=mask)
+                         weights=bootstrap_weights(60, 200, seed=0), mask=mask)
 
 
 @pytest.mark.parametrize(("lo", "hi", "higher", "want"), [

@@ -14,7 +14,7 @@ from serving.lift_report import summary_markdown
 from tests.engine.test_lift_credit import applicants
 
 FAST = ["--seeds", "2", "--n-boot", "100", "--generators", "copula", "--baselines",
-        "class_weights", "--ratios", "0.5,1", "--param", "n_bags=1"]
+        "class_weights", "--ratios", "0.5,1"]
 
 
 @pytest.fixture
@@ -97,3 +97,38 @@ def test_missing_table_names_the_fetch(capsys: pytest.CaptureFixture[str], db: s
     with pytest.raises(SystemExit) as exc:  # argparse's own usage error
         run(capsys, "--db", db, "lift", "credit", "--param", "broken")
     assert exc.value.code == 2 and "NAME=VALUE" in capsys.readouterr().err
+
+
+def test_unwritable_out_fails_before_any_run(capsys: pytest.CaptureFixture[str], db: str,
+                                            tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run(capsys, "--db", db, "lift", "credit", *FAST, "--out", str(blocker))
+    assert code == 2 and "is a file, not a folder" in err
+    with Store(db, read_only=True) as store:
+        assert "lift" not in set(store.runs()["kind"])
+
+
+def test_index_skips_stale_or_foreign_json(capsys: pytest.CaptureFixture[str], db: str,
+                                          tmp_path: Path) -> None:
+    out = tmp_path / "l"
+    out.mkdir()
+    (out / "paths.json").write_text("{not json")
+    (out / "recs.json").write_text('{"task": "credit"}')
+    code, _, err = run(capsys, "--db", db, "lift", "credit", *FAST, "--out", str(out))
+    assert code == 0, err
+    index = (out / "index.html").read_text()
+    assert 'href="credit.html"' in index and 'href="paths.html"' not in index
+    summary = (out / "summary.md").read_text()
+    assert "| credit | lift-" in summary and "provisional" in summary
+
+
+def test_lift_all_checks_every_task_before_running(capsys: pytest.CaptureFixture[str],
+                                                   db: str, tmp_path: Path) -> None:
+    out = tmp_path / "l"
+    code, _, err = run(capsys, "--db", db, "lift", "all", "--generators", "copula",
+                       "--out", str(out))
+    assert code == 2 and "lift recs: unknown generator 'copula'" in err
+    with Store(db, read_only=True) as store:
+        assert "lift" not in set(store.runs()["kind"])
+    assert not out.exists()
