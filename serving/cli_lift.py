@@ -111,6 +111,6 @@ def register(g: Groups) -> None:
     p.add_argument("--split-seed", type=int, default=0, help="seed of the one data split")
     p.add_argument("--param", type=_param, action="append", metavar="NAME=VALUE",
                    help="a task setting, e.g. --param epochs=20 (repeatable)")
-    p.add_argument("--out", type=Path, default=Path("reports/lift"),
-                   help="report folder (default reports/lift)")
+    p.add_argument("--out", type=Path, default=Path("reports"),
+                   help="report folder (default reports: reports/index.html)")
     p.set_defaults(func=cmd_lift)
