@@ -17,7 +17,15 @@ from features.datasets import FetchError
 from features.errors import DataValidationError
 from features.store import DEFAULT_DB
 from features.version import __version__
-from serving import cli_augment, cli_credit, cli_data, cli_demand, cli_lift, cli_recs
+from serving import (
+    cli_augment,
+    cli_backtest,
+    cli_credit,
+    cli_data,
+    cli_demand,
+    cli_lift,
+    cli_recs,
+)
 from serving.cli_common import EXIT_BAD_INPUT, EXIT_FETCH, Groups
 
 
@@ -54,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_credit.register(groups)
     cli_demand.register(groups)
     cli_lift.register(groups)
+    cli_backtest.register(groups)
     cli_data.register_demo(groups)
     return parser
 

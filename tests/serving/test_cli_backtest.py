@@ -1,0 +1,105 @@
+"""`genlift backtest` on a small price history the test builds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.store import Store
+from serving.cli import main
+
+FAST = ["--paths", "20", "--horizon", "63", "--strategies", "buy_and_hold",
+        "equal_weight", "inverse_vol:window=42", "momentum:window=63:skip=21"]
+
+
+def prices(days: int = 500, assets: tuple[str, ...] = ("AAA", "BBB", "CCC")) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    dates = pd.bdate_range("2015-01-01", periods=days)
+    rows = []
+    for i, a in enumerate(assets):
+        close = 50 * np.exp(np.cumsum(rng.standard_t(4, days) * 0.01 + 0.0003 * (i + 1)))
+        rows.append(pd.DataFrame({"date": dates, "asset": a, "close": close}))
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    path = str(tmp_path / "s.duckdb")
+    with Store(path) as store:
+        store.load({"prices": prices()}, source="test")
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["--no-progress", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_backtest_writes_report_parquet_and_run(capsys: pytest.CaptureFixture[str], db: str,
+                                                tmp_path: Path) -> None:
+    out = tmp_path / "bt" / "report.html"
+    out.parent.mkdir()
+    code, text, err = run(capsys, "--db", db, "backtest", *FAST, "--out", str(out))
+    assert code == 0, err
+    assert "buy_and_hold" in text and "PBO" in text
+    page = out.read_text()
+    assert page.count("data:image/png;base64") >= 5
+    assert "Deflated Sharpe" in page
+    table = pd.read_parquet(out.with_suffix(".parquet"))
+    assert len(table) == (1 + 20) * 4
+    assert set(table["source"]) == {"real", "bootstrap"}
+    real = table[table.source == "real"].set_index("strategy")
+    assert real.loc["buy_and_hold", "turnover"] == 0
+    assert (table["max_drawdown"] <= 0).all()
+    with Store(db, read_only=True) as store:
+        runs = store.runs()
+    assert runs.iloc[-1]["kind"] == "backtest" and runs.iloc[-1]["status"] == "finished"
+
+
+def test_backtest_json_and_reproducible(capsys: pytest.CaptureFixture[str], db: str,
+                                        tmp_path: Path) -> None:
+    docs = []
+    for name in ("a", "b"):
+        code, text, err = run(capsys, "--db", db, "--json", "backtest", *FAST, "--out",
+                              str(tmp_path / f"{name}.html"))
+        assert code == 0, err
+        docs.append(json.loads(text))
+    assert docs[0]["synthetic"]["summary"] == docs[1]["synthetic"]["summary"]
+    assert docs[0]["overfitting"]["pbo"]["n_strategies"] == 4
+    assert len(docs[0]["overfitting"]["deflated_sharpe"]["per_strategy"]) == 4
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--strategies", "hodl"], "unknown strategy 'hodl'"),
+    (["--strategies", "inverse_vol:window=x"], "bad value for window"),
+    (["--strategies", "fixed_mix:weights=0.5/0.5"], "2 weights for 3 assets"),
+    (["--assets", "ZZZ"], "unknown asset(s) ZZZ"),
+    (["--strategies", "inverse_vol:window=600"], "days of returns for a grid needing"),
+    (["--paths", "0"], "--paths 0"),
+])
+def test_bad_input_exits_2_and_writes_nothing(capsys: pytest.CaptureFixture[str], db: str,
+                                              tmp_path: Path, extra: list[str],
+                                              message: str) -> None:
+    out = tmp_path / "r.html"
+    code, _, err = run(capsys, "--db", db, "backtest", "--paths", "5", "--horizon", "63",
+                       *extra, "--out", str(out))
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not out.exists() and not out.with_suffix(".parquet").exists()
+
+
+def test_missing_prices_and_gaps(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    empty = str(tmp_path / "e.duckdb")
+    code, _, err = run(capsys, "--db", empty, "backtest", "--out", str(tmp_path / "x.html"))
+    assert code == 2 and "needs the prices table" in err
+    gappy = str(tmp_path / "g.duckdb")
+    frame = prices()
+    frame = frame.drop(frame[(frame.asset == "BBB")].index[100:103])
+    with Store(gappy) as store:
+        store.load({"prices": frame}, source="test")
+    code, _, err = run(capsys, "--db", gappy, "backtest", "--out", str(tmp_path / "x.html"))
+    assert code == 2 and "days where some asset has no price" in err
