@@ -152,6 +152,11 @@ def cmd_demo(args: argparse.Namespace) -> Any:
     inv = pl["inventory"]
     print(f"\ninventory plan for {inv['series']} store x item series -> {inv['report']} "
           f"(table: {inv['parquet']})")
+    bt = result["backtest"]
+    print(f"\nbacktest: {bt['strategies']} strategies on the sp500-20 history and "
+          f"{bt['paths']} bootstrap paths of 10 years ({bt['seconds']:.1f} s); best real "
+          f"Sharpe {bt['best_real_sharpe']['sharpe']:.2f} ({bt['best_real_sharpe']['strategy']}"
+          f"), probability of backtest overfitting {bt['pbo']:.2f} -> {bt['report']}")
     if result["lift"]:
         print_lift_summary(result["lift"])
     return result

@@ -161,6 +161,9 @@ def run_backtest(
         raise DataValidationError(
             f"{n_days} days leave no trading days after {start} days of history",
             table="returns", fix=f"pass more than {start + 1} days of returns")
+    if not (np.isfinite(cash_rate) and cash_rate > -1):
+        raise DataValidationError(f"cash_rate {cash_rate} must be a finite annual rate > -1",
+                                  fix="pass e.g. 0.02 for 2% a year")
     if not (cost_bps >= 0 and slippage_bps >= 0):
         raise DataValidationError("cost_bps and slippage_bps must be >= 0",
                                   fix="pass basis points, e.g. 5")
@@ -226,7 +229,9 @@ def _simulate_group(r: np.ndarray, strategies: list[Strategy], start: int, step:
     traded = np.zeros((n_paths, n_s))
     w_prev = np.zeros((n_paths, n_s, n_assets))
     last_target: dict[int, np.ndarray] = {}  # warm starts of the iterative optimisers
-    sums: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None, int]] = []
+    sums: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None, int,
+                     np.ndarray | None]] = []
+    need_log = any(s.kind == "momentum" for s in strategies)
     k = 0
     for a, b, is_trade in _segment_bounds(start, n_days, step):
         seg = r[:, a:b]
@@ -267,13 +272,15 @@ def _simulate_group(r: np.ndarray, strategies: list[Strategy], start: int, step:
             s1 = seg.sum(axis=1)
             s2 = np.einsum("pta,ptb->pab", seg, seg) if need_cov else None
             sq = (seg ** 2).sum(axis=1) if not need_cov else None
-            sums.append((s1, s2, sq, b - a))
+            growth_log = np.log1p(seg).sum(axis=1) if need_log else None
+            sums.append((s1, s2, sq, b - a, growth_log))
             if len(sums) > max_periods:
                 sums.pop(0)
     return out, traded
 
 
-def _window_stats(sums: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None, int]],
+def _window_stats(sums: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None, int,
+                                   np.ndarray | None]],
                   s: Strategy, need_cov: bool) -> dict[str, np.ndarray]:
     """Mean, variance (ddof 1), covariance and momentum signal of the last ``s.periods``
     periods."""
@@ -292,7 +299,7 @@ def _window_stats(sums: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | N
         stats["var"] = (sq - n * mean ** 2) / max(n - 1, 1)
     if s.kind == "momentum":
         signal_periods = window[:len(window) - s.skip_periods] if s.skip_periods else window
-        stats["signal"] = np.sum([w[0] for w in signal_periods], axis=0)
+        stats["signal"] = np.sum([w[4] for w in signal_periods if w[4] is not None], axis=0)
     return stats
 
 
@@ -308,9 +315,12 @@ def _metrics(rets: np.ndarray, traded: np.ndarray, cash_daily: float) -> dict[st
     mean_ex = mean - cash_daily
     below = np.minimum(rets, cash_daily) - cash_daily
     downside = np.sqrt(np.einsum("...t,...t->...", below, below) / n)
+    # Constant returns leave rounding noise (~1e-15) in the standard deviation: no ratio.
+    flat = sd <= 1e-12 * np.maximum(np.abs(mean), 1e-12)
     with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = np.where(sd > 0, mean_ex / sd * np.sqrt(TRADING_DAYS), np.nan)
-        sortino = np.where(downside > 0, mean_ex / downside * np.sqrt(TRADING_DAYS), np.nan)
+        sharpe = np.where(flat, np.nan, mean_ex / sd * np.sqrt(TRADING_DAYS))
+        sortino = np.where(downside > 1e-12 * np.maximum(np.abs(mean), 1e-12),
+                           mean_ex / downside * np.sqrt(TRADING_DAYS), np.nan)
     peak = np.maximum.accumulate(equity, axis=-1)
     np.maximum(peak, 1.0, out=peak)
     dd = np.divide(equity, peak, out=peak)

@@ -34,7 +34,8 @@ class Strategy:
         ``fixed_mix`` (``weights``, e.g. 60/40), ``equal_weight``, ``inverse_vol``,
         ``risk_parity`` (equal risk contribution), ``min_variance`` and ``mean_variance``
         (long-only, shrinkage covariance), ``momentum`` (time-series: equal weight in the
-        assets whose trailing return is positive, the rest in cash).
+        assets whose compounded trailing return, ``sum log(1 + r)`` over the window less
+        the skipped recent periods, is positive; the rest in cash).
     rebalance : {"weekly", "monthly", "quarterly"}
         Check dates every 5 / 21 / 63 trading days.
     threshold : float or None
@@ -92,11 +93,16 @@ class Strategy:
             bad = f"shrinkage {self.shrinkage} must be in [0, 1]"
         elif not self.risk_aversion > 0:
             bad = f"risk_aversion {self.risk_aversion} must be > 0"
-        elif not (isinstance(self.skip, int) and 0 <= self.skip < self.window):
-            bad = f"skip {self.skip} must be an int in [0, window)"
-        elif self.weights is not None and (any(w < 0 for w in self.weights)
+        elif not (isinstance(self.skip, int) and self.skip >= 0):
+            bad = f"skip {self.skip} must be an int >= 0"
+        elif self.kind == "momentum" and self.skip_periods >= self.periods:
+            bad = (f"skip {self.skip} leaves no signal in window {self.window}: both round up "
+                   f"to whole {self.rebalance} periods ({self.skip_periods} of "
+                   f"{self.periods}); use a longer window or a shorter skip")
+        elif self.weights is not None and (not all(np.isfinite(w) and w >= 0
+                                                   for w in self.weights)
                                            or sum(self.weights) > 1 + 1e-9):
-            bad = f"weights {self.weights} must be >= 0 and sum to at most 1"
+            bad = f"weights {self.weights} must be finite, >= 0 and sum to at most 1"
         elif self.kind == "fixed_mix" and self.weights is None:
             bad = "fixed_mix needs weights (one per asset, e.g. 0.6/0.4)"
         if bad:
@@ -155,6 +161,11 @@ def parse_strategy(text: str) -> Strategy:
         if not sep:
             raise DataValidationError(f"strategy {text!r}: {pair!r} is not key=value",
                                       fix="write e.g. inverse_vol:window=63")
+        known = ("weights", "window", "skip", "rebalance", "name", "threshold", "target_vol",
+                 "max_leverage", "risk_aversion", "shrinkage")
+        if key not in known:
+            raise DataValidationError(f"strategy {text!r}: unknown setting {key!r}",
+                                      fix=f"use {', '.join(known)}")
         try:
             if key == "weights":
                 kwargs[key] = tuple(float(v) for v in value.split("/"))
@@ -162,14 +173,8 @@ def parse_strategy(text: str) -> Strategy:
                 kwargs[key] = int(value)
             elif key in ("rebalance", "name"):
                 kwargs[key] = value
-            elif key in ("threshold", "target_vol", "max_leverage", "risk_aversion",
-                         "shrinkage"):
-                kwargs[key] = float(value)
             else:
-                raise DataValidationError(
-                    f"strategy {text!r}: unknown setting {key!r}",
-                    fix="use rebalance, threshold, window, weights, target_vol, "
-                        "max_leverage, risk_aversion, shrinkage, skip, name")
+                kwargs[key] = float(value)
         except ValueError as exc:
             raise DataValidationError(f"strategy {text!r}: bad value for {key}: {value!r}",
                                       fix="numbers as 0.05, weights as 0.6/0.4") from exc
@@ -248,10 +253,11 @@ def mean_variance(mu: np.ndarray, cov: np.ndarray, risk_aversion: float, *,
                   max_iter: int = 2000) -> np.ndarray:
     """Long-only fully-invested ``argmax mu'w - ra/2 w'Sw`` per path.
 
-    Accelerated projected gradient (FISTA with restarts) with step ``1 / L``, ``L`` the
-    largest eigenvalue of ``ra * S`` (power iteration, padded 1%), from ``start`` (the
-    previous rebalance's solution: weights move little between dates) or equal weights;
-    stops when no weight moves more than ``tol``.
+    Accelerated projected gradient (FISTA with adaptive restarts) with step ``1 / L``,
+    ``L`` the largest eigenvalue of ``ra * S`` (power iteration, padded 5%), from
+    ``start`` (the previous rebalance's solution: weights move little between dates) or
+    equal weights; stops when the gradient mapping (the projected step from the
+    extrapolated point) is below ``tol`` for every path.
     """
     n_paths, n = mu.shape
     a = risk_aversion * cov
@@ -262,15 +268,21 @@ def mean_variance(mu: np.ndarray, cov: np.ndarray, risk_aversion: float, *,
     lip = 1.05 * np.einsum("pi,pij,pj->p", v, a, v) + 1e-18
     step = (1.0 / lip)[:, None]
     w = np.full((n_paths, n), 1.0 / n) if start is None else _project_simplex(start)
-    y, t = w.copy(), 1.0
+    y, t = w.copy(), np.ones((n_paths, 1))
     for _ in range(max_iter):
         grad = mu - np.matmul(a, y[:, :, None])[:, :, 0]
         w_next = _project_simplex(y + step * grad)
-        moved = np.abs(w_next - w).max()
+        # Gradient mapping at y: zero exactly at the optimum (a step from the optimum
+        # projects back onto it), unlike the change between two iterates.
+        residual = np.abs(w_next - y).max()
+        # Adaptive restart (O'Donoghue & Candes): drop the momentum of a path whose step
+        # went against its gradient.
+        restart = ((grad * (w_next - w)).sum(axis=1, keepdims=True) < 0)
         t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
-        y = w_next + ((t - 1) / t_next) * (w_next - w)
-        w, t = w_next, t_next
-        if moved < tol:
+        momentum = np.where(restart, 0.0, (t - 1) / t_next)
+        y = w_next + momentum * (w_next - w)
+        w, t = w_next, np.where(restart, 1.0, t_next)
+        if residual < tol:
             break
     return w
 

@@ -230,6 +230,9 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     wape = {r["method"]: r["wape"] for r in planning["demand"]}
     assert wape["lightgbm"] < 0.85 * min(wape["naive"], wape["ma4"], wape["ma8"])
     assert Path(planning["inventory"]["report"]).is_file()
+    backtest = result["backtest"]
+    assert Path(backtest["report"]).is_file() and backtest["strategies"] == 10
+    assert 0 <= backtest["pbo"] <= 1 and result["lift"] is None
 
     # The lift experiment on real data: 5 seeds, every credit arm, a verdict per row.
     lift_dir = tmp_path / "lift"
