@@ -19,11 +19,14 @@ Conventions (the reference loop in the tests follows them line by line):
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from engine.backtest.strategies import TRADING_DAYS, Strategy, target_weights, unique_names
@@ -123,6 +126,7 @@ def run_backtest(
     keep_returns: int = 0,
     record_weights: bool = False,
     show_progress: bool = False,
+    n_jobs: int | None = None,
 ) -> BacktestResult:
     """Run every strategy on every path.
 
@@ -145,6 +149,9 @@ def run_backtest(
         Keep the weights after each check date (for tests and inspection; small runs).
     show_progress : bool
         A tqdm bar over path chunks.
+    n_jobs : int, optional
+        Threads running path chunks side by side (default: every core); each chunk's
+        result does not depend on it.
     """
     r = _check_returns(returns)
     strategies = unique_names(list(strategies))
@@ -170,7 +177,8 @@ def run_backtest(
     cost = (cost_bps + slippage_bps) / 1e4
     cash_daily = (1 + cash_rate) ** (1 / TRADING_DAYS) - 1
     n_eval = n_days - start
-    chunk = chunk_paths or max(1, int(8e6 // max(1, 63 * n_assets)))
+    chunk = chunk_paths or max(1, min(int(8e6 // max(1, 63 * n_assets)),
+                                      -(-n_paths // (2 * (os.cpu_count() or 1)))))
     metrics = {m: np.empty((n_paths, len(strategies))) for m in METRICS}
     n_keep = min(keep_returns, n_paths)
     kept = np.empty((n_keep, len(strategies), n_eval)) if n_keep else None
@@ -181,8 +189,7 @@ def run_backtest(
     max_checks = max(len(c) for c in checks.values())
     weights = np.full((n_paths, len(strategies), max_checks, n_assets), np.nan) \
         if record_weights else None
-    for lo in tqdm(range(0, n_paths, chunk), desc="backtest", unit="chunk",
-                   disable=not show_progress):
+    def run_chunk(lo: int) -> None:
         hi = min(n_paths, lo + chunk)
         rets = np.empty((hi - lo, len(strategies), n_eval))
         traded = np.zeros((hi - lo, len(strategies)))
@@ -198,6 +205,20 @@ def run_backtest(
             metrics[name][lo:hi] = value
         if kept is not None and lo < n_keep:
             kept[lo:min(hi, n_keep)] = rets[:min(hi, n_keep) - lo]
+
+    starts = list(range(0, n_paths, chunk))
+    workers = max(1, min(n_jobs or os.cpu_count() or 1, len(starts)))
+    with tqdm(total=len(starts), desc="backtest", unit="chunk", disable=not show_progress) \
+            as bar, threadpool_limits(1 if workers > 1 else None):
+        if workers == 1:
+            for lo in starts:
+                run_chunk(lo)
+                bar.update(1)
+        else:  # numpy releases the GIL in the heavy work: chunks run side by side
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for done in as_completed([pool.submit(run_chunk, lo) for lo in starts]):
+                    done.result()
+                    bar.update(1)
     return BacktestResult(strategies=strategies, metrics=metrics, start=start, n_days=n_eval,
                           returns=kept, weights=weights,
                           check_days={str(k): v for k, v in checks.items()})
@@ -229,17 +250,27 @@ def _simulate_group(r: np.ndarray, strategies: list[Strategy], start: int, step:
     traded = np.zeros((n_paths, n_s))
     w_prev = np.zeros((n_paths, n_s, n_assets))
     last_target: dict[int, np.ndarray] = {}  # warm starts of the iterative optimisers
-    sums: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None, int,
-                     np.ndarray | None]] = []
     need_log = any(s.kind == "momentum" for s in strategies)
+    # Prefix sums over periods (the oldest entry: zeros); a window is a difference.
+    zero = _Sums(np.zeros((n_paths, n_assets)),
+                 np.zeros((n_paths, n_assets, n_assets)) if need_cov else None,
+                 np.zeros((n_paths, n_assets)), 0,
+                 np.zeros((n_paths, n_assets)) if need_log else None)
+    cums = [zero]
     k = 0
     for a, b, is_trade in _segment_bounds(start, n_days, step):
         seg = r[:, a:b]
         if is_trade:
             w_new = np.empty_like(w_prev)
+            cache: dict[tuple[int, int], dict[str, np.ndarray]] = {}
             for j, s in enumerate(strategies):
-                stats = _window_stats(sums, s, need_cov) if s.needs_history else \
-                    {"mean": np.zeros((n_paths, n_assets))}
+                if s.needs_history:
+                    key = (s.periods, s.skip_periods if s.kind == "momentum" else -1)
+                    if key not in cache:
+                        cache[key] = _window_stats(cums, s, need_cov)
+                    stats = dict(cache[key])
+                else:
+                    stats = {"mean": np.zeros((n_paths, n_assets))}
                 if j in last_target:
                     stats["previous"] = last_target[j]
                 target = target_weights(s, n_assets, stats)
@@ -269,37 +300,47 @@ def _simulate_group(r: np.ndarray, strategies: list[Strategy], start: int, step:
                 w_rec[:, :, k] = w_new
             k += 1
         if need_stats:
-            s1 = seg.sum(axis=1)
-            s2 = np.einsum("pta,ptb->pab", seg, seg) if need_cov else None
-            sq = (seg ** 2).sum(axis=1) if not need_cov else None
-            growth_log = np.log1p(seg).sum(axis=1) if need_log else None
-            sums.append((s1, s2, sq, b - a, growth_log))
-            if len(sums) > max_periods:
-                sums.pop(0)
+            last = cums[-1]
+            s2 = last.s2 + np.matmul(seg.transpose(0, 2, 1), seg) if last.s2 is not None \
+                else None
+            cums.append(_Sums(last.s1 + seg.sum(axis=1), s2,
+                              last.sq + np.einsum("pta,pta->pa", seg, seg), last.n + b - a,
+                              last.log + np.log1p(seg).sum(axis=1) if last.log is not None
+                              else None))
+            if len(cums) > max_periods + 1:
+                cums.pop(0)
     return out, traded
 
 
-def _window_stats(sums: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None, int,
-                                   np.ndarray | None]],
-                  s: Strategy, need_cov: bool) -> dict[str, np.ndarray]:
+@dataclass
+class _Sums:
+    """Running totals of one check group's returns up to a period boundary."""
+
+    s1: np.ndarray
+    s2: np.ndarray | None
+    sq: np.ndarray
+    n: int
+    log: np.ndarray | None
+
+
+def _window_stats(cums: list[_Sums], s: Strategy, need_cov: bool) -> dict[str, np.ndarray]:
     """Mean, variance (ddof 1), covariance and momentum signal of the last ``s.periods``
-    periods."""
-    window = sums[-s.periods:]
-    n = sum(w[3] for w in window)
-    s1 = np.sum([w[0] for w in window], axis=0)
-    mean = s1 / n
+    periods (fewer when the history is shorter), as differences of prefix sums."""
+    hi = cums[-1]
+    lo = cums[max(0, len(cums) - 1 - s.periods)]
+    n = hi.n - lo.n
+    mean = (hi.s1 - lo.s1) / n
     stats: dict[str, np.ndarray] = {"mean": mean}
-    if need_cov:
-        s2 = np.sum([w[1] for w in window if w[1] is not None], axis=0)
-        cov = (s2 - n * mean[:, :, None] * mean[:, None, :]) / max(n - 1, 1)
+    if need_cov and hi.s2 is not None and lo.s2 is not None:
+        cov = (hi.s2 - lo.s2 - n * mean[:, :, None] * mean[:, None, :]) / max(n - 1, 1)
         stats["cov"] = cov
         stats["var"] = np.diagonal(cov, axis1=1, axis2=2).copy()
     else:
-        sq = np.sum([w[2] for w in window if w[2] is not None], axis=0)
-        stats["var"] = (sq - n * mean ** 2) / max(n - 1, 1)
-    if s.kind == "momentum":
-        signal_periods = window[:len(window) - s.skip_periods] if s.skip_periods else window
-        stats["signal"] = np.sum([w[4] for w in signal_periods if w[4] is not None], axis=0)
+        stats["var"] = (hi.sq - lo.sq - n * mean ** 2) / max(n - 1, 1)
+    if s.kind == "momentum" and hi.log is not None:
+        top = cums[max(0, len(cums) - 1 - s.skip_periods)]
+        assert top.log is not None and lo.log is not None
+        stats["signal"] = top.log - lo.log
     return stats
 
 
