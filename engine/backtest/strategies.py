@@ -228,8 +228,8 @@ def risk_parity(cov: np.ndarray, *, start: np.ndarray | None = None, tol: float 
                 max_sweeps: int = 500) -> np.ndarray:
     """Equal-risk-contribution long-only weights per path: cyclical coordinate descent on
     ``min 1/2 y'Sy - sum log y / n`` (each step solves its quadratic exactly), then
-    ``w = y / sum y``; from ``start`` (the previous solution) when given, until no
-    relative change exceeds ``tol``."""
+    ``w = y / sum y``; from ``start`` (the previous solution) when given, each path until
+    no relative change exceeds ``tol``."""
     n = cov.shape[-1]
     diag = np.maximum(np.diagonal(cov, axis1=-2, axis2=-1), 1e-18)
     if start is None:
@@ -238,18 +238,22 @@ def risk_parity(cov: np.ndarray, *, start: np.ndarray | None = None, tol: float 
         y = np.maximum(start, 1e-12)
         y = y / np.sqrt(np.maximum(np.einsum("pi,pij,pj->p", y, cov, y), 1e-300))[:, None]
     b = 1.0 / n
+    active = np.arange(cov.shape[0])  # paths still iterating: each stops on its own test
     for _ in range(max_sweeps):
-        before = y.copy()
+        c, d, ya = cov[active], diag[active], y[active]
+        before = ya.copy()
         for i in range(n):
-            off = np.einsum("pj,pj->p", cov[:, i, :], y) - cov[:, i, i] * y[:, i]
-            y[:, i] = (-off + np.sqrt(off ** 2 + 4 * diag[:, i] * b)) / (2 * diag[:, i])
-        if (np.abs(y - before) / y).max() < tol:
+            off = np.einsum("pj,pj->p", c[:, i, :], ya) - c[:, i, i] * ya[:, i]
+            ya[:, i] = (-off + np.sqrt(off ** 2 + 4 * d[:, i] * b)) / (2 * d[:, i])
+        y[active] = ya
+        active = active[(np.abs(ya - before) / ya).max(axis=1) >= tol]
+        if active.size == 0:
             break
     return y / y.sum(axis=1, keepdims=True)
 
 
 def mean_variance(mu: np.ndarray, cov: np.ndarray, risk_aversion: float, *,
-                  start: np.ndarray | None = None, tol: float = 1e-10,
+                  start: np.ndarray | None = None, tol: float = 1e-9,
                   max_iter: int = 2000) -> np.ndarray:
     """Long-only fully-invested ``argmax mu'w - ra/2 w'Sw`` per path.
 
@@ -267,22 +271,40 @@ def mean_variance(mu: np.ndarray, cov: np.ndarray, risk_aversion: float, *,
         v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-300)
     lip = 1.05 * np.einsum("pi,pij,pj->p", v, a, v) + 1e-18
     step = (1.0 / lip)[:, None]
-    w = np.full((n_paths, n), 1.0 / n) if start is None else _project_simplex(start)
+    # Interior optimum first: with only "sum w = 1" the maximiser is closed-form; where it
+    # has no negative weight it is also the long-only optimum (the KKT conditions hold).
+    ones = np.ones((n_paths, n, 1))
+    try:
+        inv = np.linalg.solve(a, np.concatenate([mu[:, :, None], ones], axis=2))
+        inv_mu, inv_1 = inv[:, :, 0], inv[:, :, 1]
+        w_eq = inv_mu + ((1 - inv_mu.sum(axis=1)) / inv_1.sum(axis=1))[:, None] * inv_1
+        interior = (w_eq >= 0).all(axis=1) & np.isfinite(w_eq).all(axis=1)
+    except np.linalg.LinAlgError:  # a singular covariance somewhere: iterate everywhere
+        w_eq, interior = np.full((n_paths, n), 1.0 / n), np.zeros(n_paths, bool)
+    if start is None:
+        w = _project_simplex(np.where(np.isfinite(w_eq), w_eq, 1.0 / n))
+    else:
+        w = _project_simplex(start)
+    w[interior] = w_eq[interior]
     y, t = w.copy(), np.ones((n_paths, 1))
+    active = np.flatnonzero(~interior)  # paths still iterating: each stops on its own test
     for _ in range(max_iter):
-        grad = mu - np.matmul(a, y[:, :, None])[:, :, 0]
-        w_next = _project_simplex(y + step * grad)
+        a_i, y_i, w_i, t_i = a[active], y[active], w[active], t[active]
+        grad = mu[active] - np.matmul(a_i, y_i[:, :, None])[:, :, 0]
+        w_next = _project_simplex(y_i + step[active] * grad)
         # Gradient mapping at y: zero exactly at the optimum (a step from the optimum
         # projects back onto it), unlike the change between two iterates.
-        residual = np.abs(w_next - y).max()
+        residual = np.abs(w_next - y_i).max(axis=1)
         # Adaptive restart (O'Donoghue & Candes): drop the momentum of a path whose step
         # went against its gradient.
-        restart = ((grad * (w_next - w)).sum(axis=1, keepdims=True) < 0)
-        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
-        momentum = np.where(restart, 0.0, (t - 1) / t_next)
-        y = w_next + momentum * (w_next - w)
-        w, t = w_next, np.where(restart, 1.0, t_next)
-        if residual < tol:
+        restart = ((grad * (w_next - w_i)).sum(axis=1, keepdims=True) < 0)
+        t_next = (1 + np.sqrt(1 + 4 * t_i * t_i)) / 2
+        momentum = np.where(restart, 0.0, (t_i - 1) / t_next)
+        y[active] = w_next + momentum * (w_next - w_i)
+        w[active] = w_next
+        t[active] = np.where(restart, 1.0, t_next)
+        active = active[residual >= tol]
+        if active.size == 0:
             break
     return w
 
