@@ -6,7 +6,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ["bench_import", "bench_augment", "bench_baskets", "bench_paths"]
+BENCHMARKS = ["bench_import", "bench_augment", "bench_baskets", "bench_paths", "bench_backtest"]
 
 
 def main() -> None:

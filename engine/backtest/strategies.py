@@ -286,26 +286,34 @@ def mean_variance(mu: np.ndarray, cov: np.ndarray, risk_aversion: float, *,
     else:
         w = _project_simplex(start)
     w[interior] = w_eq[interior]
-    y, t = w.copy(), np.ones((n_paths, 1))
-    active = np.flatnonzero(~interior)  # paths still iterating: each stops on its own test
+    idx = np.flatnonzero(~interior)  # rows of the working set
+    a_i, mu_i, step_i = a[idx], mu[idx], step[idx]
+    w_i = w[idx]
+    y_i, t_i = w_i.copy(), np.ones((idx.size, 1))
+    alive = np.ones(idx.size, bool)  # a converged row keeps its answer (written to w)
     for _ in range(max_iter):
-        a_i, y_i, w_i, t_i = a[active], y[active], w[active], t[active]
-        grad = mu[active] - np.matmul(a_i, y_i[:, :, None])[:, :, 0]
-        w_next = _project_simplex(y_i + step[active] * grad)
+        if not alive.any():
+            break
+        if alive.mean() < 0.5:  # compact: drop converged rows from the working set
+            idx, a_i, mu_i, step_i = idx[alive], a_i[alive], mu_i[alive], step_i[alive]
+            w_i, y_i, t_i = w_i[alive], y_i[alive], t_i[alive]
+            alive = np.ones(idx.size, bool)
+        grad = mu_i - np.matmul(a_i, y_i[:, :, None])[:, :, 0]
+        w_next = _project_simplex(y_i + step_i * grad)
         # Gradient mapping at y: zero exactly at the optimum (a step from the optimum
         # projects back onto it), unlike the change between two iterates.
         residual = np.abs(w_next - y_i).max(axis=1)
-        # Adaptive restart (O'Donoghue & Candes): drop the momentum of a path whose step
+        # Adaptive restart (O'Donoghue & Candes): drop the momentum of a row whose step
         # went against its gradient.
         restart = ((grad * (w_next - w_i)).sum(axis=1, keepdims=True) < 0)
         t_next = (1 + np.sqrt(1 + 4 * t_i * t_i)) / 2
         momentum = np.where(restart, 0.0, (t_i - 1) / t_next)
-        y[active] = w_next + momentum * (w_next - w_i)
-        w[active] = w_next
-        t[active] = np.where(restart, 1.0, t_next)
-        active = active[residual >= tol]
-        if active.size == 0:
-            break
+        y_i = w_next + momentum * (w_next - w_i)
+        w_i, t_i = w_next, np.where(restart, 1.0, t_next)
+        done = alive & (residual < tol)
+        w[idx[done]] = w_i[done]
+        alive &= ~done
+    w[idx[alive]] = w_i[alive]
     return w
 
 
