@@ -363,7 +363,12 @@ class DemandLiftTask(LiftTask):
                 raise DataValidationError("stores must be a DataFrame with a store_id column",
                                           table="stores", column="store_id",
                                           fix="pass the stores table (store_id + attributes)")
-            stores = stores.assign(store_id=stores["store_id"].astype(str))
+            stores = stores.assign(store_id=stores["store_id"].astype(str)).sort_values(
+                "store_id", kind="stable").reset_index(drop=True)
+        # One canonical row order: a store's scan order is not fixed (DuckDB reads in
+        # parallel), and the model and the samplers must not depend on it.
+        frame = frame.sort_values(["store_id", "item_id", "date"], kind="stable"
+                                  ).reset_index(drop=True)
         return frame, stores
 
     @staticmethod
