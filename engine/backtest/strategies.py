@@ -352,7 +352,9 @@ def target_weights(strategy: Strategy, n_assets: int, stats: Mapping[str, np.nda
         w = mean_variance(mu, shrink_cov(stats["cov"], strategy.shrinkage),
                           strategy.risk_aversion, start=stats.get("previous"))
     else:  # momentum
-        w = (stats["signal"] > 0) / n_assets
+        # Positive beyond rounding (1e-10 in log growth): a price back at exactly its
+        # level of a window ago is flat, whatever the last bits of a sum say.
+        w = (stats["signal"] > 1e-10) / n_assets
     if strategy.target_vol is not None:
         var_p = np.einsum("pi,pij,pj->p", w, stats["cov"], w) * TRADING_DAYS
         scale = strategy.target_vol / np.sqrt(np.maximum(var_p, 1e-18))

@@ -145,7 +145,8 @@ def ref_target(s: Strategy, hist: np.ndarray, skip_days: int, n_assets: int) -> 
     elif s.kind == "momentum":
         signal = hist[:len(hist) - skip_days]
         trailing = np.prod(1.0 + signal, axis=0) - 1.0  # the assets' trailing return
-        w = (trailing > 0) / n_assets
+        # "Positive" beyond rounding: a price back at exactly its old level is flat.
+        w = (trailing > 1e-10) / n_assets
     elif s.kind == "risk_parity":
         w = ref_erc(shrunk(np.cov(hist.T, ddof=1), s.shrinkage))
     elif s.kind == "min_variance":

@@ -3,15 +3,30 @@ clear errors (with nothing written) for bad input."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from features.store import Store
 from serving.cli import main
 from serving.lift_report import summary_markdown
-from tests.engine.test_lift_credit import applicants
+
+
+def _applicants_module() -> Any:
+    """tests/engine/test_lift_credit.py by path (a package named ``tests`` may shadow ours)."""
+    spec = importlib.util.spec_from_file_location(
+        "genlift_lift_credit_fixtures", Path(__file__).parents[1] / "engine" /
+        "test_lift_credit.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+applicants = _applicants_module().applicants
 
 FAST = ["--seeds", "2", "--n-boot", "100", "--generators", "copula", "--baselines",
         "class_weights", "--ratios", "0.5,1"]
