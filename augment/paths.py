@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from augment.base import Callback, EarlyStopping, Generator
 from augment.quality_paths import fidelity_score
 from augment.runtime import RandomState, autocast, make_rngs, resolve_device, torch_threads
-from features.errors import DataValidationError, GenliftWarning, check_param
+from features.errors import DataValidationError, GenliftWarning, check_param, is_int
 
 logger = logging.getLogger(__name__)
 
@@ -145,10 +145,10 @@ class PathGenerator(Generator):
         self._check_fitted()
         name = f"{type(self).__name__}.sample_paths"
         length = self.default_length_ if length is None else length
-        check_param(name, "n_paths", n_paths, _is_int(n_paths) and n_paths >= 1,
+        check_param(name, "n_paths", n_paths, is_int(n_paths) and n_paths >= 1,
                     "an int in the range [1, inf)")
         check_param(name, "length", length,
-                    _is_int(length) and 1 <= length <= self.max_length,
+                    is_int(length) and 1 <= length <= self.max_length,
                     f"an int in the range [1, {self.max_length}]")
         if int(n_paths) * int(length) * len(self.assets_) > _MAX_VALUES:
             raise ValueError(f"{name}: {n_paths} paths x {length} steps x "
@@ -549,7 +549,7 @@ class PricePathGenerator(PathGenerator):
                          ("epochs", 1), ("batch_size", 1), ("n_critic", 1),
                          ("n_val_paths", 1), ("patience", 0)):
             value = getattr(self, key)
-            check_param(name, key, value, _is_int(value) and value >= low,
+            check_param(name, key, value, is_int(value) and value >= low,
                         f"an int in the range [{low}, inf)")
         check_param(name, "lr", self.lr, _is_real(self.lr) and self.lr > 0,
                     "a float in the range (0, inf)")
@@ -812,10 +812,6 @@ def _gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     mix = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     grad, = torch.autograd.grad(critic(mix).sum(), mix, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _is_real(value: object) -> bool:

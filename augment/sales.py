@@ -39,9 +39,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from augment.base import Callback, EarlyStopping, Generator
-from augment.paths import _init_weights, _is_int, _is_real
+from augment.paths import _init_weights, _is_real
 from augment.runtime import RandomState, autocast, make_rngs, resolve_device
-from features.errors import DataValidationError, check_param
+from features.errors import DataValidationError, check_param, is_int
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class SalesWindowGenerator(Generator):
         for key, low in (("window", 2), ("hidden", 1), ("latent", 1), ("epochs", 1),
                          ("batch_size", 1), ("n_val_windows", 1), ("patience", 0)):
             value = getattr(self, key)
-            check_param(name, key, value, _is_int(value) and value >= low,
+            check_param(name, key, value, is_int(value) and value >= low,
                         f"an int in the range [{low}, inf)")
         check_param(name, "lr", self.lr, _is_real(self.lr) and self.lr > 0,
                     "a float in the range (0, inf)")
@@ -452,7 +452,7 @@ class SalesWindowGenerator(Generator):
         length = conditions.get("length", self.window)
         longest = int((self.row_run_end_ - np.arange(len(self.row_run_end_))).max())
         check_param(f"{name}.sample", "length", length,
-                    _is_int(length) and 1 <= length <= longest,
+                    is_int(length) and 1 <= length <= longest,
                     f"an int in the range [1, {longest}] (the longest run of consecutive "
                     "periods in the fitted data)")
         if n * int(length) > 50_000_000:

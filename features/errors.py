@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 
 class DataValidationError(ValueError):
     """Input data breaks a table contract.
@@ -33,6 +35,17 @@ class DataValidationError(ValueError):
 
 class GenliftWarning(UserWarning):
     """A conversion genlift made for the user; nothing is changed silently."""
+
+
+def is_int(value: object) -> bool:
+    """An integer (Python or numpy), not a bool: the test behind ``check_param`` calls."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def is_real(value: object) -> bool:
+    """A finite number (Python or numpy), not a bool."""
+    return (isinstance(value, int | float | np.integer | np.floating)
+            and not isinstance(value, bool) and bool(np.isfinite(value)))
 
 
 def check_param(owner: str, name: str, value: object, ok: bool, expected: str) -> None:

@@ -36,7 +36,7 @@ from engine.lift.stats import (
     mean_metric,
     recall_at_fpr_metric,
 )
-from features.errors import DataValidationError, check_param
+from features.errors import DataValidationError, check_param, is_int
 
 ID = "applicant_id"
 MODES = ("minority", "both")
@@ -110,10 +110,6 @@ def _real(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v))
 
 
-def _int(v: object) -> bool:
-    return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-
 def _modes(value: object) -> list[str]:
     """``modes`` as a list: one name or a list of names."""
     if isinstance(value, str):
@@ -168,7 +164,7 @@ class CreditLiftTask(LiftTask):
         for name in ("test_fraction", "validation_fraction", "stop_fraction"):
             check_param(owner, name, p[name], _real(p[name]) and 0 < p[name] < 0.5,
                         "a float in (0, 0.5)")
-        check_param(owner, "epochs", p["epochs"], _int(p["epochs"]) and p["epochs"] >= 1,
+        check_param(owner, "epochs", p["epochs"], is_int(p["epochs"]) and p["epochs"] >= 1,
                     "an int >= 1")
         check_param(owner, "young_age", p["young_age"], _real(p["young_age"]),
                     "a number (the age below which an applicant is young)")

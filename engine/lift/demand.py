@@ -41,7 +41,7 @@ from augment.registry import make_generator
 from engine.demand import DemandModel
 from engine.lift.protocol import Arm, ArmState, LiftConfig, LiftSplit, LiftTask
 from engine.lift.stats import Metric, Units, ratio_metric
-from features.errors import DataValidationError, check_param
+from features.errors import DataValidationError, check_param, is_int, is_real
 
 logger = logging.getLogger(__name__)
 
@@ -80,42 +80,33 @@ class DemandWindow:
 
 
 # ------------------------------------------------------------------------ parameters
-def _is_int(v: object) -> bool:
-    return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-
-def _is_real(v: object) -> bool:
-    return (isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
-            and bool(np.isfinite(v)))
-
-
 def _params(cfg: LiftConfig) -> dict[str, Any]:
     """The task's parameters from ``cfg``, validated."""
     p = dict(cfg.params)
     for name, low in (("horizon", 1), ("short_periods", 1), ("window", 2), ("n_estimators", 1),
                       ("num_leaves", 2), ("min_child_samples", 1), ("calibration_periods", 0),
                       ("n_jobs", 0), ("epochs", 1)):
-        check_param(_OWNER, name, p[name], _is_int(p[name]) and p[name] >= low,
+        check_param(_OWNER, name, p[name], is_int(p[name]) and p[name] >= low,
                     f"an int in the range [{low}, inf)")
     check_param(_OWNER, "short_share", p["short_share"],
-                _is_real(p["short_share"]) and 0 <= p["short_share"] < 1,
+                is_real(p["short_share"]) and 0 <= p["short_share"] < 1,
                 "a float in the range [0, 1)")
     check_param(_OWNER, "jitter_sigma", p["jitter_sigma"],
-                _is_real(p["jitter_sigma"]) and p["jitter_sigma"] >= 0,
+                is_real(p["jitter_sigma"]) and p["jitter_sigma"] >= 0,
                 "a float in the range [0, inf)")
     check_param(_OWNER, "learning_rate", p["learning_rate"],
-                _is_real(p["learning_rate"]) and p["learning_rate"] > 0,
+                is_real(p["learning_rate"]) and p["learning_rate"] > 0,
                 "a float in the range (0, inf)")
     check_param(_OWNER, "synthetic_weight", p["synthetic_weight"],
-                _is_real(p["synthetic_weight"]) and p["synthetic_weight"] >= 0,
+                is_real(p["synthetic_weight"]) and p["synthetic_weight"] >= 0,
                 "a float in the range [0, inf)")
     q = p["quantiles"]
     check_param(_OWNER, "quantiles", q, isinstance(q, Sequence) and not isinstance(q, str)
-                and len(q) > 0 and all(_is_real(v) and 0 < v < 1 for v in q)
+                and len(q) > 0 and all(is_real(v) and 0 < v < 1 for v in q)
                 and len(set(q)) == len(q), "a non-empty sequence of distinct floats in (0, 1)")
     t = p["tune_leaves"]
     check_param(_OWNER, "tune_leaves", t, isinstance(t, Sequence) and not isinstance(t, str)
-                and all(_is_int(v) and v >= 2 for v in t) and len(set(t)) == len(t),
+                and all(is_int(v) and v >= 2 for v in t) and len(set(t)) == len(t),
                 "a sequence of distinct ints >= 2 (empty: no tuning)")
     p["quantiles"] = tuple(sorted(float(v) for v in q))
     p["tune_leaves"] = tuple(int(v) for v in t)

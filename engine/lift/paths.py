@@ -41,7 +41,7 @@ from augment.quality_paths import fidelity_score
 from augment.registry import make_generator
 from engine.lift.protocol import Arm, ArmState, LiftConfig, LiftSplit, LiftTask
 from engine.lift.stats import Metric, Units, mean_metric
-from features.errors import DataValidationError, check_param
+from features.errors import DataValidationError, check_param, is_int
 from features.returns import log_returns
 from features.schemas import validate_frame
 
@@ -279,9 +279,9 @@ class PathsLiftTask(LiftTask):
                     f"a date after train_end ({p['train_end']})")
         ints = {"horizon": 2, "epochs": 1, "gan_epochs": 1, "burn_in": 0, "quality_paths": 0,
                 "block": 1,
-                "path_days": p["horizon"] if _is_int(p["horizon"]) else 2}
+                "path_days": p["horizon"] if is_int(p["horizon"]) else 2}
         for key, low in ints.items():
-            check_param(owner, key, p[key], _is_int(p[key]) and p[key] >= low,
+            check_param(owner, key, p[key], is_int(p[key]) and p[key] >= low,
                         f"an int in the range [{low}, inf)")
         tail = p["tail_quantile"]
         check_param(owner, "tail_quantile", tail, isinstance(tail, int | float)
@@ -449,10 +449,6 @@ def _check_complete(returns: pd.DataFrame) -> None:
             "are missing in all", table="prices", column="close", n_rows=int(missing.sum()),
             fix="give every asset a close price on every date (drop assets listed later, "
             "or start the data when all are listed)")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 __all__ = ["OUTCOMES", "STRATEGIES", "TAUS", "PathsLiftTask", "RealWindows", "Scenarios",

@@ -36,7 +36,7 @@ from engine.lift.stats import Metric, Units, mean_metric
 from engine.metrics import cold_user_segment, per_user_metrics, relevant_from_frame
 from engine.recommenders import Recommender
 from engine.splits import user_holdout_split, validation_split
-from features.errors import DataValidationError, check_param
+from features.errors import DataValidationError, check_param, is_int, is_real
 from features.matrix import InteractionMatrix, build_user_items
 
 logger = logging.getLogger(__name__)
@@ -118,33 +118,24 @@ class _Params:
     profile_columns: tuple[str, ...]
 
 
-def _is_int(v: object) -> bool:
-    return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-
-def _is_real(v: object) -> bool:
-    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool) \
-        and bool(np.isfinite(v))
-
-
 def _params(cfg: LiftConfig) -> _Params:
     """The task's knobs from ``cfg.params``, checked (scikit-learn style errors)."""
     p = cfg.params
     owner = _OWNER
     for name in ("k", "cold_keep", "cold_threshold", "epochs"):
-        check_param(owner, name, p[name], _is_int(p[name]) and p[name] >= 1,
+        check_param(owner, name, p[name], is_int(p[name]) and p[name] >= 1,
                     "an int in the range [1, inf)")
     for name in ("test_fraction", "validation_fraction"):
-        check_param(owner, name, p[name], _is_real(p[name]) and 0 < p[name] < 1,
+        check_param(owner, name, p[name], is_real(p[name]) and 0 < p[name] < 1,
                     "a float in the range (0, 1)")
     check_param(owner, "cold_share", p["cold_share"],
-                _is_real(p["cold_share"]) and 0 <= p["cold_share"] < 1,
+                is_real(p["cold_share"]) and 0 <= p["cold_share"] < 1,
                 "a float in the range [0, 1)")
     check_param(owner, "synthetic_weight", p["synthetic_weight"],
-                _is_real(p["synthetic_weight"]) and p["synthetic_weight"] > 0,
+                is_real(p["synthetic_weight"]) and p["synthetic_weight"] > 0,
                 "a float in the range (0, inf)")
     for name in ("crop_min", "crop_max"):
-        check_param(owner, name, p[name], _is_real(p[name]) and 0 < p[name] <= 1,
+        check_param(owner, name, p[name], is_real(p[name]) and 0 < p[name] <= 1,
                     "a float in the range (0, 1]")
     check_param(owner, "crop_max", p["crop_max"], p["crop_max"] >= p["crop_min"],
                 f"a float >= crop_min ({p['crop_min']!r})")
