@@ -16,7 +16,6 @@ import importlib
 import inspect
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -31,7 +30,8 @@ import torch
 from torch import nn
 
 from augment.runtime import torch_threads
-from features.artifacts import sha256_file
+from features.artifacts import ArtifactError, publish_dir, sha256_file, verify_files
+from features.artifacts import read_params as _read_params
 from features.errors import DataValidationError
 from features.store import fingerprint_frame
 from features.version import __version__
@@ -43,8 +43,7 @@ Callback = Callable[[int, float, dict[str, float]], None]
 ARTIFACT_FORMAT = 1
 
 
-class ArtifactError(ValueError):
-    """A saved generator folder is missing, corrupted or from an incompatible genlift."""
+REFIT = "fit the generator (`genlift augment fit`)"
 
 
 class Generator(ABC):
@@ -153,9 +152,7 @@ class Generator(ABC):
                 "sha256": {f: sha256_file(tmp / f) for f in files},
             }
             (tmp / "params.json").write_text(json.dumps(params, indent=2, default=_json_default))
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
+            publish_dir(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -172,10 +169,7 @@ class Generator(ABC):
         klass = getattr(importlib.import_module(module_name), class_name, None)
         if not (isinstance(klass, type) and issubclass(klass, cls)):
             raise ArtifactError(f"{path}: holds a {params['class']}, not a {cls.__name__}")
-        for name, digest in params["sha256"].items():
-            if not (path / name).is_file() or sha256_file(path / name) != digest:
-                raise ArtifactError(f"{path}/{name} is missing or corrupted (sha256 mismatch); "
-                                    "save the generator again")
+        verify_files(path, params["sha256"], what="generator", refit=REFIT)
         config = dict(params["config"])
         if "device" in config:
             config["device"] = device
@@ -196,19 +190,12 @@ class Generator(ABC):
 
 def read_params(path: Path) -> dict[str, Any]:
     """The artifact's params.json, checked for format and genlift major version."""
-    file = path / "params.json"
-    if not file.is_file():
-        raise ArtifactError(f"{path} is not a genlift generator folder (no params.json)")
-    try:
-        params = json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{file} is corrupted ({exc}); save the generator again") from exc
-    major = str(params.get("genlift_version", "")).split(".")[0]
-    if params.get("format") != ARTIFACT_FORMAT or major != __version__.split(".")[0]:
-        raise ArtifactError(
-            f"{path} was written by genlift {params.get('genlift_version')} (format "
-            f"{params.get('format')}); this is genlift {__version__}: fit it again")
-    return params
+    if not path.is_dir():
+        raise ArtifactError(f"{path} is not a genlift generator folder (no params.json)",
+                            table="generator", fix="pass the folder `genlift augment fit` "
+                            "wrote")
+    return _read_params(path, what="generator", refit=REFIT, format_key="format",
+                        format_version=ARTIFACT_FORMAT)
 
 
 def check_frame(frame: pd.DataFrame, owner: str) -> None:

@@ -39,7 +39,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, train_test_split
 
-from features.artifacts import publish_dir, sha256_file
+from features.artifacts import (
+    PARAMS_FILE,
+    ArtifactError,
+    publish_dir,
+    read_params,
+    sha256_file,
+    verify_files,
+)
 from features.credit import ID, TARGET, CreditFeatures
 from features.errors import DataValidationError, check_param
 from features.version import __version__
@@ -73,7 +80,8 @@ METRICS: Mapping[str, bool] = {
     "auc": True, "ks": True, "brier": False, "pr_auc": True, "recall_at_fpr": True,
 }
 FORMAT_VERSION = 1
-PARAMS_FILE, ARRAYS_FILE = "params.json", "arrays.npz"
+ARRAYS_FILE = "arrays.npz"
+REFIT = "train the model (`genlift train credit`)"
 MODEL_FILE = "model_{}.txt"  # one LightGBM text model per bag
 _PD_CLIP = 1e-6  # PD bounds for the points formula: a PD of exactly 0 or 1 has no log-odds
 _PSI_FLOOR = 1e-4  # share given to an empty PSI bin, so ln(a/e) stays finite
@@ -730,32 +738,23 @@ class CreditModel:
             another kind of model.
         """
         path = Path(path)
-        if not path.is_dir():
-            raise FileNotFoundError(f"no saved model folder at {path}")
+        params = read_params(path, what="model", refit=REFIT)
 
-        def corrupt(why: str) -> DataValidationError:
-            return DataValidationError(f"model folder {path} is corrupted or incomplete: {why}",
-                                       table="model", fix="save the model again")
+        def corrupt(why: str) -> ArtifactError:
+            return ArtifactError(f"model folder {path} is corrupted or incomplete: {why}",
+                                 table="model", fix=f"{REFIT} again")
 
         try:
-            params = json.loads((path / PARAMS_FILE).read_text(encoding="utf-8"))
-            expected = dict(params["sha256"])
+            expected = {str(k): str(v) for k, v in dict(params["sha256"]).items()}
             kind = params["class"]
             files = [str(f) for f in params["model_files"]]
-        except FileNotFoundError as exc:
-            raise corrupt(f"{PARAMS_FILE} is missing") from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise corrupt(f"{PARAMS_FILE} is unreadable ({exc})") from exc
         if kind != "CreditModel":
-            raise DataValidationError(f"{path} holds a {kind}, not a CreditModel",
-                                      table="model", fix=f"load it with {kind}.load")
-        for name in (*files, ARRAYS_FILE):
-            if not (path / name).is_file():
-                raise corrupt(f"{name} is missing")
-            actual = sha256_file(path / name)
-            if actual != expected.get(name):
-                raise corrupt(f"{name} sha256 is {actual[:12]}..., params.json expects "
-                              f"{str(expected.get(name))[:12]}...")
+            raise ArtifactError(f"{path} holds a {kind}, not a CreditModel",
+                                table="model", fix=f"load it with {kind}.load")
+        verify_files(path, {name: expected.get(name, "") for name in (*files, ARRAYS_FILE)},
+                     what="model", refit=REFIT)
         try:
             model = cls(**params["config"])
             feats = params["features"]

@@ -51,7 +51,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from engine.forecast_metrics import bias, coverage, insample_scale, mase, pinball, rmsse, wape
-from features.artifacts import publish_dir, sha256_file
+from features.artifacts import ArtifactError, publish_dir, read_params, sha256_file, verify_files
 from features.demand import demand_features
 from features.errors import DataValidationError, check_param
 from features.version import __version__
@@ -62,6 +62,7 @@ __all__ = ["DemandModel", "origin_features", "backtest", "score_backtest"]
 
 KEYS = ["store_id", "item_id", "date"]
 FORMAT_VERSION = 1
+REFIT = "train the model (`genlift train demand`)"
 _MIN_SCALE = 1.0
 _TARGET_COLS = ["price", "log_price", "rel_price", "promo"]
 _CALENDAR = ["week_of_year", "month"]
@@ -766,46 +767,46 @@ class DemandModel:
     def load(cls, path: str | os.PathLike[str]) -> DemandModel:
         """Read a model written by :meth:`save` (checksums verified)."""
         path = Path(path)
-        if not path.is_dir():
-            raise FileNotFoundError(f"no saved model folder at {path}")
-
-        def corrupt(why: str) -> DataValidationError:
-            return DataValidationError(f"model folder {path} is corrupted or incomplete: {why}",
-                                       table="model", fix="save the model again")
+        params = read_params(path, what="model", refit=REFIT)
         try:
-            params = json.loads((path / "params.json").read_text())
-            files, sums = params["files"], params["sha256"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise corrupt(f"params.json is unreadable ({exc})") from exc
+            files, sums = dict(params["files"]), dict(params["sha256"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"model folder {path} is corrupted or incomplete: "
+                                f"params.json is unreadable ({exc})", table="model",
+                                fix=f"{REFIT} again") from exc
         if params.get("class") != "DemandModel":
-            raise DataValidationError(f"{path} holds a {params.get('class')}, not a DemandModel",
-                                      table="model", fix="load it with its own class")
-        for name, digest in sums.items():
-            if not (path / name).is_file() or sha256_file(path / name) != digest:
-                raise corrupt(f"{name} is missing or its sha256 does not match")
-        config: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
-                                  for k, v in params["config"].items()}
-        model = cls(**config)
-        model.anchor_ = pd.Timestamp(params["anchor"])
-        model.fingerprint_ = params["fingerprint"]
-        model.feature_names_ = list(params["feature_names"])
-        model.store_categories_ = list(params["store_categories"])
-        model.item_categories_ = list(params["item_categories"])
-        model.store_attr_names_ = list(params["store_attr_names"])
-        with np.load(path / "arrays.npz", allow_pickle=False) as data:
-            ids, vals = data["store_ids"], data["store_attrs"]
-        model._fit_attrs = (None if not model.store_attr_names_ else pd.DataFrame(
-            vals, index=pd.Index(ids.astype(str), name="store_id"),
-            columns=model.store_attr_names_))
-        model.offsets_ = {(int(k.split("|")[0]), float(k.split("|")[1])): float(v)
-                          for k, v in params.get("offsets", {}).items()}
-        model.boosters_ = {}
-        for key, name in files.items():
-            if key == "arrays.npz":
-                continue
-            h, kind = key.split("|")
-            model.boosters_[(int(h), kind if kind == "point" else float(kind))] = \
-                lgb.Booster(model_file=str(path / name))
+            raise ArtifactError(f"{path} holds a {params.get('class')}, not a DemandModel",
+                                table="model", fix="load it with its own class")
+        verify_files(path, {name: sums.get(name, "") for name in set(files.values())},
+                     what="model", refit=REFIT)
+        try:
+            config: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                      for k, v in params["config"].items()}
+            model = cls(**config)
+            model.anchor_ = pd.Timestamp(params["anchor"])
+            model.fingerprint_ = params["fingerprint"]
+            model.feature_names_ = list(params["feature_names"])
+            model.store_categories_ = list(params["store_categories"])
+            model.item_categories_ = list(params["item_categories"])
+            model.store_attr_names_ = list(params["store_attr_names"])
+            with np.load(path / "arrays.npz", allow_pickle=False) as data:
+                ids, vals = data["store_ids"], data["store_attrs"]
+            model._fit_attrs = (None if not model.store_attr_names_ else pd.DataFrame(
+                vals, index=pd.Index(ids.astype(str), name="store_id"),
+                columns=model.store_attr_names_))
+            model.offsets_ = {(int(k.split("|")[0]), float(k.split("|")[1])): float(v)
+                              for k, v in params.get("offsets", {}).items()}
+            model.boosters_ = {}
+            for key, name in files.items():
+                if key == "arrays.npz":
+                    continue
+                h, kind = key.split("|")
+                model.boosters_[(int(h), kind if kind == "point" else float(kind))] = \
+                    lgb.Booster(model_file=str(path / name))
+        except (KeyError, ValueError, TypeError, OSError, lgb.basic.LightGBMError) as exc:
+            raise ArtifactError(f"model folder {path} is corrupted or incomplete: cannot "
+                                f"rebuild the model ({type(exc).__name__}: {exc})",
+                                table="model", fix=f"{REFIT} again") from exc
         return model
 
 

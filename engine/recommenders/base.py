@@ -25,7 +25,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from features.artifacts import publish_dir, sha256_file
+from features.artifacts import (
+    PARAMS_FILE,
+    ArtifactError,
+    publish_dir,
+    read_params,
+    sha256_file,
+    verify_files,
+)
 from features.errors import DataValidationError, GenliftWarning, check_param
 from features.matrix import InteractionMatrix, build_user_items
 from features.version import __version__
@@ -33,7 +40,7 @@ from features.version import __version__
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-PARAMS_FILE = "params.json"
+REFIT = "train the model (`genlift train recs`)"
 ARRAYS_FILE = "arrays.npz"
 # implicit pads short result rows with id -1 and score -FLT_MAX; anything this low is a pad.
 _PAD_SCORE = -float(np.finfo(np.float32).max) / 2
@@ -717,35 +724,23 @@ class Recommender(ABC):
             arrays) or holds another class.
         """
         path = Path(path)
-        if not path.is_dir():
-            raise FileNotFoundError(f"no saved model folder at {path}")
+        params = read_params(path, what="model", refit=REFIT)
 
-        def corrupt(why: str) -> DataValidationError:
-            return DataValidationError(f"model folder {path} is corrupted or incomplete: {why}",
-                                       table="model", fix="save the model again")
+        def corrupt(why: str) -> ArtifactError:
+            return ArtifactError(f"model folder {path} is corrupted or incomplete: {why}",
+                                 table="model", fix=f"{REFIT} again")
 
         try:
-            params = json.loads((path / PARAMS_FILE).read_text(encoding="utf-8"))
             class_name, config = params["class"], dict(params["config"])
-            expected_sha = params["arrays_sha256"]
-        except FileNotFoundError as exc:
-            raise corrupt(f"{PARAMS_FILE} is missing") from exc
-        except (ValueError, KeyError, TypeError) as exc:
+            expected_sha = str(params["arrays_sha256"])
+        except (KeyError, TypeError, ValueError) as exc:
             raise corrupt(f"{PARAMS_FILE} is unreadable ({exc})") from exc
         target = _REGISTRY.get(class_name)
         if target is None or not issubclass(target, cls):
-            raise DataValidationError(f"{path} holds a {class_name}, not a {cls.__name__}",
-                                      table="model", fix=f"load it with {class_name}.load")
+            raise ArtifactError(f"{path} holds a {class_name}, not a {cls.__name__}",
+                                table="model", fix=f"load it with {class_name}.load")
         arrays_path = path / ARRAYS_FILE
-        if not arrays_path.is_file():
-            raise corrupt(f"{ARRAYS_FILE} is missing")
-        actual_sha = sha256_file(arrays_path)
-        if actual_sha != expected_sha:
-            raise corrupt(f"{ARRAYS_FILE} sha256 is {actual_sha[:12]}..., params.json expects "
-                          f"{str(expected_sha)[:12]}...")
-        if params.get("genlift_version") != __version__:
-            logger.info("%s was saved by genlift %s; this is %s", path,
-                        params.get("genlift_version"), __version__)
+        verify_files(path, {ARRAYS_FILE: expected_sha}, what="model", refit=REFIT)
         try:
             with np.load(arrays_path, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}

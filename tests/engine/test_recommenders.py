@@ -261,7 +261,7 @@ class RecommenderContract:
         with pytest.raises(DataValidationError, match="params.json is unreadable"):
             Recommender.load(path)
         (path / "params.json").unlink()
-        with pytest.raises(DataValidationError, match="params.json is missing"):
+        with pytest.raises(DataValidationError, match="no params.json"):
             Recommender.load(path)
         with pytest.raises(FileNotFoundError):
             Recommender.load(tmp_path / "absent")
