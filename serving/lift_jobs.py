@@ -1,11 +1,21 @@
 """`genlift lift`: run the lift experiment of one task (or all) on the store's real data,
 record it in ``runs``, and write ``<out>/<task>.json``, ``<out>/<task>.html`` and the
-index ``<out>/index.html``."""
+index ``<out>/index.html``.
+
+A run is resumable: every finished piece (one seed's real-only models, or one seed's arm)
+is written to ``<out>/.lift-checkpoints/<task>-<key>/`` as it completes, ``key`` being a
+hash of the resolved config, the data fingerprints and the genlift version. A re-run of the
+same config on the same data after a crash (or kill -9) reuses those pieces, so its result
+equals an uninterrupted run's; the killed run is marked ``interrupted`` in ``runs``. The
+checkpoints of a task are removed when its run finishes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -14,10 +24,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from engine.lift import TASKS, LiftConfig, get_task, run_lift, work_units
+from engine.lift import TASKS, LiftConfig, Piece, get_task, run_lift, work_units
 from features.artifacts import write_json_atomic
 from features.errors import DataValidationError
 from features.store import Store
+from features.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +63,94 @@ def _check_out(out_dir: Path) -> None:
                                   fix="pass a writable folder with --out") from exc
 
 
+CHECKPOINTS = ".lift-checkpoints"
+
+
+class Checkpoints:
+    """The finished pieces of one task's run, one ``.npz`` each (arrays exact, no pickles;
+    the piece's description is a JSON string inside it), written atomically."""
+
+    def __init__(self, out_dir: Path, task: str, config: Mapping[str, Any],
+                 fingerprints: Mapping[str, Any]) -> None:
+        blob = json.dumps({"config": config, "fingerprints": fingerprints,
+                           "genlift": __version__}, sort_keys=True, default=str)
+        self.task = task
+        self.root = out_dir / CHECKPOINTS
+        self.dir = self.root / f"{task}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+    def _file(self, seed: int, arm: str) -> Path:
+        return self.dir / f"seed{seed}-{hashlib.sha256(arm.encode()).hexdigest()[:12]}.npz"
+
+    def save(self, piece: Piece) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {}
+        records = []
+        for model, ratio, out in piece.records:
+            names: dict[str, dict[str, str]] = {}
+            for part, units in out.items():
+                names[part] = {}
+                for key, value in units.items():
+                    name = f"a{len(arrays)}"
+                    arrays[name] = np.asarray(value)
+                    names[part][key] = name
+            records.append({"model": model, "ratio": ratio, "arrays": names})
+        meta = {"seed": piece.seed, "arm": piece.arm, "fit_seconds": piece.fit_seconds,
+                "quality": piece.quality, "quality_name": piece.quality_name,
+                "records": records}
+        final = self._file(piece.seed, piece.arm)
+        tmp = final.with_name(f".{final.name}.tmp")
+        with open(tmp, "wb") as fh:
+            arrays["__meta__"] = np.array(json.dumps(meta))
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+
+    def load(self) -> dict[tuple[int, str], Piece]:
+        """Every readable piece; an unreadable one is skipped (and recomputed)."""
+        done: dict[tuple[int, str], Piece] = {}
+        for file in sorted(self.dir.glob("seed*.npz")) if self.dir.is_dir() else []:
+            try:
+                with np.load(file, allow_pickle=False) as npz:
+                    meta = json.loads(str(npz["__meta__"]))
+                    records: list[Any] = [(r["model"], r["ratio"],
+                                           {part: {key: npz[name]
+                                                   for key, name in names.items()}
+                                            for part, names in r["arrays"].items()})
+                                          for r in meta["records"]]
+                piece = Piece(int(meta["seed"]), str(meta["arm"]), records,
+                              meta["fit_seconds"], meta["quality"], meta["quality_name"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                logger.warning("lift %s: ignoring unreadable checkpoint %s (%s)", self.task,
+                               file, exc)
+                continue
+            done[(piece.seed, piece.arm)] = piece
+        return done
+
+    def previous_run(self) -> str | None:
+        file = self.dir / "run.json"
+        try:
+            return str(json.loads(file.read_text())["run_id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def claim(self, run_id: str) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic({"run_id": run_id}, self.dir / "run.json")
+
+    def clear(self) -> None:
+        """Remove every checkpoint of this task (any config)."""
+        for folder in self.root.glob(f"{self.task}-*"):
+            shutil.rmtree(folder, ignore_errors=True)
+        if self.root.is_dir() and not any(self.root.iterdir()):
+            self.root.rmdir()
+
+
 def run_task(store: Store, cfg: LiftConfig, out_dir: Path, *,
              show_progress: bool | None = None) -> dict[str, Any]:
-    """One task end to end; returns the result with ``run_id``, ``json`` and ``html``."""
+    """One task end to end; returns the result with ``run_id``, ``json`` and ``html``.
+
+    Resumes from the checkpoints of an interrupted run of the same config and data."""
     from serving.lift_report import write_index, write_task_report
 
     task = get_task(cfg.task)
@@ -62,16 +158,32 @@ def run_task(store: Store, cfg: LiftConfig, out_dir: Path, *,
     tables = _tables(store, task.name, task.tables, task.optional_tables)
     _check_out(out_dir)
     used = [t for t in task.tables if t in tables]
-    run_id = store.start_run("lift", {"lift": resolved.to_dict()}, seed=resolved.seeds[0],
-                             tables=used)
+    fingerprints = store.fingerprints(used)
+    checkpoints = Checkpoints(out_dir, task.name, resolved.to_dict(), fingerprints)
+    done = checkpoints.load()
+    previous = checkpoints.previous_run()
+    config: dict[str, Any] = {"lift": resolved.to_dict()}
+    if previous and done:
+        config["resumed_from"] = previous
+    run_id = store.start_run("lift", config, seed=resolved.seeds[0], tables=used)
+    if previous:
+        row = store.con.execute("SELECT status FROM runs WHERE run_id = ?",
+                                [previous]).fetchone()
+        if row is not None and row[0] == "running":  # killed: it never finished itself
+            store.finish_run(previous, status="interrupted", metrics={"resumed_by": run_id})
+    if done:
+        logger.info("lift %s: resuming run %s, %d finished piece(s) reused", task.name,
+                    previous, len(done))
+    checkpoints.claim(run_id)
     disable = None if show_progress is None else not show_progress
     try:
         with tqdm(total=work_units(task, resolved), desc=f"lift {task.name}", unit="fit",
                   disable=disable) as bar:
-            result = run_lift(task, tables, resolved, progress=lambda _: bar.update(1))
+            result = run_lift(task, tables, resolved, progress=lambda _: bar.update(1),
+                              done=done, on_piece=checkpoints.save)
         result = jsonable(result)
         result["run_id"] = run_id
-        result["fingerprints"] = store.fingerprints(used)
+        result["fingerprints"] = fingerprints
         # The page first, then the JSON: a JSON in the folder always has its page.
         html_path = write_task_report(result, out_dir / f"{task.name}.html")
         json_path = write_json_atomic(result, out_dir / f"{task.name}.json")
@@ -81,7 +193,9 @@ def run_task(store: Store, cfg: LiftConfig, out_dir: Path, *,
         raise
     store.finish_run(run_id, metrics={"summary": summary_rows(result),
                                       "recommended": result["recommended"],
-                                      "json": str(json_path), "html": str(html_path)})
+                                      "json": str(json_path), "html": str(html_path),
+                                      "resumed_pieces": len(done)})
+    checkpoints.clear()
     result["json"], result["html"] = str(json_path), str(html_path)
     return result
 
@@ -172,4 +286,4 @@ def load_results(out_dir: Path) -> list[dict[str, Any]]:
     return found
 
 
-__all__ = ["jsonable", "load_results", "run_all", "run_task", "summary_rows"]
+__all__ = ["Checkpoints", "jsonable", "load_results", "run_all", "run_task", "summary_rows"]

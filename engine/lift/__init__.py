@@ -17,6 +17,7 @@ from engine.lift.protocol import (
     LiftConfig,
     LiftSplit,
     LiftTask,
+    Piece,
     analyse,
     run_lift,
     work_units,
@@ -43,4 +44,4 @@ def get_task(name: str) -> LiftTask:
 
 
 __all__ = ["BUDGETS", "MIN_SEEDS", "REAL", "TASKS", "Arm", "ArmState", "LiftConfig",
-           "LiftSplit", "LiftTask", "analyse", "get_task", "run_lift", "work_units"]
+           "LiftSplit", "LiftTask", "Piece", "analyse", "get_task", "run_lift", "work_units"]

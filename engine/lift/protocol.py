@@ -251,43 +251,92 @@ def _check_units(task: LiftTask, units: Units, n: int, part: str, arm: str) -> N
                                f"for {key!r}, expected one per unit ({n})")
 
 
+@dataclass
+class Piece:
+    """A finished piece of a run: one seed's real-only evaluations (``arm`` = ``"real"``)
+    or one seed's arm (fitted once, evaluated at every ratio with every model).
+
+    A run killed part-way resumes from its pieces: :func:`run_lift` takes the finished
+    ones in ``done`` and reports each new one to ``on_piece`` as soon as it is complete.
+    """
+
+    seed: int
+    arm: str
+    records: list[tuple[str, float | None, dict[str, Units]]]  # (model, ratio, output)
+    fit_seconds: float | None = None
+    quality: float | None = None
+    quality_name: str = ""
+
+
 def run_lift(task: LiftTask, tables: Mapping[str, Any], cfg: LiftConfig, *,
-             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the protocol for one task and return every number (JSON-ready)."""
+             progress: Callable[[str], None] | None = None,
+             done: Mapping[tuple[int, str], Piece] | None = None,
+             on_piece: Callable[[Piece], None] | None = None) -> dict[str, Any]:
+    """Run the protocol for one task and return every number (JSON-ready).
+
+    ``done`` holds pieces a previous, interrupted run of the same config on the same data
+    finished (keyed by ``(seed, arm)``); they are used as they are, so the result equals
+    an uninterrupted run's. Each newly finished piece goes to ``on_piece``.
+    """
     started = time.perf_counter()
     cfg = cfg.resolve(task)
     split = task.split(tables, cfg)
     params = task.tune(split, cfg)
     arms = task.arms(cfg)
     models = list(cfg.models or ())
+    done = done or {}
     n_val, n_test = len(split.units_validation), len(split.units_test)
     runs: dict[tuple[str, str, float | None], list[dict[str, Units]]] = {}
     quality: dict[str, list[float]] = {}
     quality_name: dict[str, str] = {}
     fit_seconds: dict[str, list[float]] = {}
 
-    def record(model: str, arm_name: str, ratio: float | None, out: dict[str, Units]) -> None:
-        _check_units(task, out["validation"], n_val, "validation", arm_name)
-        _check_units(task, out["test"], n_test, "test", arm_name)
-        runs.setdefault((model, arm_name, ratio), []).append(out)
+    def use(piece: Piece) -> None:
+        for model, ratio, out in piece.records:
+            _check_units(task, out["validation"], n_val, "validation", piece.arm)
+            _check_units(task, out["test"], n_test, "test", piece.arm)
+            runs.setdefault((model, piece.arm, ratio), []).append(out)
+        if piece.fit_seconds is not None:
+            fit_seconds.setdefault(piece.arm, []).append(piece.fit_seconds)
+        if piece.quality is not None:
+            quality.setdefault(piece.arm, []).append(float(piece.quality))
+            quality_name[piece.arm] = piece.quality_name
+
+    def finished(piece: Piece) -> None:
+        if on_piece is not None:
+            on_piece(piece)
+        use(piece)
 
     for seed in cfg.seeds:
-        for model in models:
-            record(model, REAL, None,
-                   task.evaluate(split, model, params[model], None, None, None, seed, cfg))
-            _tick(progress, f"seed {seed} {model} real")
+        if (seed, REAL) in done:
+            use(done[(seed, REAL)])
+            for model in models:
+                _tick(progress, f"seed {seed} {model} real (resumed)")
+        else:
+            records: list[tuple[str, float | None, dict[str, Units]]] = []
+            for model in models:
+                records.append((model, None, task.evaluate(split, model, params[model], None,
+                                                            None, None, seed, cfg)))
+                _tick(progress, f"seed {seed} {model} real")
+            finished(Piece(seed, REAL, records))
         for arm in arms:
+            if (seed, arm.name) in done:
+                use(done[(seed, arm.name)])
+                for ratio in arm.ratios or (None,):
+                    for model in models:
+                        _tick(progress, f"seed {seed} {model} {arm.name} x{ratio} (resumed)")
+                continue
             state = task.fit_arm(arm, split.train, cfg, seed)
-            fit_seconds.setdefault(arm.name, []).append(state.fit_seconds)
+            records = []
             for ratio in arm.ratios or (None,):
                 for model in models:
-                    record(model, arm.name, ratio, task.evaluate(
-                        split, model, params[model], arm, state, ratio, seed, cfg))
+                    records.append((model, ratio, task.evaluate(
+                        split, model, params[model], arm, state, ratio, seed, cfg)))
                     _tick(progress, f"seed {seed} {model} {arm.name} x{ratio}")
             # Read after evaluating: a task may score its sample against validation there.
-            if state.quality is not None:
-                quality.setdefault(arm.name, []).append(float(state.quality))
-                quality_name[arm.name] = state.quality_name
+            finished(Piece(seed, arm.name, records, fit_seconds=state.fit_seconds,
+                           quality=None if state.quality is None else float(state.quality),
+                           quality_name=state.quality_name))
     result = analyse(task, cfg, split, arms, runs)
     result.update({
         "params": params,
@@ -295,6 +344,7 @@ def run_lift(task: LiftTask, tables: Mapping[str, Any], cfg: LiftConfig, *,
                         "per_seed": v} for a, v in quality.items()},
         "fit_seconds": {a: float(np.mean(v)) for a, v in fit_seconds.items()},
         "seconds": round(time.perf_counter() - started, 2),
+        "resumed_pieces": len(done),
     })
     return result
 
