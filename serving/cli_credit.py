@@ -31,26 +31,35 @@ def _applicants(store: Store, with_synthetic: bool) -> tuple[Any, Any, list[str]
     return applicants, synthetic, tables
 
 
+def train_credit(store: Store, out: str | Path, *, with_synthetic: bool = False,
+                 synthetic_weight: float = 1.0, seed: int = 0) -> dict[str, Any]:
+    """Fit a CreditModel on every applicant (plus synthetic ones when asked), save it in
+    ``out/model`` with ``out/train.json``, and record the run."""
+    out = Path(out)
+    applicants, synthetic, tables = _applicants(store, with_synthetic)
+    config = {"model": "credit", "with_synthetic": with_synthetic,
+              "synthetic_weight": synthetic_weight, "seed": seed}
+    run_id = store.start_run("train-credit", config, seed=seed, tables=tables)
+    try:
+        model = CreditModel(random_state=seed).fit(
+            applicants, synthetic=synthetic, synthetic_weight=synthetic_weight)
+        model.save(out / "model")
+    except BaseException:
+        store.finish_run(run_id, status="failed")
+        raise
+    summary = {"run_id": run_id, "applicants": len(applicants),
+               "synthetic_applicants": 0 if synthetic is None else len(synthetic),
+               "calibration": getattr(model, "calibration_", None), "out": str(out)}
+    meta = {**config, **summary, "fingerprints": store.fingerprints(tables)}
+    write_json_atomic(meta, out / "train.json")
+    store.finish_run(run_id, metrics=summary)
+    return summary
+
+
 def cmd_train_credit(args: argparse.Namespace) -> Any:
-    out = Path(args.out)
     with Store(args.db) as store:
-        applicants, synthetic, tables = _applicants(store, args.with_synthetic)
-        config = {"model": "credit", "with_synthetic": args.with_synthetic,
-                  "synthetic_weight": args.synthetic_weight, "seed": args.seed}
-        run_id = store.start_run("train-credit", config, seed=args.seed, tables=tables)
-        try:
-            model = CreditModel(random_state=args.seed).fit(
-                applicants, synthetic=synthetic, synthetic_weight=args.synthetic_weight)
-            model.save(out / "model")
-        except BaseException:
-            store.finish_run(run_id, status="failed")
-            raise
-        summary = {"run_id": run_id, "applicants": len(applicants),
-                   "synthetic_applicants": 0 if synthetic is None else len(synthetic),
-                   "calibration": getattr(model, "calibration_", None), "out": str(out)}
-        meta = {**config, **summary, "fingerprints": store.fingerprints(tables)}
-        write_json_atomic(meta, out / "train.json")
-        store.finish_run(run_id, metrics=summary)
+        summary = train_credit(store, args.out, with_synthetic=args.with_synthetic,
+                               synthetic_weight=args.synthetic_weight, seed=args.seed)
     emit(args, summary, "\n".join(f"{k}: {v}" for k, v in summary.items()))
     return summary
 

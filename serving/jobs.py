@@ -196,7 +196,7 @@ def demo_recommend(store: Store, out_dir: Path, *, show_progress: bool | None = 
 
     result = evaluate(store, EvalConfig(protocol="msr", tune=True))
     params = result["models"]["als"]["params"]
-    model_dir = out_dir / "als"
+    model_dir = out_dir / "models" / "recs"  # `genlift serve --models <reports>/models`
     summary = train(store, model_dir, model="als", params=params, seed=42,
                     show_progress=show_progress)
     # The demo owns this folder: a new model run replaces the previous output whole.
@@ -222,7 +222,10 @@ def demo_forecasting(store: Store, out_dir: Path) -> dict[str, Any]:
     from serving.cli_demand import default_future
     from serving.inventory_report import write_plan_report
 
+    from serving.cli_credit import train_credit
+
     credit = cross_validate(store.read("applicants"), repeats=5, folds=5, seed=0)
+    credit_model = train_credit(store, out_dir / "models" / "credit", seed=0)
     sales = store.read("sales")
     stores = store.read("stores") if store.has("stores") else None
     bt = backtest(sales, stores, cutoffs=2, horizon=4, params=DEMO_DEMAND)
@@ -241,6 +244,7 @@ def demo_forecasting(store: Store, out_dir: Path) -> dict[str, Any]:
     return {
         "credit": {m: {k: v for k, v in s.items()} for m, s in credit["summary"].items()},
         "credit_paired": credit["paired"],
+        "credit_model": credit_model["out"],
         "demand": json.loads(overall.to_json(orient="records")),
         "demand_cutoffs": [str(pd.Timestamp(c).date()) for c in bt["cutoffs"]],
         "inventory": {"report": str(report["html"]), "parquet": str(report["parquet"]),
