@@ -12,13 +12,14 @@ import json
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from augment.base import Generator
 from augment.baskets import BasketGenerator, to_store_frames
+from augment.partitioned import sample_partitioned, sample_users_partitioned
 from augment.paths import PathGenerator
 from augment.quality import ks_statistic, tabular_scorecard
 from augment.quality_baskets import basket_scorecard
@@ -31,6 +32,9 @@ from features.returns import log_returns
 from features.schemas import schema_for
 from features.store import Store
 from serving import html
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 logger = logging.getLogger(__name__)
 
@@ -178,10 +182,18 @@ def read_fit(out: str | Path) -> tuple[Generator, dict[str, Any]]:
 
 
 def sample(out: str | Path, n: int, *, conditions: dict[str, Any] | None = None,
-           seed: int | None = None, length: int | None = None) -> dict[str, pd.DataFrame]:
-    """Sample from a fitted folder; the frames are keyed by their store table."""
-    gen, info = read_fit(out)
+           seed: int | None = None, length: int | None = None,
+           client: Client | None = None) -> dict[str, pd.DataFrame]:
+    """Sample from a fitted folder; the frames are keyed by their store table.
+
+    With a Dask ``client`` the rows are drawn in partitions on its workers, by
+    :func:`augment.partitioned.sample_partitioned`: the same for any number of workers
+    (chunks of rows with their own seeds), not the rows of a run without a client.
+    """
     conditions = dict(conditions or {})
+    if client is not None:
+        return _sample_on_cluster(out, n, conditions, seed, length, client)
+    gen, info = read_fit(out)
     if isinstance(gen, BasketGenerator):
         users, inter = gen.sample_users(n, conditions=conditions, random_state=seed)
         return {"users": users, "interactions": inter}
@@ -191,6 +203,26 @@ def sample(out: str | Path, n: int, *, conditions: dict[str, Any] | None = None,
         name = "paths" if isinstance(gen, PathGenerator) else "windows"
         return {name: gen.sample(n, conditions=conditions, random_state=seed)}
     return {info["table"]: gen.sample(n, conditions=conditions, random_state=seed)}
+
+
+def _sample_on_cluster(out: str | Path, n: int, conditions: dict[str, Any], seed: int | None,
+                       length: int | None, client: Client) -> dict[str, pd.DataFrame]:
+    out = Path(out)
+    if not (out / "fit.json").is_file():
+        raise DataValidationError(f"{out} is not a `genlift augment fit` folder (no fit.json)",
+                                  fix="pass the --out folder of `genlift augment fit`")
+    info = json.loads((out / "fit.json").read_text())
+    folder = out / "generator"
+    kind = info["kind"]
+    if kind == "baskets":
+        users, inter = sample_users_partitioned(folder, n, seed, client=client,
+                                                conditions=conditions)
+        return {"users": users, "interactions": inter}
+    if kind in ("paths", "sales") and length is not None:
+        conditions["length"] = length
+    frame = sample_partitioned(folder, n, seed, client=client, conditions=conditions)
+    name = {"paths": "paths", "sales": "windows"}.get(kind, info["table"])
+    return {name: frame}
 
 
 def to_store(store: Store, out: str | Path, frames: dict[str, pd.DataFrame]) -> dict[str, int]:

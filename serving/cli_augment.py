@@ -9,6 +9,7 @@ from typing import Any
 from features.errors import DataValidationError
 from features.store import Store
 from serving.cli_common import Groups, emit
+from serving.cluster import add_cluster_argument
 
 
 # -- augment -------------------------------------------------------------------------------
@@ -37,12 +38,15 @@ def cmd_augment_fit(args: argparse.Namespace) -> Any:
 
 def cmd_augment_sample(args: argparse.Namespace) -> Any:
     from serving.augment_jobs import sample, to_store
+    from serving.cluster import maybe_connect
 
     if args.to_store == bool(args.out):
         raise DataValidationError("give exactly one of --out FILE and --to-store",
                                   fix="add --out synthetic.parquet or --to-store")
-    frames = sample(args.dir, args.n, conditions=_conditions(args.condition), seed=args.seed,
-                    length=args.length)
+    conditions = _conditions(args.condition)
+    with maybe_connect(args.cluster) as client:
+        frames = sample(args.dir, args.n, conditions=conditions, seed=args.seed,
+                        length=args.length, client=client)
     if args.to_store:
         with Store(args.db) as store:
             counts = to_store(store, args.dir, frames)
@@ -107,6 +111,8 @@ def register(g: Groups) -> None:
     p.add_argument("--out", default=None, help="write parquet here")
     p.add_argument("--to-store", action="store_true",
                    help="append to the store's synthetic_<table> tables")
+    add_cluster_argument(p, "sample in partitions (rows drawn in chunks with their own "
+                            "seeds: the same sample for any number of workers)")
     p.set_defaults(func=cmd_augment_sample)
 
     p = asub.add_parser("report", parents=[g.common],

@@ -17,6 +17,7 @@ from features.errors import DataValidationError
 from features.io import read_table_file, write_parquet_atomic
 from features.store import Store
 from serving.cli_common import Groups, emit, table
+from serving.cluster import add_cluster_argument
 from serving.inventory_report import write_plan_report
 
 DEMAND_METRICS = ("wape", "mase", "rmsse", "bias", "pinball", "coverage80")
@@ -47,20 +48,33 @@ def _future(args: argparse.Namespace, sales: pd.DataFrame, model: DemandModel) -
 
 
 def cmd_train_demand(args: argparse.Namespace) -> Any:
+    from serving.cluster import maybe_connect, parse_cluster
+
     out = Path(args.out)
+    if args.cluster is not None:
+        parse_cluster(args.cluster)  # a bad spec fails before the store is opened
     with Store(args.db) as store:
         sales = store.read("sales")
         stores = store.read("stores") if store.has("stores") else None
         synthetic = pd.read_parquet(args.synthetic) if args.synthetic else None
         config = {"horizon": args.horizon, "n_estimators": args.n_estimators,
                   "synthetic": str(args.synthetic or ""),
-                  "synthetic_weight": args.synthetic_weight, "seed": args.seed}
+                  "synthetic_weight": args.synthetic_weight, "seed": args.seed,
+                  "cluster": args.cluster}
         tables = ["sales"] + (["stores"] if stores is not None else [])
         run_id = store.start_run("train-demand", config, seed=args.seed, tables=tables)
         try:
             model = DemandModel(horizon=args.horizon, n_estimators=args.n_estimators,
-                                random_state=args.seed).fit(
-                sales, stores, synthetic=synthetic, synthetic_weight=args.synthetic_weight)
+                                random_state=args.seed)
+            with maybe_connect(args.cluster) as client:
+                if client is None:
+                    model.fit(sales, stores, synthetic=synthetic,
+                              synthetic_weight=args.synthetic_weight)
+                else:
+                    from engine.demand_dask import fit_dask
+
+                    fit_dask(model, sales, stores, client=client, synthetic=synthetic,
+                             synthetic_weight=args.synthetic_weight)
             model.save(out / "model")
         except BaseException:
             store.finish_run(run_id, status="failed")
@@ -163,6 +177,8 @@ def register(g: Groups) -> None:
     p.add_argument("--synthetic-weight", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, type=Path, help="model folder")
+    add_cluster_argument(p, "train the boosters with lightgbm.dask (close to, not equal to, "
+                            "the one-machine boosters)")
     p.set_defaults(func=cmd_train_demand)
 
     p = g.evaluate.add_parser("demand", parents=[g.common], help="rolling-origin backtest",

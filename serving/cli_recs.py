@@ -8,6 +8,7 @@ from typing import Any
 
 from features.store import Store
 from serving.cli_common import METRIC_COLUMNS, Groups, emit, table
+from serving.cluster import add_cluster_argument
 
 
 # -- recommendations -----------------------------------------------------------------------
@@ -52,11 +53,15 @@ def cmd_evaluate_recs(args: argparse.Namespace) -> Any:
 
 
 def cmd_score_recommend(args: argparse.Namespace) -> Any:
+    from serving.cluster import maybe_connect, parse_cluster
     from serving.scoring import score_recommend, to_store
 
-    with Store(args.db) as store:
+    if args.cluster is not None:
+        parse_cluster(args.cluster)  # a bad spec fails before the store is opened
+    with Store(args.db) as store, maybe_connect(args.cluster) as client:
         summary = score_recommend(store, args.model, args.out, top_k=args.top_k,
-                                  block_users=args.block_users, show_progress=args.progress)
+                                  block_users=args.block_users, show_progress=args.progress,
+                                  client=client)
         if args.to_store:
             summary["store_table"] = "recommendations"
             summary["store_rows"] = to_store(store, args.out, "recommendations")
@@ -65,10 +70,13 @@ def cmd_score_recommend(args: argparse.Namespace) -> Any:
 
 
 def cmd_score_similar(args: argparse.Namespace) -> Any:
+    from serving.cluster import maybe_connect
     from serving.scoring import score_similar_items, to_store
 
-    summary = score_similar_items(args.model, args.out, top_k=args.top_k,
-                                  block_items=args.block_items, show_progress=args.progress)
+    with maybe_connect(args.cluster) as client:
+        summary = score_similar_items(args.model, args.out, top_k=args.top_k,
+                                      block_items=args.block_items,
+                                      show_progress=args.progress, client=client)
     if args.to_store:
         with Store(args.db) as store:
             summary["store_table"] = "similar_items"
@@ -116,6 +124,7 @@ def register(g: Groups) -> None:
     p.add_argument("--block-users", type=int, default=4096, help="users per partition")
     p.add_argument("--to-store", action="store_true",
                    help="also load the result into the store table `recommendations`")
+    add_cluster_argument(p, "score the partitions")
     p.set_defaults(func=cmd_score_recommend)
     p = g.score.add_parser("similar-items", parents=[g.common],
                         help="the most similar items of every item")
@@ -125,5 +134,6 @@ def register(g: Groups) -> None:
     p.add_argument("--block-items", type=int, default=4096, help="items per partition")
     p.add_argument("--to-store", action="store_true",
                    help="also load the result into the store table `similar_items`")
+    add_cluster_argument(p, "score the partitions")
     p.set_defaults(func=cmd_score_similar)
 

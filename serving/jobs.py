@@ -219,10 +219,9 @@ def demo_forecasting(store: Store, out_dir: Path) -> dict[str, Any]:
     from engine.credit import cross_validate
     from engine.demand import DemandModel, backtest
     from engine.inventory import plan
+    from serving.cli_credit import train_credit
     from serving.cli_demand import default_future
     from serving.inventory_report import write_plan_report
-
-    from serving.cli_credit import train_credit
 
     credit = cross_validate(store.read("applicants"), repeats=5, folds=5, seed=0)
     credit_model = train_credit(store, out_dir / "models" / "credit", seed=0)

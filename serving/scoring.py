@@ -8,6 +8,14 @@ run, top-k, the id list's hash). A re-run with the same manifest skips the parti
 that exist; a re-run with a different one is refused rather than mixing two runs.
 ``_SUCCESS`` marks a complete output. Scores are computed one block at a time, never as
 the full user x item matrix.
+
+With a Dask ``client`` (``--cluster``, see :mod:`serving.cluster`) the same partitions
+are scored on the workers: each worker loads the model folder itself (once per worker
+process), scores its block and writes its part atomically under the final name. The
+driver keeps the manifest, skips the parts that exist and writes ``_SUCCESS``, so the
+folder holds the parts of a one-machine run (same rows, same values) and either kind of
+run resumes the other. The workers must see the model and output folders (one machine,
+or a shared filesystem).
 """
 
 from __future__ import annotations
@@ -16,9 +24,11 @@ import hashlib
 import json
 import logging
 import os
+import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +37,9 @@ from tqdm.auto import tqdm
 from engine.recommenders import Recommender
 from features.errors import DataValidationError
 from features.store import Store, q
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +103,122 @@ def _write_partitions(out: Path, ids: np.ndarray, block: int,
     return {"partitions": n_parts, "written": done, "skipped": skipped}
 
 
+def _part_name(p: int) -> str:
+    return f"part-{p:05d}.parquet"
+
+
+def _write_partitions_dask(client: Client, out: Path, ids: np.ndarray, block: int,
+                           task: Callable[..., int], kwargs: dict[str, Any],
+                           per_part: Callable[[np.ndarray], dict[str, Any]], desc: str,
+                           show_progress: bool | None) -> dict[str, int]:
+    """:func:`_write_partitions` on a Dask cluster: the same partitions, each written by
+    the worker that scores it; ``_SUCCESS`` only once every part is in place."""
+    from distributed import as_completed
+
+    n_parts = -(-len(ids) // block)
+    todo = [p for p in range(n_parts) if not (out / _part_name(p)).exists()]
+    token = uuid.uuid4().hex[:8]
+    where = str(out.resolve())  # the workers' working folder may differ from ours
+    futures = [client.submit(task, out=where, part=p, block=ids[p * block:(p + 1) * block],
+                             **kwargs, **per_part(ids[p * block:(p + 1) * block]),
+                             key=f"genlift-{desc.replace(' ', '-')}-{p:05d}-{token}",
+                             pure=False)
+               for p in todo]
+    bar = tqdm(total=n_parts, initial=n_parts - len(todo), desc=desc, unit="part",
+               disable=None if show_progress is None else not show_progress)
+    try:
+        for fut in as_completed(futures, loop=client.loop):
+            fut.result()  # a worker's exception is raised here, with its own type
+            bar.update()
+    finally:
+        bar.close()
+        client.cancel([f for f in futures if not f.done()])
+    missing = [p for p in todo if not (out / _part_name(p)).exists()]
+    if missing:  # a worker that cannot see `out` wrote somewhere else
+        raise DataValidationError(
+            f"{len(missing)} partitions the workers reported as written are not in {out} "
+            f"(e.g. {_part_name(missing[0])})",
+            fix="give the workers the output folder on a shared filesystem")
+    (out / SUCCESS).write_text("")
+    return {"partitions": n_parts, "written": len(todo), "skipped": n_parts - len(todo)}
+
+
+# One model per worker process, loaded on first use: the key holds the params.json mtime,
+# so a model folder written again is read again.
+_MODEL_CACHE: dict[tuple[str, int], tuple[Recommender, threading.Lock]] = {}
+_MODEL_CACHE_LOCK = threading.Lock()
+
+
+def _cached_model(model_dir: str) -> tuple[Recommender, threading.Lock]:
+    path = Path(model_dir) / "model"
+    params = path / "params.json"
+    key = (str(path), params.stat().st_mtime_ns if params.exists() else -1)
+    with _MODEL_CACHE_LOCK:
+        hit = _MODEL_CACHE.get(key)
+        if hit is None:
+            _MODEL_CACHE.clear()
+            hit = (Recommender.load(path), threading.Lock())
+            _MODEL_CACHE[key] = hit
+    return hit
+
+
+def _write_part(out: str, part: int, frame: pd.DataFrame) -> int:
+    """Write one part atomically; the temporary name is unique, so a task that Dask runs
+    twice (a lost worker) never writes into another attempt's file."""
+    final = Path(out) / _part_name(part)
+    tmp = Path(out) / f".{_part_name(part)}.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return len(frame)
+
+
+def _recommend_frame(model: Recommender, block: np.ndarray, top_k: int, exclude_seen: bool,
+                     history: pd.DataFrame | None, run_id: str) -> pd.DataFrame:
+    items, scores, fallback = recommend_block(model, block, top_k, exclude_seen=exclude_seen,
+                                              interactions=history)
+    return pd.DataFrame({
+        "user_id": np.repeat(block, top_k),
+        "rank": np.tile(np.arange(1, top_k + 1, dtype=np.int32), len(block)),
+        "item_id": items.reshape(-1).astype(str),
+        "score": scores.reshape(-1).astype(np.float32),
+        "run_id": run_id,
+        "fallback": np.repeat(fallback, top_k),
+    })
+
+
+def _similar_frame(model: Recommender, block: np.ndarray, top_k: int,
+                   run_id: str) -> pd.DataFrame:
+    similar, scores = model.similar_items(block, n=top_k)
+    return pd.DataFrame({
+        "item_id": np.repeat(block, top_k),
+        "rank": np.tile(np.arange(1, top_k + 1, dtype=np.int32), len(block)),
+        "similar_item_id": similar.reshape(-1).astype(str),
+        "score": scores.reshape(-1).astype(np.float32),
+        "run_id": run_id,
+    })
+
+
+def _recommend_part(*, model_dir: str, out: str, part: int, block: np.ndarray, top_k: int,
+                    exclude_seen: bool, history: pd.DataFrame | None, run_id: str) -> int:
+    """A worker's task: score one partition of users and write it."""
+    model, lock = _cached_model(model_dir)
+    with lock:  # recommend() records last_fallback_ on the shared model
+        frame = _recommend_frame(model, block, top_k, exclude_seen, history, run_id)
+    return _write_part(out, part, frame)
+
+
+def _similar_part(*, model_dir: str, out: str, part: int, block: np.ndarray, top_k: int,
+                  run_id: str) -> int:
+    """A worker's task: the similar items of one partition of items, written."""
+    model, lock = _cached_model(model_dir)
+    with lock:
+        frame = _similar_frame(model, block, top_k, run_id)
+    return _write_part(out, part, frame)
+
+
 def recommend_block(model: Recommender, users: np.ndarray, top_k: int, *,
                     exclude_seen: bool = True, interactions: pd.DataFrame | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -144,11 +273,14 @@ def users_to_score(store: Store, model: Recommender) -> np.ndarray:
 
 def score_recommend(store: Store, model_dir: str | Path, out: str | Path, *, top_k: int = 10,
                     block_users: int = 4096, exclude_seen: bool = True,
-                    show_progress: bool | None = None) -> dict[str, Any]:
+                    show_progress: bool | None = None, client: Client | None = None
+                    ) -> dict[str, Any]:
     """Top-``top_k`` items for every user, as parquet partitions under ``out``.
 
     Users the model did not see are folded in from their interactions in the store when
-    they have any, and otherwise get the popular items with ``fallback = True``.
+    they have any, and otherwise get the popular items with ``fallback = True``. With a
+    Dask ``client`` the partitions are scored and written by its workers (the output is
+    the same; see the module docstring).
     """
     if not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"The 'top_k' parameter of score recommend must be an int in the "
@@ -172,28 +304,37 @@ def score_recommend(store: Store, model_dir: str | Path, out: str | Path, *, top
         finally:
             store.con.unregister("_genlift_new_users")
 
-    def make(block: np.ndarray) -> pd.DataFrame:
-        items, scores, fallback = recommend_block(model, block, top_k,
-                                                  exclude_seen=exclude_seen,
-                                                  interactions=history)
-        return pd.DataFrame({
-            "user_id": np.repeat(block, top_k),
-            "rank": np.tile(np.arange(1, top_k + 1, dtype=np.int32), len(block)),
-            "item_id": items.reshape(-1).astype(str),
-            "score": scores.reshape(-1).astype(np.float32),
-            "run_id": meta["run_id"],
-            "fallback": np.repeat(fallback, top_k),
-        })
+    if client is not None:
+        hist_users = (None if history is None
+                      else history["user_id"].astype(str).to_numpy(dtype=object))
 
-    stats = _write_partitions(out, users, block_users, make, "score users", show_progress)
+        def per_part(block: np.ndarray) -> dict[str, Any]:
+            # only this block's new users: fold-in is per user, so the result is the same
+            if history is None or hist_users is None:
+                return {"history": None}
+            return {"history": history[np.isin(hist_users, block)]}
+
+        stats = _write_partitions_dask(
+            client, out, users, block_users, _recommend_part,
+            {"model_dir": str(Path(model_dir).resolve()), "top_k": top_k,
+             "exclude_seen": exclude_seen, "run_id": meta["run_id"]},
+            per_part, "score users", show_progress)
+    else:
+        def make(block: np.ndarray) -> pd.DataFrame:
+            return _recommend_frame(model, block, top_k, exclude_seen, history,
+                                    meta["run_id"])
+
+        stats = _write_partitions(out, users, block_users, make, "score users",
+                                  show_progress)
     return {"out": str(out), "users": len(users), "rows": len(users) * top_k,
             "new_users": len(new_users), **stats}
 
 
 def score_similar_items(model_dir: str | Path, out: str | Path, *, top_k: int = 10,
-                        block_items: int = 4096, show_progress: bool | None = None
-                        ) -> dict[str, Any]:
-    """The ``top_k`` most similar items of every item, as parquet partitions."""
+                        block_items: int = 4096, show_progress: bool | None = None,
+                        client: Client | None = None) -> dict[str, Any]:
+    """The ``top_k`` most similar items of every item, as parquet partitions (written by
+    the workers of ``client`` when one is given)."""
     if not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"The 'top_k' parameter of score similar-items must be an int in "
                          f"the range [1, inf). Got {top_k!r} instead.")
@@ -204,17 +345,18 @@ def score_similar_items(model_dir: str | Path, out: str | Path, *, top_k: int = 
                 "n_ids": len(items), "ids": _ids_hash(items), "block": block_items}
     _prepare(out, manifest)
 
-    def make(block: np.ndarray) -> pd.DataFrame:
-        similar, scores = model.similar_items(block, n=top_k)
-        return pd.DataFrame({
-            "item_id": np.repeat(block, top_k),
-            "rank": np.tile(np.arange(1, top_k + 1, dtype=np.int32), len(block)),
-            "similar_item_id": similar.reshape(-1).astype(str),
-            "score": scores.reshape(-1).astype(np.float32),
-            "run_id": meta["run_id"],
-        })
+    if client is not None:
+        stats = _write_partitions_dask(
+            client, out, items, block_items, _similar_part,
+            {"model_dir": str(Path(model_dir).resolve()), "top_k": top_k,
+             "run_id": meta["run_id"]},
+            lambda block: {}, "score items", show_progress)
+    else:
+        def make(block: np.ndarray) -> pd.DataFrame:
+            return _similar_frame(model, block, top_k, meta["run_id"])
 
-    stats = _write_partitions(out, items, block_items, make, "score items", show_progress)
+        stats = _write_partitions(out, items, block_items, make, "score items",
+                                  show_progress)
     return {"out": str(out), "items": len(items), "rows": len(items) * top_k, **stats}
 
 
