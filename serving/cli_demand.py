@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,45 +48,58 @@ def _future(args: argparse.Namespace, sales: pd.DataFrame, model: DemandModel) -
     return default_future(sales, model.horizon, model.freq_days)
 
 
-def cmd_train_demand(args: argparse.Namespace) -> Any:
-    from serving.cluster import maybe_connect, parse_cluster
+def train_demand(store: Store, out: str | Path, *, horizon: int = 4,
+                 params: Mapping[str, Any] | None = None, synthetic: pd.DataFrame | None = None,
+                 synthetic_path: str = "", synthetic_weight: float = 1.0, seed: int = 0,
+                 cluster: str | None = None) -> dict[str, Any]:
+    """Fit a DemandModel on the store's sales (on a Dask cluster with ``cluster``), save
+    it in ``out/model`` with ``out/train.json``, and record the run. ``params`` are further
+    DemandModel settings (n_estimators, quantiles, ...)."""
+    from serving.cluster import maybe_connect
 
-    out = Path(args.out)
+    out = Path(out)
+    sales = store.read("sales")
+    stores = store.read("stores") if store.has("stores") else None
+    config = {"horizon": horizon, **dict(params or {}), "synthetic": synthetic_path,
+              "synthetic_weight": synthetic_weight, "seed": seed, "cluster": cluster}
+    tables = ["sales"] + (["stores"] if stores is not None else [])
+    run_id = store.start_run("train-demand", config, seed=seed, tables=tables)
+    try:
+        model = DemandModel(horizon=horizon, random_state=seed, **dict(params or {}))
+        with maybe_connect(cluster) as client:
+            if client is None:
+                model.fit(sales, stores, synthetic=synthetic, synthetic_weight=synthetic_weight)
+            else:
+                from engine.demand_dask import fit_dask
+
+                fit_dask(model, sales, stores, client=client, synthetic=synthetic,
+                         synthetic_weight=synthetic_weight)
+        model.save(out / "model")
+    except BaseException:
+        store.finish_run(run_id, status="failed")
+        raise
+    summary = {"run_id": run_id, "rows": len(sales),
+               "series": int(sales.groupby(["store_id", "item_id"]).ngroups),
+               "synthetic_rows": 0 if synthetic is None else len(synthetic),
+               "horizon": horizon, "out": str(out)}
+    meta = {**config, **summary, "fingerprints": store.fingerprints(tables)}
+    write_json_atomic(meta, out / "train.json")
+    store.finish_run(run_id, metrics=summary)
+    return summary
+
+
+def cmd_train_demand(args: argparse.Namespace) -> Any:
+    from serving.cluster import parse_cluster
+
     if args.cluster is not None:
         parse_cluster(args.cluster)  # a bad spec fails before the store is opened
+    synthetic = pd.read_parquet(args.synthetic) if args.synthetic else None
     with Store(args.db) as store:
-        sales = store.read("sales")
-        stores = store.read("stores") if store.has("stores") else None
-        synthetic = pd.read_parquet(args.synthetic) if args.synthetic else None
-        config = {"horizon": args.horizon, "n_estimators": args.n_estimators,
-                  "synthetic": str(args.synthetic or ""),
-                  "synthetic_weight": args.synthetic_weight, "seed": args.seed,
-                  "cluster": args.cluster}
-        tables = ["sales"] + (["stores"] if stores is not None else [])
-        run_id = store.start_run("train-demand", config, seed=args.seed, tables=tables)
-        try:
-            model = DemandModel(horizon=args.horizon, n_estimators=args.n_estimators,
-                                random_state=args.seed)
-            with maybe_connect(args.cluster) as client:
-                if client is None:
-                    model.fit(sales, stores, synthetic=synthetic,
-                              synthetic_weight=args.synthetic_weight)
-                else:
-                    from engine.demand_dask import fit_dask
-
-                    fit_dask(model, sales, stores, client=client, synthetic=synthetic,
-                             synthetic_weight=args.synthetic_weight)
-            model.save(out / "model")
-        except BaseException:
-            store.finish_run(run_id, status="failed")
-            raise
-        summary = {"run_id": run_id, "rows": len(sales),
-                   "series": int(sales.groupby(["store_id", "item_id"]).ngroups),
-                   "synthetic_rows": 0 if synthetic is None else len(synthetic),
-                   "horizon": args.horizon, "out": str(out)}
-        meta = {**config, **summary, "fingerprints": store.fingerprints(tables)}
-        write_json_atomic(meta, out / "train.json")
-        store.finish_run(run_id, metrics=summary)
+        summary = train_demand(store, args.out, horizon=args.horizon,
+                               params={"n_estimators": args.n_estimators},
+                               synthetic=synthetic, synthetic_path=str(args.synthetic or ""),
+                               synthetic_weight=args.synthetic_weight, seed=args.seed,
+                               cluster=args.cluster)
     emit(args, summary, "\n".join(f"{k}: {v}" for k, v in summary.items()))
     return summary
 

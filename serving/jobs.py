@@ -220,7 +220,7 @@ def demo_forecasting(store: Store, out_dir: Path) -> dict[str, Any]:
     from engine.demand import DemandModel, backtest
     from engine.inventory import plan
     from serving.cli_credit import train_credit
-    from serving.cli_demand import default_future
+    from serving.cli_demand import default_future, train_demand
     from serving.inventory_report import write_plan_report
 
     credit = cross_validate(store.read("applicants"), repeats=5, folds=5, seed=0)
@@ -230,7 +230,9 @@ def demo_forecasting(store: Store, out_dir: Path) -> dict[str, Any]:
     bt = backtest(sales, stores, cutoffs=2, horizon=4, params=DEMO_DEMAND)
     metrics = bt["metrics"]
     overall = metrics[metrics["cutoff"] == "all"]
-    model = DemandModel(horizon=4, random_state=0, **DEMO_DEMAND).fit(sales, stores)
+    trained = train_demand(store, out_dir / "models" / "demand", horizon=4,
+                           params=DEMO_DEMAND, seed=0)
+    model = DemandModel.load(Path(trained["out"]) / "model")
     future = default_future(sales, model.horizon, model.freq_days)
     keys = model.predict(sales, future, stores).query("horizon == 1")[["store_id", "item_id"]]
     paths = model.sample_paths(sales, future, 500, random_state=0, stores=stores)
@@ -244,6 +246,7 @@ def demo_forecasting(store: Store, out_dir: Path) -> dict[str, Any]:
         "credit": {m: {k: v for k, v in s.items()} for m, s in credit["summary"].items()},
         "credit_paired": credit["paired"],
         "credit_model": credit_model["out"],
+        "demand_model": trained["out"],
         "demand": json.loads(overall.to_json(orient="records")),
         "demand_cutoffs": [str(pd.Timestamp(c).date()) for c in bt["cutoffs"]],
         "inventory": {"report": str(report["html"]), "parquet": str(report["parquet"]),
