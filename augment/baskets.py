@@ -327,7 +327,7 @@ class BasketGenerator(Generator):
         self._columns = [_Column(**{**c, "levels": tuple(c["levels"])}) for c in meta["columns"]]
         self._raw = {c.name: arrays[f"profile_{k}"] for k, c in enumerate(self._columns)}
         self.profile_columns_ = [c.name for c in self._columns]
-        self._encoded = self._encode(self._raw)
+        self._encoded = self._encode(self._raw, len(self.basket_sizes_))
         self.device_ = resolve_device(self.device)
         self._build(torch.Generator().manual_seed(0))  # weights are loaded next
         self._sample_rng = _sampling_rng(self.random_state)
@@ -387,7 +387,7 @@ class BasketGenerator(Generator):
             self._columns.append(col)
             self._raw[name] = raw
         self.profile_columns_ = [c.name for c in self._columns]
-        self._encoded = self._encode(self._raw)
+        self._encoded = self._encode(self._raw, len(self.basket_sizes_))
 
     def _choose_columns(self, users: pd.DataFrame) -> list[str]:
         if self.profile_columns is not None:
@@ -446,9 +446,9 @@ class BasketGenerator(Generator):
         self._values = vals[order]
         self._value_offsets = np.searchsorted(col[order], np.arange(self.n_items_ + 1))
 
-    def _encode(self, raw: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Network input for profiles: standardised numerics, one-hot categoricals."""
-        n = len(next(iter(raw.values()))) if raw else len(self.basket_sizes_)
+    def _encode(self, raw: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        """Network input for ``n`` profiles: standardised numerics, one-hot categoricals
+        (``n`` rows of width 0 when the fit had no profile columns)."""
         blocks = [np.zeros((n, 0), dtype=np.float32)]
         for col in self._columns:
             v = raw[col.name]
@@ -687,7 +687,7 @@ class BasketGenerator(Generator):
         users["basket_size"] = sizes.astype(np.int64)
         if not baskets:
             return users, None
-        prof = torch.from_numpy(self._encode(raw)).to(self.device_)
+        prof = torch.from_numpy(self._encode(raw, n)).to(self.device_)
         with torch.no_grad():
             for m in self._modules().values():
                 m.eval()

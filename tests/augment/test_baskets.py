@@ -269,3 +269,17 @@ def test_scorecard_bad_input() -> None:
         basket_scorecard(ok, ok, n_items=1)
     with pytest.raises(ValueError, match="The 'tail_share' parameter"):
         basket_scorecard(ok, ok, tail_share=1.5)
+
+
+def test_fit_without_users_samples_any_number_of_users(
+        data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    """Regression: without a users table the profile block has width 0 and was built with
+    the training user count, so any other ``n`` failed with an IndexError."""
+    inter, _ = data
+    gen = BasketGenerator(model="vae", epochs=2, **FAST).fit(inter)
+    n_train = inter["user_id"].nunique()
+    for n in (1, n_train + 7):
+        users, baskets = gen.sample_users(n, random_state=0)
+        assert len(users) == n and set(baskets["user_id"]) <= set(users["user_id"])
+        assert (baskets.groupby("user_id").size() == users.set_index("user_id")
+                ["basket_size"].reindex(baskets["user_id"].unique())).all()
