@@ -6,7 +6,8 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ["bench_import", "bench_augment", "bench_baskets", "bench_paths", "bench_backtest"]
+BENCHMARKS = ["bench_import", "bench_augment", "bench_baskets", "bench_paths", "bench_backtest",
+              "bench_api"]
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from serving import (
     cli_demand,
     cli_lift,
     cli_recs,
+    cli_serve,
 )
 from serving.cli_common import EXIT_BAD_INPUT, EXIT_FETCH, Groups
 
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_demand.register(groups)
     cli_lift.register(groups)
     cli_backtest.register(groups)
+    cli_serve.register(groups)
     cli_data.register_demo(groups)
     return parser
 
