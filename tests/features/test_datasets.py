@@ -234,6 +234,26 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert Path(backtest["report"]).is_file() and backtest["strategies"] == 10
     assert 0 <= backtest["pbo"] <= 1 and result["lift"] is None
 
+    # The demo's models serve over HTTP: the same top-10 as batch scoring, real credit PDs.
+    from fastapi.testclient import TestClient
+
+    from serving.api import create_app
+
+    with TestClient(create_app(reports / "models")) as client:
+        health = client.get("/healthz").json()
+        assert sorted(health["models"]) == ["credit", "demand", "recs"] and not health["missing"]
+        got = client.get("/recommend/1", params={"n": 10}).json()
+        with Store(db, read_only=True) as store:
+            want = store.query("SELECT item_id FROM recommendations WHERE user_id = '1' "
+                               "ORDER BY rank")["item_id"].tolist()
+            rows = store.read("applicants").head(5).drop(columns="default")
+        assert [i["item_id"] for i in got["items"]] == want and not got["fallback"]
+        apps = [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+                for r in rows.to_dict("records")]
+        scored = client.post("/score/credit", json={"applicants": apps})
+        assert scored.status_code == 200, scored.text
+        assert all(0 < r["pd"] < 1 and r["reasons"] for r in scored.json()["results"])
+
     # The lift experiment on real data: 5 seeds, every credit arm, a verdict per row.
     lift_dir = tmp_path / "lift"
     assert main(["--db", db, "--json", "--no-progress", "lift", "credit", "--out",
