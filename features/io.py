@@ -21,7 +21,15 @@ def _fail(table: str, path: Path, what: str, fix: str) -> DataValidationError:
     return DataValidationError(f"{table}: {path}: {what}", table=table, fix=fix)
 
 
+def _one_line(text: object) -> str:
+    """A reader's message on one line: Arrow's may span several, and quote a row that holds
+    line breaks of any kind (\\r, \\v, \\f, \\x85, \\u2028, ...)."""
+    return " ".join(str(text).split())
+
+
 NULLS = ["", "NA", "N/A", "NaN", "nan", "NULL", "null", "None"]
+PARQUET_FIX = ("write it again with pandas.DataFrame.to_parquet or pyarrow, or give a CSV "
+               "file")
 MALFORMED_FIX = ("every line needs as many fields as the header; close every quote, quote "
                  "fields that contain the separator, or pass --sep")
 
@@ -32,18 +40,20 @@ def _read_csv(path: Path, table: str, sep: str | None, encoding: str) -> pd.Data
     if path.stat().st_size == 0:
         raise _fail(table, path, "the file is empty", "give a file with a header row and at "
                     "least one data row")
-    try:
-        codecs.lookup(encoding)
-    except LookupError as exc:
-        raise _fail(table, path, f"unknown text encoding {encoding!r}",
-                    "pass --encoding utf-8, latin-1, cp1252, ...") from exc
+    _check_encoding(table, path, encoding)
     if sep is None:
         sep = "\t" if ".tsv" in path.suffixes or ".tab" in path.suffixes else ","
+    sep_fix = ("pass one separator character (ASCII, not a line break), e.g. --sep ';' or "
+               "--sep $'\\t'")
     if len(sep) != 1:
-        raise _fail(table, path, f"--sep {sep!r} is not a single character",
-                    "pass one separator character, e.g. --sep ';' or --sep $'\\t'")
+        raise _fail(table, path, f"--sep {sep!r} is not a single character", sep_fix)
+    try:
+        if sep in "\r\n":
+            raise ValueError(sep)
+        parse = pacsv.ParseOptions(delimiter=sep)
+    except ValueError as exc:  # Arrow takes one ASCII byte, not NUL
+        raise _fail(table, path, f"--sep {sep!r} cannot be a separator", sep_fix) from exc
     read = pacsv.ReadOptions(encoding=encoding)
-    parse = pacsv.ParseOptions(delimiter=sep)
     try:
         with pacsv.open_csv(path, read_options=read, parse_options=parse) as reader:
             names = reader.schema.names
@@ -51,9 +61,13 @@ def _read_csv(path: Path, table: str, sep: str | None, encoding: str) -> pd.Data
                                        strings_can_be_null=True, null_values=NULLS)
         data = pacsv.read_csv(path, read_options=read, parse_options=parse,
                               convert_options=convert)
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+    except (OSError, EOFError) as exc:  # a .gz/.bz2 name whose bytes do not decompress
+        raise _fail(table, path, f"cannot read the file ({_one_line(exc)})",
+                    "check that the file is complete, and that a .gz (.bz2, ...) name holds "
+                    "a file compressed that way") from exc
+    except (pa.ArrowInvalid, UnicodeError) as exc:
         text = str(exc).strip()
-        if isinstance(exc, UnicodeDecodeError) or "UTF8" in text or "decode" in text:
+        if isinstance(exc, UnicodeError) or "UTF8" in text or "decode" in text:
             raise _fail(table, path, f"not {encoding} text",
                         "save the file as UTF-8, or pass --encoding latin-1") from exc
         if "Empty CSV file" in text:
@@ -67,7 +81,7 @@ def _read_csv(path: Path, table: str, sep: str | None, encoding: str) -> pd.Data
         hint = _line_hint(path, shown, encoding)
         if not shown.strip():
             text = text.rstrip(":") + ", a line of only spaces"
-        raise _fail(table, path, f"malformed CSV: {text.replace(chr(10), ' ')}{hint}",
+        raise _fail(table, path, f"malformed CSV: {_one_line(text)}{hint}",
                     MALFORMED_FIX) from exc
     if not any(name.strip() for name in data.column_names):
         raise _fail(table, path, "the file has no header and no rows",
@@ -81,14 +95,35 @@ def _read_csv(path: Path, table: str, sep: str | None, encoding: str) -> pd.Data
     return data.to_pandas()
 
 
+def _check_encoding(table: str, path: Path, encoding: str) -> None:
+    """Arrow decodes through Python's incremental decoder, fed Arrow buffers: a codec that
+    is unknown, not bytes -> text (rot13, base64, zlib) or that cannot take a buffer
+    (punycode) is refused here rather than failing inside the reader."""
+    try:
+        info = codecs.lookup(encoding)
+    except LookupError as exc:
+        raise _fail(table, path, f"unknown text encoding {encoding!r}",
+                    "pass --encoding utf-8, latin-1, cp1252, ...") from exc
+    try:
+        if not getattr(info, "_is_text_encoding", True):
+            raise TypeError(encoding)
+        codecs.getincrementaldecoder(info.name)().decode(pa.py_buffer(b""), final=True)
+    except Exception as exc:  # whatever the codec raises, it cannot read files
+        raise _fail(table, path, f"{encoding!r} is not a text encoding genlift can read",
+                    "pass --encoding utf-8, latin-1, cp1252, ...") from exc
+
+
 def _odd_quotes(path: Path) -> bool:
     """An odd number of quote characters means one is never closed (an escaped quote is
     doubled, so it keeps the count even); a quoted line break alone is valid CSV."""
     opener = gzip.open if path.suffix == ".gz" else open
     count = 0
-    with opener(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            count += chunk.count(b'"')
+    try:
+        with opener(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                count += chunk.count(b'"')
+    except (OSError, EOFError):  # a broken .gz: only a hint is lost
+        return False
     return count % 2 == 1
 
 
@@ -131,10 +166,15 @@ def read_table_file(
     if is_parquet:
         try:
             frame = pd.read_parquet(path)
-        except (pa.ArrowInvalid, OSError, ValueError) as exc:
-            raise _fail(table, path, f"not a readable parquet file ({exc})",
-                        "write it again with pandas.DataFrame.to_parquet or pyarrow, "
-                        "or give a CSV file") from exc
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise _fail(table, path, f"not a readable parquet file ({_one_line(exc)})",
+                        PARQUET_FIX) from exc
+        except (LookupError, TypeError) as exc:  # how pyarrow meets damaged pandas metadata
+            raise _fail(table, path, "not a readable parquet file (its pandas metadata is "
+                        f"damaged: {type(exc).__name__} {_one_line(exc)})", PARQUET_FIX) from exc
+        # pandas metadata may label columns with ints, tuples or even dicts; validation
+        # reads every name as text anyway, and a dict label breaks any rename
+        frame.columns = [str(c) for c in frame.columns]
     else:
         frame = _read_csv(path, table, sep, encoding)
     return apply_mapping(frame, table, mapping or {})

@@ -9,6 +9,7 @@ timestamps as datetime64, dates as midnight datetimes, contract columns first.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -22,6 +23,7 @@ from features.errors import DataValidationError
 
 Kind = Literal["id", "int", "float", "timestamp", "date", "str", "binary"]
 N_EXAMPLES = 5
+ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,38 @@ def schema_for(table: str) -> TableSchema:
     )
 
 
+def show_names(*names: str) -> str:
+    """Column names for a one-line message: odd ones (line breaks, escapes) as repr."""
+    return ", ".join(n if n.isprintable() else repr(n) for n in names)
+
+
+def _check_cells(table: str, name: str, s: pd.Series) -> None:
+    """Parquet can hold bytes and nested values (lists, structs, maps): bytes must be UTF-8
+    text, and nested values are refused, not flattened into their Python repr."""
+    if s.dtype != object or pd.api.types.infer_dtype(s, skipna=True) not in ("bytes", "mixed"):
+        return
+    values = s.to_numpy()
+    nested = np.array([isinstance(v, list | tuple | dict | set | np.ndarray) for v in values])
+    if nested.any():
+        raise _fail(table, name, nested, "nested values (lists, structs or maps)",
+                    f"flatten {show_names(name)} into plain text or number columns before "
+                    "loading", s)
+    undecodable = np.array([isinstance(v, bytes | bytearray) and not _is_utf8(v)
+                            for v in values])
+    if undecodable.any():
+        raise _fail(table, name, undecodable, "byte strings that are not UTF-8 text",
+                    f"store {show_names(name)} as text (a string column), or decode it "
+                    "first", s)
+
+
+def _is_utf8(value: bytes | bytearray) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _example_rows(mask: np.ndarray) -> tuple[int, list[int]]:
     idx = np.flatnonzero(mask)
     return int(idx.size), [int(i) + 1 for i in idx[:N_EXAMPLES]]
@@ -158,10 +192,13 @@ def _fail(
     where = ", ".join(map(str, rows)) + (", ..." if n > len(rows) else "")
     shown = ""
     if values is not None:
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            # as UTC numpy values: pandas crashes turning far zoned times into Timestamps
+            values = values.dt.tz_convert("UTC").dt.tz_localize(None)
         vals = [repr(v) for v in values.to_numpy()[np.flatnonzero(mask)[:N_EXAMPLES]]]
         shown = ": " + ", ".join(vals)
     return DataValidationError(
-        f"{table}.{column} has {n} {what} (rows {where}{shown})",
+        f"{table}.{show_names(column)} has {n} {what} (rows {where}{shown})",
         table=table,
         column=column,
         n_rows=n,
@@ -179,12 +216,16 @@ def _blank(s: pd.Series) -> np.ndarray:
     return miss
 
 
-def _as_id(s: pd.Series) -> pd.Series:
+def _as_id(table: str, col: Column, s: pd.Series) -> pd.Series:
     """Ids are strings in the store; integral floats (1.0, from CSV or parquet) become '1'."""
     if pd.api.types.is_float_dtype(s.dtype):
         vals = s.to_numpy(dtype=float)
-        finite = np.isfinite(vals)
-        if np.all(vals[finite] == np.round(vals[finite])):
+        if np.isinf(vals).any():
+            raise _fail(table, col.name, np.isinf(vals), "infinite values",
+                        f"make every {col.name} text or a whole number", s)
+        finite = vals[np.isfinite(vals)]
+        # past 2**63 a float has no int64 form; such a column keeps the float's text
+        if np.all((finite == np.round(finite)) & (np.abs(finite) < 2.0**63)):
             s = s.astype("Int64")
     out = s.astype("string").str.strip()
     return out.astype(object).where(out.notna(), None).astype("string")
@@ -202,8 +243,12 @@ def _text_to_float(s: pd.Series) -> pd.Series:
 
 
 def _as_number(table: str, col: Column, s: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(s.dtype) or pd.api.types.is_timedelta64_dtype(
+            s.dtype):  # pd.to_numeric would turn them into nanosecond counts
+        raise _fail(table, col.name, s.notna().to_numpy(), "dates/times, not numbers",
+                    f"make every {col.name} a number", s)
     if pd.api.types.is_bool_dtype(s.dtype):
-        s = s.astype("int64")
+        s = s.astype("float64")  # a nullable boolean's NA has no int64 form
     num = s.astype("float64") if pd.api.types.is_numeric_dtype(s.dtype) else _text_to_float(s)
     bad = (num.isna().to_numpy() & ~_blank(s)) | np.isinf(num.to_numpy())
     if bad.any():
@@ -212,11 +257,21 @@ def _as_number(table: str, col: Column, s: pd.Series) -> pd.Series:
     return num
 
 
+# pandas' nanosecond timestamps span 1677-09-21 to 2262-04-11
+TIME_RANGE = "between the years 1678 and 2261"
+EPOCH_LIMIT = 9.2e9  # seconds, just inside that span
+
+
 def _as_time(table: str, col: Column, s: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         out = pd.to_datetime(s)
         if getattr(out.dt, "tz", None) is not None:
             out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+        # parquet keeps micro/millisecond units, whose range is wider than nanoseconds'
+        far = (out.notna() & ((out < pd.Timestamp.min) | (out > pd.Timestamp.max))).to_numpy()
+        if far.any():
+            raise _fail(table, col.name, far, f"dates/times not {TIME_RANGE}",
+                        f"give {col.name} {TIME_RANGE}, or drop those rows", out)
     else:
         num = s if pd.api.types.is_numeric_dtype(s.dtype) else _text_to_float(s)
         given = ~_blank(s)
@@ -224,7 +279,8 @@ def _as_time(table: str, col: Column, s: pd.Series) -> pd.Series:
         if compact is not None:  # 20240131: ISO 8601 basic format, not a 1970 epoch time
             out = compact
         elif given.any() and num[given].notna().all():
-            out = pd.to_datetime(num, unit="s", errors="coerce")  # epoch seconds
+            # epoch seconds; values past the range become NaT (pandas overflows on them)
+            out = pd.to_datetime(num.where(num.abs() < EPOCH_LIMIT), unit="s", errors="coerce")
         else:
             try:
                 out = pd.to_datetime(s.astype("string"), format="ISO8601", errors="coerce",
@@ -235,7 +291,7 @@ def _as_time(table: str, col: Column, s: pd.Series) -> pd.Series:
         if bad.any():
             raise _fail(table, col.name, bad, "values that are not dates/times",
                         f"write {col.name} as ISO 8601 (2024-01-31 or 2024-01-31T12:00:00) "
-                        "or as Unix epoch seconds", s)
+                        f"or as Unix epoch seconds, {TIME_RANGE}", s)
     out = out.astype("datetime64[ns]")
     return out.dt.normalize() if col.kind == "date" else out
 
@@ -253,7 +309,7 @@ def _compact_dates(s: pd.Series, given: np.ndarray) -> pd.Series | None:
 
 def _cast(table: str, col: Column, s: pd.Series) -> pd.Series:
     if col.kind == "id":
-        return _as_id(s)
+        return _as_id(table, col, s)
     if col.kind == "str":
         return s.astype("string")
     if col.kind in ("timestamp", "date"):
@@ -323,19 +379,38 @@ def validate_frame(
         )
     frame = frame.reset_index(drop=True)
     names = [str(c).strip() for c in frame.columns]
+    # the store cannot keep an empty name, and reads a name back only up to a NUL
+    unnamed = [i + 1 for i, n in enumerate(names) if not n or "\x00" in n]
+    if unnamed:
+        raise DataValidationError(
+            f"{table}: column(s) {', '.join(map(str, unnamed))} have no name or a NUL "
+            f"character in it (found: {', '.join(map(repr, names))})",
+            table=table, fix="give every column a name (without NUL characters) in the "
+            "header row, or drop the unnamed columns",
+        )
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise DataValidationError(
-            f"{table}: column name(s) {', '.join(dupes)} appear more than once",
+            f"{table}: column name(s) {show_names(*dupes)} appear more than once",
             table=table, column=dupes[0], fix="give every column a distinct name",
         )
+    # the store's SQL names ignore ASCII case: user_id and User_ID would be one column there
+    folded = [n.translate(ASCII_LOWER) for n in names]
+    clash = sorted({n for n, f in zip(names, folded, strict=True) if folded.count(f) > 1})
+    if clash:
+        raise DataValidationError(
+            f"{table}: column names {show_names(*clash)} differ only in upper/lower case",
+            table=table, column=clash[0], fix="rename or drop all but one of them",
+        )
     frame.columns = names
+    for name in names:
+        _check_cells(table, name, frame[name])
     missing = [c.name for c in schema.columns if c.required and c.name not in frame.columns]
     if missing:
         first = missing[0]
         raise DataValidationError(
             f"{table} is missing required column(s) {', '.join(missing)} "
-            f"(found: {', '.join(names)})",
+            f"(found: {show_names(*names)})",
             table=table,
             column=first,
             fix=f"add the column or map one of yours onto it, e.g. --map {first}=YOUR_COLUMN",

@@ -7,6 +7,7 @@ content fingerprint (order-independent hash of its rows) that runs record.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -23,12 +24,14 @@ import numpy as np
 import pandas as pd
 
 from features.errors import DataValidationError
-from features.schemas import children_of, schema_for, validate_frame
+from features.schemas import children_of, schema_for, show_names, validate_frame
 from features.version import __version__
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DB = "genlift.duckdb"
+INTEGER_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER",
+                 "USMALLINT", "UTINYINT", "UHUGEINT")
 META = "_genlift_tables"
 
 
@@ -239,7 +242,7 @@ class Store:
         extra = [c for c in frame.columns if c not in stored_cols]
         if extra:
             raise DataValidationError(
-                f"{table}: appended rows have column(s) {', '.join(extra)} that the stored "
+                f"{table}: appended rows have column(s) {show_names(*extra)} that the stored "
                 "table lacks", table=table, column=extra[0],
                 fix="drop those columns, or load the table again without --append",
             )
@@ -273,19 +276,34 @@ class Store:
             "WHERE table_name = ?", [table]).fetchall())
         for col in frame.columns:
             have = stored.get(col, "")
+            shown = show_names(col)
             numeric_stored = have in ("BIGINT", "INTEGER", "DOUBLE", "FLOAT", "HUGEINT",
                                       "SMALLINT", "TINYINT") or have.startswith("DECIMAL")
             s = frame[col]
             numeric_new = pd.api.types.is_numeric_dtype(s.dtype) and \
                 not pd.api.types.is_bool_dtype(s.dtype)
             text_new = pd.api.types.is_string_dtype(s.dtype) or s.dtype == object
+            if have in INTEGER_TYPES and pd.api.types.is_float_dtype(s.dtype):
+                v = s.to_numpy(dtype=float, na_value=np.nan)
+                lossy = ~np.isnan(v) & ((v != np.round(v)) | (np.abs(v) >= 2.0**63))
+                if lossy.any():  # DuckDB would round 1.5 to 2 without a word
+                    rows = [int(i) + 1 for i in np.flatnonzero(lossy)[:5]]
+                    n = int(lossy.sum())
+                    raise DataValidationError(
+                        f"{table}.{shown} is stored as {have} but {n} appended rows hold "
+                        f"values that are not whole numbers in its range (rows "
+                        f"{', '.join(map(str, rows))}{', ...' if n > 5 else ''})",
+                        table=table, column=col, n_rows=n, rows=rows,
+                        fix=f"make {shown} whole numbers, or load the table again without "
+                        "--append",
+                    )
             if (numeric_stored and text_new) or (have == "VARCHAR" and numeric_new and
                                                  col not in schema_for(table).column_names):
                 raise DataValidationError(
-                    f"{table}.{col} is stored as {have} but the appended rows hold "
+                    f"{table}.{shown} is stored as {have} but the appended rows hold "
                     f"{'text' if text_new else 'numbers'}", table=table, column=col,
                     n_rows=len(frame),
-                    fix=f"make {col} the same type as the stored column, or load the table "
+                    fix=f"make {shown} the same type as the stored column, or load the table "
                     "again without --append",
                 )
 
@@ -332,8 +350,25 @@ class Store:
                 con.execute(f"INSERT INTO {q(table)} BY NAME {select}")
             else:
                 con.execute(f"CREATE OR REPLACE TABLE {q(table)} AS {select}")
+        except duckdb.DataError as exc:  # a value the column type cannot hold
+            first = str(exc).strip().splitlines()[0]
+            if mode == "append":
+                raise DataValidationError(
+                    f"{table}: the appended rows do not fit the stored table ({first})",
+                    table=table, n_rows=len(frame),
+                    fix="make every column the same type as in the stored table (genlift "
+                    f"data show {table}), or load the table again without --append",
+                ) from exc
+            raise DataValidationError(
+                f"{table}: the store cannot hold these values ({first})", table=table,
+                n_rows=len(frame), fix="keep dates/times between the years 1678 and 2261 "
+                "and numbers within 64 bits, or drop the column that holds them",
+            ) from exc
         finally:
-            con.unregister("_genlift_frame")
+            # after a failed statement the transaction only takes ROLLBACK, and an
+            # unregister error here would hide the real one
+            with contextlib.suppress(duckdb.TransactionException):
+                con.unregister("_genlift_frame")
 
     def _record(self, con: duckdb.DuckDBPyConnection, table: str, source: str) -> TableInfo:
         frame = con.execute(f"SELECT * FROM {q(table)}").df()
