@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from features.errors import DataValidationError
 
@@ -165,11 +166,16 @@ def read_table_file(
     is_parquet = path.is_dir() or path.suffix.lower() in {".parquet", ".pq"}
     if is_parquet:
         try:
+            # pandas 3 keeps text as Arrow strings without checking them: invalid UTF-8
+            # would only fail later, in the store; Arrow's full validation finds it here.
+            pq.read_table(path).validate(full=True)
             frame = pd.read_parquet(path)
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise _fail(table, path, f"not a readable parquet file ({_one_line(exc)})",
                         PARQUET_FIX) from exc
-        except (LookupError, TypeError) as exc:  # how pyarrow meets damaged pandas metadata
+        except Exception as exc:
+            # pyarrow rebuilds the frame from the file's pandas metadata, JSON that a damaged
+            # file may give any shape: its reader then fails with KeyError, TypeError, ...
             raise _fail(table, path, "not a readable parquet file (its pandas metadata is "
                         f"damaged: {type(exc).__name__} {_one_line(exc)})", PARQUET_FIX) from exc
         # pandas metadata may label columns with ints, tuples or even dicts; validation

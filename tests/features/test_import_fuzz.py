@@ -605,6 +605,10 @@ REGRESSIONS = [
         "user_id": ["u1"], "t": pa.array([-2**62], ZONED_MS)}), (), "fresh",
      r"users: the store cannot hold these values \(Conversion Error: .*\)\. Fix: keep "
      r"dates/times between the years 1678 and 2261"),
+    ("metadata-columns-not-objects", "users", "u.parquet", parquet_with_pandas_metadata(
+        b'{"index_columns": [], "column_indexes": [], "columns": ["nope"]}'), (), "fresh",
+     r"not a readable parquet file \(its pandas metadata is damaged: AttributeError 'str' "
+     r"object has no attribute 'get'\)"),
     ("dict-column-label", "users", "u.parquet", parquet_with_pandas_metadata(json.dumps({
         "index_columns": [], "column_indexes": [], "columns": [{
             "name": {}, "field_name": "user_id", "pandas_type": "unicode",
