@@ -48,7 +48,7 @@ import numpy as np
 
 from benchmarks.common import peak_rss_mb, write_results
 from engine.credit import CreditModel
-from engine.evaluation import make_model
+from engine.recommenders.evaluation import make_model
 from features.datasets import fetch
 from features.matrix import build_user_items
 from serving.api import MODELS_ENV, limit_threads, load_models

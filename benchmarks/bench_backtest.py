@@ -2,7 +2,7 @@
 
 1. Throughput: ``--paths`` paths x ``--days`` traded days (after ``--burn-in`` days of
    history that only feed the estimation windows) x the 10 strategies of
-   :func:`engine.backtest.default_grid`, for each universe size in ``--assets``; reported
+   :func:`engine.portfolio.default_grid`, for each universe size in ``--assets``; reported
    as path-days x strategies per second against the issue's target (10,000 x 10 x 2,520
    in <= 60 s on a 2-core CPU).
 2. vectorbt: the same equal-weight monthly rebalance (check dates every 21 trading days
@@ -45,12 +45,12 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import peak_rss_mb, timed, write_results
-from engine.backtest import default_grid, parse_strategy, run_backtest
+from engine.portfolio import default_grid, parse_strategy, run_backtest
 
 logger = logging.getLogger("bench_backtest")
 
 TARGET_S = 60.0  # the target for 10,000 paths x 10 strategies x 2,520 days
-STEP = 21  # monthly check dates, as in engine.backtest.strategies.STEPS
+STEP = 21  # monthly check dates, as in engine.portfolio.strategies.STEPS
 EXACT_TOL = 1e-9  # relative, value paths without costs
 # relative, value paths with 10 bps costs: the fees of a rebalance (at most 10 bps of the
 # value, on the first purchase) sit in one asset in vectorbt and pro rata in genlift, so
@@ -240,7 +240,7 @@ def code_state() -> dict[str, Any]:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
                               capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "engine/backtest"], cwd=root,
+        dirty = subprocess.run(["git", "status", "--porcelain", "engine/portfolio"], cwd=root,
                                capture_output=True, text=True, check=True).stdout.split("\n")
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None}

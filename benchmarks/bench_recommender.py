@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from benchmarks.common import peak_rss_mb, timed, write_results
 from engine.recommenders import ALSRecommender
-from engine.retrieval import ItemIndex, recall_vs_exact
+from engine.recommenders.retrieval import ItemIndex, recall_vs_exact
 from features.matrix import InteractionMatrix
 from serving.scoring import recommend_block
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from augment.paths import PathGenerator
-from engine.backtest import (
+from engine.portfolio import (
     Strategy,
     default_grid,
     parse_strategy,
@@ -22,7 +22,7 @@ from engine.backtest import (
     run_backtest,
     summarize,
 )
-from engine.backtest.overfitting import deflated_sharpe, probability_of_backtest_overfitting
+from engine.portfolio.overfitting import deflated_sharpe, probability_of_backtest_overfitting
 from features.errors import DataValidationError, GenliftWarning
 from features.returns import log_returns
 from features.store import Store

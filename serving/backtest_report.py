@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.backtest import BacktestResult
+from engine.portfolio import BacktestResult
 from serving.html import figure, img, kv_table, page, table, write_html
 
 

@@ -26,7 +26,7 @@ def cmd_train_recs(args: argparse.Namespace) -> Any:
 
 
 def cmd_evaluate_recs(args: argparse.Namespace) -> Any:
-    from engine.evaluation import MODELS, EvalConfig
+    from engine.recommenders.evaluation import MODELS, EvalConfig
     from serving.recs import evaluate
 
     models = tuple(MODELS) if args.model == "all" else (args.model,)

@@ -190,7 +190,7 @@ def demo_recommend(store: Store, out_dir: Path, *, show_progress: bool | None = 
                    ) -> dict[str, Any]:
     """Protocol-1 evaluation (tuned on validation) beside the published table, then the
     tuned ALS trained on every interaction and top-10 written for every user."""
-    from engine.evaluation import EvalConfig
+    from engine.recommenders.evaluation import EvalConfig
     from serving.recs import evaluate, train
     from serving.scoring import score_recommend, to_store
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.evaluation import EvalConfig, make_model, run_evaluation, tune
+from engine.recommenders.evaluation import EvalConfig, make_model, run_evaluation, tune
 from features.artifacts import write_json_atomic
 from features.errors import DataValidationError
 from features.matrix import build_user_items

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from augment.baskets import BasketGenerator
-from engine.evaluation import make_model
+from engine.recommenders.evaluation import make_model
 from engine.lift import LiftConfig, run_lift
 from engine.lift.recs import RecsHoldout, RecsLiftTask, RecsTrain
-from engine.metrics import per_user_metrics
+from engine.recommenders.metrics import per_user_metrics
 from features.errors import DataValidationError
 
 N_USERS, N_ITEMS = 60, 100

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.metrics import (
+from engine.recommenders.metrics import (
     cold_user_segment,
     per_user_metrics,
     ranking_metrics,

@@ -268,13 +268,13 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                if r["arm"] != "real")
 
     # The backtester on the real path: four real assets over 1990-2022 equal the plain
-    # day-by-day reference loop of tests/engine/test_backtest.py to 1e-9.
+    # day-by-day reference loop of tests/engine/test_portfolio.py to 1e-9.
     import importlib.util
 
     from features.returns import log_returns
 
     spec = importlib.util.spec_from_file_location(
-        "genlift_reference_backtest", Path(__file__).parents[1] / "engine" / "test_backtest.py")
+        "genlift_reference_backtest", Path(__file__).parents[1] / "engine" / "test_portfolio.py")
     assert spec is not None and spec.loader is not None
     ref_module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ref_module)

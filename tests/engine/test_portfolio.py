@@ -1,6 +1,6 @@
 """The vectorised backtester against a plain day-by-day reference loop written here.
 
-The reference follows the conventions of :mod:`engine.backtest.engine` without sharing any
+The reference follows the conventions of :mod:`engine.portfolio.backtest` without sharing any
 of its code: one path and one strategy at a time, a value and holdings updated day by
 day, targets from the trailing window computed with ``np.cov`` / ``np.std`` and, for the
 optimising strategies, with ``scipy.optimize``. On top of it: metrics by hand, cases with
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from engine.backtest import (
+from engine.portfolio import (
     METRICS,
     BacktestResult,
     Strategy,
@@ -28,7 +28,7 @@ from engine.backtest import (
     run_backtest,
     summarize,
 )
-from engine.backtest.strategies import mean_variance, risk_parity
+from engine.portfolio.strategies import mean_variance, risk_parity
 from features.errors import DataValidationError
 
 YEAR = 252

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.metrics import (
+from engine.recommenders.metrics import (
     cold_user_segment,
     per_user_metrics,
     ranking_metrics,
@@ -33,7 +33,7 @@ from engine.recommenders import (
     PopularityRecommender,
     Recommender,
 )
-from engine.splits import msr_split, temporal_split, validation_split
+from engine.recommenders.splits import msr_split, temporal_split, validation_split
 from features.errors import DataValidationError
 from features.matrix import InteractionMatrix, build_user_items
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from engine.backtest.overfitting import (
+from engine.portfolio.overfitting import (
     ZERO_VARIANCE,
     deflated_sharpe,
     expected_max_sharpe,

@@ -3,7 +3,7 @@
 Every rule maps trailing statistics of daily simple returns, batched over paths, to
 long-only target weights ``(n_paths, n_assets)``; ``1 - sum(weights)`` is held in cash
 (negative: borrowed, only with a leveraging volatility target). Estimates come from the
-returns strictly before the rebalance day (see :mod:`engine.backtest.engine`).
+returns strictly before the rebalance day (see :mod:`engine.portfolio.backtest`).
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Vectorised robo-advisor backtests over real and synthetic price paths."""
 
-from engine.backtest.engine import (
+from engine.portfolio.backtest import (
     METRICS,
     BacktestResult,
     required_history,
     run_backtest,
     summarize,
 )
-from engine.backtest.strategies import (
+from engine.portfolio.strategies import (
     DEFAULT_GRID,
     KINDS,
     Strategy,

@@ -41,7 +41,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from engine.backtest.strategies import TRADING_DAYS
+from engine.portfolio.strategies import TRADING_DAYS
 from features.errors import DataValidationError, GenliftWarning, check_param
 
 logger = logging.getLogger(__name__)

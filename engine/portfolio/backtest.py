@@ -29,7 +29,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from engine.backtest.strategies import TRADING_DAYS, Strategy, target_weights, unique_names
+from engine.portfolio.strategies import TRADING_DAYS, Strategy, target_weights, unique_names
 from features.errors import DataValidationError
 
 logger = logging.getLogger(__name__)
