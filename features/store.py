@@ -175,8 +175,17 @@ class Store:
         frame = self.con.execute(f"SELECT {cols} FROM {q(table)}").df()
         return frame
 
-    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
-        return self.con.execute(sql, params or []).df()
+    def query(self, sql: str, params: list[Any] | None = None, *,
+              frames: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+        """Run ``sql`` and return its result; ``frames`` are visible to it as views under
+        their names for the statement only."""
+        for name, frame in (frames or {}).items():
+            self.con.register(name, frame)
+        try:
+            return self.con.execute(sql, params or []).df()
+        finally:
+            for name in frames or {}:
+                self.con.unregister(name)
 
     def fingerprints(self, tables: list[str] | None = None) -> dict[str, str]:
         return {t.name: t.fingerprint for t in self.tables() if tables is None or t.name in tables}
