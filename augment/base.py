@@ -3,21 +3,19 @@
 ``fit(frame) -> self``, ``sample(n, *, conditions=None, random_state=None) -> frame``
 with the training schema plus ``is_synthetic``, ``save(path)`` / ``load(path)``.
 
-An artifact is a folder: ``params.json`` (genlift version, class, constructor config,
-data fingerprint, seed, learned metadata, sha256 of the other files), ``arrays.npz``
-(read with ``allow_pickle=False``) and, for torch models, ``weights.pt`` (state dicts,
-read with ``weights_only=True``). No pickled code: loading runs nothing from the file.
+Persistence is the artifact base's (features/artifacts.py): a folder with ``params.json``
+(the learned metadata, training history and generator family under ``state``),
+``arrays.npz`` (read with ``allow_pickle=False``) and, for torch models, ``weights.pt``
+(state dicts, read with ``weights_only=True``). No pickled code: loading runs nothing from
+the file.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib
 import inspect
-import json
 import logging
-import shutil
-import tempfile
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -30,23 +28,21 @@ import torch
 from torch import nn
 
 from augment.runtime import torch_threads
-from features.artifacts import ArtifactError, publish_dir, sha256_file, verify_files
+from features.artifacts import Artifact, ArtifactError, upgrade_params
 from features.artifacts import read_params as _read_params
 from features.errors import DataValidationError
 from features.store import fingerprint_frame
-from features.version import __version__
 
 logger = logging.getLogger(__name__)
 
 G = TypeVar("G", bound="Generator")
 Callback = Callable[[int, float, dict[str, float]], None]
-ARTIFACT_FORMAT = 1
 
 
 REFIT = "fit the generator (`genlift augment fit`)"
 
 
-class Generator(ABC):
+class Generator(Artifact, ABC):
     """Base class of genlift's generators.
 
     Subclasses store their keyword arguments unchanged in ``__init__`` and implement
@@ -55,6 +51,8 @@ class Generator(ABC):
     """
 
     kind: ClassVar[str] = "tabular"
+    artifact_kind: ClassVar[str] = "generator"
+    artifact_refit: ClassVar[str] = REFIT
 
     # -- parameters ------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -122,80 +120,59 @@ class Generator(ABC):
             raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit(frame) "
                                "or load(path) first")
 
-    # -- persistence -------------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        """Write the artifact folder atomically (a temporary folder renamed into place)."""
-        self._check_fitted()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    # -- persistence (the artifact base: features/artifacts.py) ------------------------
+    def _save_state(self, folder: Path) -> dict[str, Any]:
         meta, arrays = self._state()
-        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
-        try:
-            np.savez(tmp / "arrays.npz", **arrays)  # type: ignore[arg-type]
-            files = ["arrays.npz"]
-            modules = self._modules()
-            if modules:
-                torch.save({k: {n: t.detach().cpu() for n, t in m.state_dict().items()}
-                            for k, m in modules.items()}, tmp / "weights.pt")
-                files.append("weights.pt")
-            params = {
-                "format": ARTIFACT_FORMAT,
-                "genlift_version": __version__,
-                "class": f"{type(self).__module__}.{type(self).__qualname__}",
-                "kind": self.kind,
-                "config": _jsonable(self.get_params()),
-                "data_fingerprint": self.fingerprint_,
-                "seed": _jsonable(getattr(self, "random_state", None)),
-                "fit_seconds": getattr(self, "fit_seconds_", None),
-                "history": self.history_,
-                "meta": meta,
-                "sha256": {f: sha256_file(tmp / f) for f in files},
-            }
-            (tmp / "params.json").write_text(json.dumps(params, indent=2, default=_json_default))
-            publish_dir(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return path
+        np.savez(folder / "arrays.npz", **arrays)  # type: ignore[arg-type]
+        modules = self._modules()
+        if modules:
+            torch.save({k: {n: t.detach().cpu() for n, t in m.state_dict().items()}
+                        for k, m in modules.items()}, folder / "weights.pt")
+        return {"generator_kind": self.kind, "meta": meta, "history": self.history_,
+                "fit_seconds": getattr(self, "fit_seconds_", None)}
 
     @classmethod
-    def load(cls: type[G], path: str | Path, *, device: str = "auto") -> G:
-        """Read an artifact written by :meth:`save`, on any device."""
-        path = Path(path)
-        params = read_params(path)
-        module_name, _, class_name = params["class"].rpartition(".")
-        if not module_name.startswith("augment."):
-            raise ArtifactError(f"{path}: class {params['class']!r} is not a genlift generator")
-        klass = getattr(importlib.import_module(module_name), class_name, None)
-        if not (isinstance(klass, type) and issubclass(klass, cls)):
-            raise ArtifactError(f"{path}: holds a {params['class']}, not a {cls.__name__}")
-        verify_files(path, params["sha256"], what="generator", refit=REFIT)
-        config = dict(params["config"])
+    def _load_state(cls: type[G], folder: Path, state: dict[str, Any],
+                    config: dict[str, Any], **options: Any) -> G:
+        config = dict(config)
         if "device" in config:
-            config["device"] = device
-        obj = klass(**config)
-        with np.load(path / "arrays.npz", allow_pickle=False) as npz:
+            config["device"] = options.get("device", "auto")
+        obj = cls(**config)
+        with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
-        obj.fingerprint_ = params["data_fingerprint"]
-        obj.history_ = params["history"]
-        obj.fit_seconds_ = params["fit_seconds"]
-        obj._restore(params["meta"], arrays)
+        obj.history_ = state["history"]
+        obj.fit_seconds_ = state["fit_seconds"]
+        obj._restore(state["meta"], arrays)
         modules = obj._modules()
         if modules:
-            states = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
+            states = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
             for key, module in modules.items():
                 module.load_state_dict(states[key])
         return obj
 
+    @classmethod
+    def load(cls: type[G], path: str | os.PathLike[str], *, device: str = "auto",
+             **options: Any) -> G:
+        """Read an artifact written by :meth:`save`, on any device."""
+        read_params(Path(path))  # a missing folder is an ArtifactError for generators
+        return super().load(path, device=device, **options)
+
 
 def read_params(path: Path) -> dict[str, Any]:
-    """The artifact's params.json, checked for format and genlift major version."""
+    """A generator folder's params.json in the current layout, checked for format and
+    genlift major version (its files are checked when it is loaded)."""
     if not path.is_dir():
         raise ArtifactError(f"{path} is not a genlift generator folder (no params.json)",
                             table="generator", fix="pass the folder `genlift augment fit` "
                             "wrote")
-    return _read_params(path, what="generator", refit=REFIT, format_key="format",
-                        format_version=ARTIFACT_FORMAT)
+    return upgrade_params(_read_params(path, what="generator", refit=REFIT))
+
+
+def generator_kind(params: Mapping[str, Any]) -> str | None:
+    """The generator family ("tabular", "baskets", "paths", "sales") of a params.json
+    (genlift 0.1 wrote it as the top-level "kind")."""
+    kind = params.get("state", {}).get("generator_kind")
+    return kind if kind is not None else params.get("kind")
 
 
 def check_frame(frame: pd.DataFrame, owner: str) -> None:
@@ -241,19 +218,3 @@ class EarlyStopping:
         if self._best_state is not None:
             for k, m in self.modules.items():
                 m.load_state_dict(self._best_state[k])
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.random.Generator):
-        return None
-    return str(obj)
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_json_default))

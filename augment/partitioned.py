@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from augment.base import Generator, read_params
+from augment.base import Generator, generator_kind, read_params
 from augment.baskets import BasketGenerator
 from augment.paths import PathGenerator
 from augment.registry import load_generator
@@ -133,7 +133,7 @@ def _run(source: Source, n: int, seed: int | None, partitions: int | None,
     else:
         folder = str(Path(source).resolve())
         params = read_params(Path(folder))  # a clear error here, before any task runs
-        kind, own_seed = params.get("kind"), params["config"].get("random_state")
+        kind, own_seed = generator_kind(params), params["config"].get("random_state")
         # here: read once for this call; on workers: once per process (_cached)
         gen = load_generator(folder, device=device) if client is None else None
     if users and kind != BasketGenerator.kind:

@@ -200,7 +200,7 @@ def test_corrupted_and_foreign_artifacts(fitted: list[Generator], tmp_path: Path
     with pytest.raises(ArtifactError, match="not a genlift generator folder"):
         TabularVAE.load(tmp_path / "nothing")
     good = fitted[0].save(tmp_path / "copula")
-    with pytest.raises(ArtifactError, match="holds a augment.copula.GaussianCopula, not a "
+    with pytest.raises(ArtifactError, match="holds a GaussianCopula, not a "
                                             "TabularVAE"):
         TabularVAE.load(good)
     params = (good / "params.json").read_text().replace('"genlift_version": "0.',

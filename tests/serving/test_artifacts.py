@@ -166,8 +166,7 @@ def test_same_major_other_minor_loads(artifact: tuple[str, Path]) -> None:
 
 def test_newer_format_is_refused(artifact: tuple[str, Path]) -> None:
     kind, path = artifact
-    key = "format" if kind == "generator" else "format_version"
-    _edit_params(path, **{key: 99})
+    _edit_params(path, format_version=99)
     with pytest.raises(ArtifactError, match="format 99"):
         _load(kind, path)
 
@@ -187,3 +186,117 @@ def test_cli_reports_a_corrupted_model_with_exit_2(saved: dict[str, Path], tmp_p
     assert code == 2
     assert "arrays.npz sha256" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("part-*"))
+
+
+# -- one artifact base: refuse foreign folders, atomic replace, old folders load ----------
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "artifacts_0_1"
+
+
+@pytest.mark.parametrize("kind", sorted(SAVERS))
+def test_save_refuses_a_folder_with_a_users_files(kind: str, tmp_path: Path) -> None:
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("my notes")
+    with pytest.raises(ArtifactError, match=rf"{folder} exists and holds files that are not "
+                                            r"a genlift .*notes\.txt.*refusing to overwrite"):
+        SAVERS[kind][0](folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    assert (folder / "notes.txt").read_text() == "my notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no temporary left
+
+
+@pytest.mark.parametrize("kind", sorted(SAVERS))
+def test_save_refuses_a_file_and_another_kinds_artifact(kind: str, tmp_path: Path,
+                                                        saved: dict[str, Path]) -> None:
+    file = tmp_path / "model"
+    file.write_text("x")
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
+        SAVERS[kind][0](file)
+    assert file.read_text() == "x"
+    other = "credit" if kind != "credit" else "demand"
+    folder = tmp_path / "other"
+    shutil.copytree(saved[other], folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(ArtifactError, match="holds a saved .*refusing to overwrite"):
+        SAVERS[kind][0](folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+@pytest.mark.parametrize("kind", sorted(SAVERS))
+def test_save_replaces_an_earlier_artifact_and_an_empty_folder(kind: str, tmp_path: Path
+                                                              ) -> None:
+    (tmp_path / "empty").mkdir()
+    SAVERS[kind][0](tmp_path / "empty")
+    SAVERS[kind][0](tmp_path / "empty")  # over its own earlier save
+    assert _load(kind, tmp_path / "empty") is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
+
+
+def test_a_failed_save_keeps_the_earlier_artifact(saved: dict[str, Path], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "gen"
+    shutil.copytree(saved["generator"], folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def boom(self: object, folder: Path) -> dict[str, object]:
+        (folder / "arrays.npz").write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(GaussianCopula, "_save_state", boom)
+    with pytest.raises(OSError, match="disk full"):
+        _save_generator(folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen"]
+
+
+def test_every_kind_writes_one_set_of_keys(saved: dict[str, Path]) -> None:
+    keys = {kind: set(json.loads((path / "params.json").read_text()))
+            for kind, path in saved.items()}
+    assert all(k == keys["generator"] for k in keys.values()), keys
+    assert keys["generator"] == {"format_version", "genlift_version", "kind", "class", "config",
+                                 "seed", "data_fingerprint", "sha256", "state"}
+    for kind, path in saved.items():
+        params = json.loads((path / "params.json").read_text())
+        files = {p.name for p in path.iterdir()} - {"params.json"}
+        assert set(params["sha256"]) == files, kind
+
+
+def test_artifacts_saved_by_genlift_0_1_still_load_and_answer_the_same() -> None:
+    from augment.base import Generator
+
+    expected = json.loads((FIXTURES / "expected.json").read_text())
+    recs = Recommender.load(FIXTURES / "recs")
+    items, scores = recs.recommend(expected["recs"]["users"], n=3)
+    assert items.astype(str).tolist() == expected["recs"]["items"]
+    np.testing.assert_allclose(scores, expected["recs"]["scores"], atol=1e-5)
+    credit = CreditModel.load(FIXTURES / "credit")
+    np.testing.assert_allclose(credit.predict_proba(_applicants(10, seed=5)),
+                               expected["credit"]["pd"], atol=1e-6)
+    assert DemandModel.load(FIXTURES / "demand").boosters_
+    for name in ("generator", "generator_vae"):
+        gen = load_generator(FIXTURES / name)
+        assert isinstance(gen, Generator)
+        sample = gen.sample(3, random_state=0).drop(columns="is_synthetic")
+        assert sample.astype(str).values.tolist() == expected[name]
+
+
+def test_cli_refuses_a_generator_folder_holding_other_files(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]
+                                                            ) -> None:
+    from features.store import Store
+    from serving.cli import main
+
+    db = str(tmp_path / "s.duckdb")
+    with Store(db) as store:
+        store.load({"applicants": _applicants()}, source="test")
+    out = tmp_path / "out"
+    (out / "generator").mkdir(parents=True)
+    (out / "generator" / "keep.csv").write_text("a,b\n1,2\n")
+    code = main(["--db", db, "augment", "fit", "tabular", "--generator", "copula",
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "refusing to overwrite" in err and str(out / "generator") in err
+    assert "Traceback" not in err
+    assert (out / "generator" / "keep.csv").read_text() == "a,b\n1,2\n"
+    assert sorted(p.name for p in (out / "generator").iterdir()) == ["keep.csv"]
