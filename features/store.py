@@ -11,6 +11,9 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
+import re
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -66,15 +69,54 @@ def fingerprint_frame(frame: pd.DataFrame) -> str:
     return h.hexdigest()[:16]
 
 
+class StoreLockedError(DataValidationError):
+    """Another process holds the store's file lock for longer than we were told to wait."""
+
+
+#: how long a command waits for another process's hold on the store (``--wait``)
+DEFAULT_WAIT = 60.0
+_LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+def _holder(exc: BaseException) -> str:
+    """The process DuckDB names as holding the lock, with its command line when visible."""
+    match = _LOCK_HOLDER.search(str(exc))
+    if not match:
+        return "another process"
+    pid = match.group(1)
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        cmd = " ".join(a.decode(errors="replace") for a in argv if a)[:120]
+    except OSError:
+        cmd = ""
+    return f"process {pid}" + (f" ({cmd})" if cmd else "")
+
+
 class Store:
     """A genlift store in one DuckDB file.
+
+    DuckDB lets one process write a file, or several read it, at a time. So a Store holds
+    no connection between calls: each read opens the file read-only and each write (or
+    :meth:`transaction`) read-write, only for as long as the call takes. A long job then
+    holds the file only while it reads its inputs and writes its results, and an
+    analyst's ``genlift data show`` can run beside it. When another process holds the
+    file, a call retries for up to ``wait`` seconds and then raises
+    :class:`StoreLockedError` naming the store and the process holding it. See
+    docs/architecture.md, "The store".
 
     Parameters
     ----------
     path : str or Path
         The DuckDB file (created when absent), or ``":memory:"``.
     read_only : bool
-        Open without write access (several readers may share a file).
+        Never write (the file must exist).
+    wait : float
+        Seconds to wait for another process's hold on the file (default 60).
 
     Examples
     --------
@@ -84,16 +126,31 @@ class Store:
     2
     """
 
-    def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path = DEFAULT_DB, *, read_only: bool = False,
+                 wait: float = DEFAULT_WAIT) -> None:
         self.path = str(path)
-        if read_only and self.path != ":memory:" and not Path(self.path).exists():
+        self.read_only = read_only
+        if not (isinstance(wait, int | float) and not isinstance(wait, bool)
+                and math.isfinite(wait) and wait >= 0):
+            raise ValueError(f"The 'wait' parameter of Store must be a float in the range "
+                             f"[0, inf). Got {wait!r} instead.")
+        self.wait = float(wait)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._con_writes = False
+        self._depth = 0
+        self._memory = self.path == ":memory:"
+        if read_only and not self._memory and not Path(self.path).exists():
             raise FileNotFoundError(
                 f"store {self.path} does not exist: run `genlift data fetch all` or "
                 "`genlift data import` first, or pass --db"
             )
-        self.con = duckdb.connect(self.path, read_only=read_only)
-        if not read_only:
-            self._init_meta()
+        if self._memory:
+            self._con = duckdb.connect(self.path)
+            self._con_writes = True
+            self._init_meta(self._con)
+        elif not read_only:
+            with self._connection(write=True) as con:
+                self._init_meta(con)
 
     # -- lifecycle -----------------------------------------------------------------
     def __enter__(self) -> Store:
@@ -103,15 +160,61 @@ class Store:
         self.close()
 
     def close(self) -> None:
-        self.con.close()
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
-    def _init_meta(self) -> None:
-        self.con.execute(
+    @contextmanager
+    def _connection(self, *, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for one call: the open one when calls nest, else a new one that
+        is closed (releasing the file) when the outermost call ends."""
+        if write and self.read_only:
+            raise DataValidationError(f"store {self.path} was opened read-only",
+                                      fix="open it without read_only to write")
+        if self._con is not None:
+            if write and not self._con_writes:  # pragma: no cover - a programming error
+                raise RuntimeError("a write inside a read of the same Store")
+            self._depth += 1
+            try:
+                yield self._con
+            finally:
+                self._depth -= 1
+            return
+        self._con, self._con_writes = self._open(write), write
+        self._depth = 1
+        try:
+            yield self._con
+        finally:
+            self._depth = 0
+            con, self._con = self._con, None
+            con.close()
+
+    def _open(self, write: bool) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.wait
+        pause = 0.02
+        while True:
+            try:
+                return duckdb.connect(self.path, read_only=not write)
+            except duckdb.IOException as exc:
+                if not _is_lock_conflict(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreLockedError(
+                        f"store {self.path} is in use by {_holder(exc)}, which holds its "
+                        f"lock; waited {self.wait:g} s",
+                        fix="let that command finish and try again, or pass --wait SECONDS "
+                        "to wait longer",
+                    ) from None
+                time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
+                pause = min(pause * 2, 0.5)
+
+    def _init_meta(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(
             f"""CREATE TABLE IF NOT EXISTS {META} (
                 table_name VARCHAR PRIMARY KEY, n_rows BIGINT, fingerprint VARCHAR,
                 source VARCHAR, loaded_at TIMESTAMP)"""
         )
-        self.con.execute(
+        con.execute(
             """CREATE TABLE IF NOT EXISTS runs (
                 run_id VARCHAR PRIMARY KEY, kind VARCHAR, config JSON, data_fingerprint JSON,
                 seed BIGINT, started_at TIMESTAMP, finished_at TIMESTAMP, status VARCHAR,
@@ -120,30 +223,34 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """All-or-nothing: commit when the block ends, roll back on any error."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield self.con
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+        """All-or-nothing: commit when the block ends, roll back on any error. The file
+        is held for writing for the block's duration."""
+        with self._connection(write=True) as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
 
     # -- reading -------------------------------------------------------------------
     def has(self, table: str) -> bool:
-        row = self.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-        ).fetchall()
+        with self._connection(write=False) as con:
+            row = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+            ).fetchall()
         return bool(row and row[0][0])
 
     def tables(self) -> list[TableInfo]:
         """Every loaded table with its row count and fingerprint."""
-        if not self.has(META):
-            return []
-        rows = self.con.execute(
-            f"SELECT table_name, n_rows, fingerprint, source, CAST(loaded_at AS VARCHAR) "
-            f"FROM {META} ORDER BY table_name"
-        ).fetchall()
+        with self._connection(write=False) as con:
+            if not self.has(META):
+                return []
+            rows = con.execute(
+                f"SELECT table_name, n_rows, fingerprint, source, CAST(loaded_at AS VARCHAR) "
+                f"FROM {META} ORDER BY table_name"
+            ).fetchall()
         return [TableInfo(*r) for r in rows]
 
     def info(self, table: str) -> TableInfo:
@@ -162,30 +269,32 @@ class Store:
         )
 
     def row_count(self, table: str) -> int:
-        if not self.has(table):
-            raise self._absent(table)
-        rows = self.con.execute(f"SELECT count(*) FROM {q(table)}").fetchall()
+        with self._connection(write=False) as con:
+            if not self.has(table):
+                raise self._absent(table)
+            rows = con.execute(f"SELECT count(*) FROM {q(table)}").fetchall()
         return int(rows[0][0]) if rows else 0
 
     def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
         """The whole table as a pandas frame (ids as strings, dates as datetimes)."""
-        if not self.has(table):
-            raise self._absent(table)
         cols = ", ".join(q(c) for c in columns) if columns else "*"
-        frame = self.con.execute(f"SELECT {cols} FROM {q(table)}").df()
-        return frame
+        with self._connection(write=False) as con:
+            if not self.has(table):
+                raise self._absent(table)
+            return con.execute(f"SELECT {cols} FROM {q(table)}").df()
 
     def query(self, sql: str, params: list[Any] | None = None, *,
               frames: Mapping[str, pd.DataFrame] | None = None) -> pd.DataFrame:
         """Run ``sql`` and return its result; ``frames`` are visible to it as views under
         their names for the statement only."""
-        for name, frame in (frames or {}).items():
-            self.con.register(name, frame)
-        try:
-            return self.con.execute(sql, params or []).df()
-        finally:
-            for name in frames or {}:
-                self.con.unregister(name)
+        with self._connection(write=False) as con:
+            for name, frame in (frames or {}).items():
+                con.register(name, frame)
+            try:
+                return con.execute(sql, params or []).df()
+            finally:
+                for name in frames or {}:
+                    con.unregister(name)
 
     def fingerprints(self, tables: list[str] | None = None) -> dict[str, str]:
         return {t.name: t.fingerprint for t in self.tables() if tables is None or t.name in tables}
@@ -209,6 +318,12 @@ class Store:
                 f"The 'mode' parameter of Store.load must be 'replace' or 'append'. "
                 f"Got {mode!r} instead."
             )
+        # one write connection for the checks and the write: no other writer slips between
+        with self._connection(write=True):
+            return self._load(frames, source, mode)
+
+    def _load(self, frames: Mapping[str, pd.DataFrame], source: str, mode: str
+              ) -> dict[str, TableInfo]:
         order = sorted(frames, key=lambda t: len(schema_for(t).parents))
         typed: dict[str, pd.DataFrame] = {}
         for table in order:
@@ -236,7 +351,7 @@ class Store:
 
     def _stored_keys(self, table: str) -> pd.Series:
         key = schema_for(table).key[0]
-        return self.con.execute(f"SELECT {q(key)} FROM {q(table)}").df()[key].astype("string")
+        return self.query(f"SELECT {q(key)} FROM {q(table)}")[key].astype("string")
 
     def _keys_after(self, table: str, new: pd.DataFrame, mode: str) -> pd.Series:
         key = schema_for(table).key[0]
@@ -256,14 +371,9 @@ class Store:
                 fix="drop those columns, or load the table again without --append",
             )
         self._check_append_types(table, frame)
-        self.con.register("_genlift_new_keys", frame[key])
-        try:
-            cond = " AND ".join(f"n.{q(k)} = s.{q(k)}" for k in key)
-            hit = self.con.execute(
-                f"SELECT n.* FROM _genlift_new_keys n JOIN {q(table)} s ON {cond}"
-            ).df()
-        finally:
-            self.con.unregister("_genlift_new_keys")
+        cond = " AND ".join(f"n.{q(k)} = s.{q(k)}" for k in key)
+        hit = self.query(f"SELECT n.* FROM _genlift_new_keys n JOIN {q(table)} s ON {cond}",
+                         frames={"_genlift_new_keys": frame[key]})
         if len(hit):
             mask = frame[key].merge(hit.drop_duplicates(), on=key, how="left",
                                     indicator=True)["_merge"].eq("both").to_numpy()
@@ -280,9 +390,9 @@ class Store:
     def _check_append_types(self, table: str, frame: pd.DataFrame) -> None:
         """Appended attribute columns must keep the stored column's type: text into a
         number column would fail mid-insert, and '01234' into one would lose its zero."""
-        stored = dict(self.con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = ?", [table]).fetchall())
+        info = self.query("SELECT column_name, data_type FROM information_schema.columns "
+                          "WHERE table_name = ?", [table])
+        stored = dict(zip(info["column_name"], info["data_type"], strict=True))
         for col in frame.columns:
             have = stored.get(col, "")
             shown = show_names(col)
@@ -321,14 +431,12 @@ class Store:
         for child, column in children_of(table):
             if child in batch or not self.has(child):
                 continue
-            self.con.register("_genlift_parent", frame[[key]])
-            try:
-                row = self.con.execute(
-                    f"SELECT count(*), list(DISTINCT {q(column)})[:5] FROM {q(child)} "
-                    f"WHERE {q(column)} NOT IN (SELECT {q(key)} FROM _genlift_parent)"
-                ).fetchall()[0]
-            finally:
-                self.con.unregister("_genlift_parent")
+            found = self.query(
+                f"SELECT count(*) AS n, list(DISTINCT {q(column)})[:5] AS ids FROM {q(child)} "
+                f"WHERE {q(column)} NOT IN (SELECT {q(key)} FROM _genlift_parent)",
+                frames={"_genlift_parent": frame[[key]]})
+            n_orphans = int(found["n"].iloc[0])
+            row = (n_orphans, [str(i) for i in found["ids"].iloc[0]] if n_orphans else [])
             if row and row[0]:
                 raise DataValidationError(
                     f"replacing {table} would leave {row[0]} rows of {child} whose {column} "
@@ -394,20 +502,22 @@ class Store:
                   tables: list[str] | None = None) -> str:
         """Record a run as ``running`` with its config and the data fingerprints it uses."""
         run_id = f"{kind}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-        self.con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, NULL, 'running', NULL, ?)",
-            [run_id, kind, json.dumps(config, default=str),
-             json.dumps(self.fingerprints(tables)), seed, __version__],
-        )
+        with self._connection(write=True) as con:
+            con.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, NULL, 'running', "
+                "NULL, ?)", [run_id, kind, json.dumps(config, default=str),
+                             json.dumps(self.fingerprints(tables)), seed, __version__],
+            )
         return run_id
 
     def finish_run(self, run_id: str, *, status: str = "finished",
                    metrics: Mapping[str, Any] | None = None) -> None:
-        self.con.execute(
-            "UPDATE runs SET finished_at = now()::TIMESTAMP, status = ?, metrics = ? "
-            "WHERE run_id = ?",
-            [status, json.dumps(metrics or {}, default=str), run_id],
-        )
+        with self._connection(write=True) as con:
+            con.execute(
+                "UPDATE runs SET finished_at = now()::TIMESTAMP, status = ?, metrics = ? "
+                "WHERE run_id = ?",
+                [status, json.dumps(metrics or {}, default=str), run_id],
+            )
 
     def runs(self) -> pd.DataFrame:
         return self.query("SELECT * FROM runs ORDER BY started_at")
