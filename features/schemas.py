@@ -1,4 +1,4 @@
-"""Table contracts (DESIGN.md, "The store") and the validation every load goes through.
+"""Table contracts (docs/architecture.md, "The store") and the validation every load goes through.
 
 Validation is vectorised pandas: each check builds one boolean mask over the frame and,
 when any row fails, raises a :class:`DataValidationError` that names the table, the
@@ -356,7 +356,7 @@ def validate_frame(
     Parameters
     ----------
     table : str
-        A table of DESIGN.md (``interactions``, ``sales``, ...) or ``synthetic_<table>``.
+        A table of docs/architecture.md (``interactions``, ``sales``, ...) or ``synthetic_<table>``.
     frame : DataFrame
         The rows to load, in input order (row numbers in errors count from 1).
     parent_keys : mapping, optional

@@ -1,7 +1,7 @@
 """No pickled code in artifacts: the product source never reads or writes pickles.
 
-DESIGN.md ("Persistence"): arrays are ``.npz`` read with ``allow_pickle=False``, torch state
-dicts are read with ``weights_only=True``, LightGBM models are text. This test parses every
+docs/architecture.md ("Artifacts"): arrays are ``.npz`` read with ``allow_pickle=False``,
+torch state dicts are read with ``weights_only=True``, LightGBM models are text. This test parses every
 module of features/, augment/, engine/ and serving/ with ``ast`` (so comments, docstrings
 and strings do not count) and reports each offender as ``file:line: what``:
 
