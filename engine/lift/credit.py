@@ -26,7 +26,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from augment.quality import column_shapes, pair_trends
 from augment.registry import make_generator
-from engine.credit import TARGET, CreditModel, WoeLogistic
+from engine.credit import CreditModel, WoeLogistic
 from engine.lift.protocol import Arm, ArmState, LiftConfig, LiftSplit, LiftTask
 from engine.lift.stats import (
     Metric,
@@ -36,6 +36,7 @@ from engine.lift.stats import (
     mean_metric,
     recall_at_fpr_metric,
 )
+from features.credit import TARGET
 from features.errors import DataValidationError, check_param, is_int
 
 ID = "applicant_id"

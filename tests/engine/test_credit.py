@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -10,18 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from engine.credit import (
-    Calibrator,
-    CreditModel,
-    WoeLogistic,
-    _matrix,
-    credit_metrics,
-    cross_validate,
-    ks_statistic,
-    psi,
-    psi_table,
-    recall_at_fpr,
-)
+from engine.credit import Calibrator, CreditModel, WoeLogistic, cross_validate
+from engine.credit.data import feature_matrix
 from features.errors import DataValidationError
 
 FAST: dict[str, Any] = {"n_estimators": 150, "learning_rate": 0.1, "n_bags": 2}
@@ -151,22 +140,6 @@ def test_points_follow_pdo_scaling(model: CreditModel) -> None:
     np.testing.assert_allclose(bare["pd"], out["pd"])
 
 
-# ---------------------------------------------------------------------------- PSI
-def test_psi_hand_checked_identical_and_shifted() -> None:
-    expected = 0.25 * math.log(1.5) + 0.25 * math.log(2.0)
-    assert psi([1, 2, 3, 4], [1, 1, 1, 4], bins=2) == pytest.approx(expected)
-    table = psi_table([1, 2, 3, 4], [1, 1, 1, 4], bins=2)
-    assert table["expected_count"].tolist() == [2, 2]
-    assert table["actual_count"].tolist() == [3, 1]
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=5000)
-    assert psi(x, x) == pytest.approx(0.0, abs=1e-12)
-    assert psi(x, rng.normal(size=5000)) < 0.02
-    assert psi(x, rng.normal(1.0, 1.0, 5000)) > 0.25
-    with pytest.raises(DataValidationError, match="actual has 1 missing"):
-        psi(x, [0.1, np.nan])
-
-
 # ---------------------------------------------------------------- per-row errors
 def test_bad_rows_get_an_error_and_are_not_scored(model: CreditModel) -> None:
     frame = _toy(8, seed=9).drop(columns="default")
@@ -269,17 +242,6 @@ def test_woe_logistic_learns_the_toy_signal(toy: pd.DataFrame) -> None:
     assert len(woe.woe_["housing"]) == 3
 
 
-def test_metrics_hand_checked() -> None:
-    y = [0, 0, 0, 0, 1, 1]
-    p = [0.1, 0.2, 0.3, 0.4, 0.35, 0.9]
-    assert ks_statistic(y, p) == pytest.approx(0.75)
-    assert recall_at_fpr(y, p, 0.25) == pytest.approx(1.0)
-    assert recall_at_fpr(y, p, 0.0) == pytest.approx(0.5)
-    m = credit_metrics(y, p)
-    assert m["auc"] == pytest.approx(7 / 8)
-    assert m["brier"] == pytest.approx(np.mean((np.array(p) - y) ** 2))
-
-
 def test_cross_validate_pairs_models_over_the_same_folds(toy: pd.DataFrame) -> None:
     out = cross_validate(toy, repeats=2, folds=2, model_params={"lightgbm": FAST})
     assert len(out["folds"]) == 2 * 2 * 2
@@ -309,7 +271,7 @@ def test_holdout_drives_early_stopping_and_calibration(toy: pd.DataFrame) -> Non
     assert roc_auc_score(hold["default"], p) > 0.6
     # The calibrator was fitted on the holdout's scores: refitting on the same margins
     # reproduces it exactly.
-    margin = model._margin(_matrix(model.features_, hold))
+    margin = model._margin(feature_matrix(model.features_, hold))
     again = Calibrator(model.calibration_).fit(margin, hold["default"].to_numpy())
     assert np.allclose(again.predict(margin), p)
     with pytest.raises(DataValidationError, match="holdout_applicants has no 'default'"):
