@@ -130,7 +130,7 @@ def quantile_scores(realised: np.ndarray, predicted: np.ndarray, scale: np.ndarr
     """Scaled quantile scores and 90% coverage of each realised window.
 
     The pinball loss at every level of :data:`TAUS` (per window, the same loss as
-    :func:`engine.forecast_metrics.pinball`), averaged over levels, divided by ``scale``
+    :func:`engine.demand.metrics.pinball`), averaged over levels, divided by ``scale``
     and averaged over strategies.
 
     Parameters

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from augment.base import Generator
-from engine.forecast_metrics import pinball
+from engine.demand.metrics import pinball
 from engine.lift import LiftConfig, get_task, run_lift
 from engine.lift.paths import (
     TAUS,

@@ -1,4 +1,4 @@
-"""Train a :class:`~engine.demand.DemandModel` on a Dask cluster with ``lightgbm.dask``.
+"""Train a :class:`~engine.demand.model.DemandModel` on a Dask cluster with ``lightgbm.dask``.
 
 Everything but the boosting is :class:`DemandModel`'s own code: :meth:`DemandModel.fit`
 validates the data, builds each horizon's design matrix (``_training_rows`` ->
@@ -16,7 +16,7 @@ period; the same data on the same number of workers gives the same boosters.
 
 Examples
 --------
->>> from serving.cluster import connect  # doctest: +SKIP
+>>> from serving.jobs.cluster import connect  # doctest: +SKIP
 >>> with connect("local:2") as client:  # doctest: +SKIP
 ...     model = fit_dask(DemandModel(horizon=4), sales, stores, client=client)
 >>> model.save("demand-model")  # doctest: +SKIP
@@ -35,7 +35,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from engine.demand import DemandModel
+from engine.demand.model import DemandModel
 from features.errors import DataValidationError
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def fit_dask(model: DemandModel, sales: pd.DataFrame, stores: pd.DataFrame | Non
     sales, stores, synthetic, synthetic_weight
         As in :meth:`DemandModel.fit`.
     client : distributed.Client
-        The cluster (see :func:`serving.cluster.connect`). Each worker holds one share of
+        The cluster (see :func:`serving.jobs.cluster.connect`). Each worker holds one share of
         every design matrix; the same data on the same number of workers gives the same
         boosters.
 
