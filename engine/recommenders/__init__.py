@@ -8,10 +8,11 @@ batch-first ``recommend`` with exactly ``n`` results, fold-in of new users,
 """
 
 from engine.recommenders.als import ALSRecommender
-from engine.recommenders.base import Recommender, matrix_fingerprint
+from engine.recommenders.base import Recommender
 from engine.recommenders.bpr import BPRRecommender
 from engine.recommenders.itemknn import ItemKNNRecommender
 from engine.recommenders.popularity import PopularityRecommender
+from engine.recommenders.sparse import matrix_fingerprint
 
 __all__ = [
     "ALSRecommender",

@@ -9,13 +9,9 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from engine.recommenders.base import (
-    check_float,
-    check_int,
-    check_random_state,
-    resolve_gpu,
-)
+from engine.recommenders.base import resolve_gpu
 from engine.recommenders.factors import FactorRecommender
+from features.errors import check_int, check_random_state, check_real
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +58,6 @@ class ALSRecommender(FactorRecommender):
     >>> items, scores = model.recommend(["u1", "u2"], n=5)  # doctest: +SKIP
     """
 
-    _SAVE_NAME = "als"
 
     def __init__(self, *, factors: int = 64, regularization: float = 0.01, alpha: float = 1.0,
                  iterations: int = 15, random_state: int | np.random.Generator | None = None,
@@ -77,8 +72,8 @@ class ALSRecommender(FactorRecommender):
     def _validate_params(self) -> None:
         name = self._name
         check_int(name, "factors", self.factors, 1)
-        check_float(name, "regularization", self.regularization, 0.0)
-        check_float(name, "alpha", self.alpha, 0.0, closed=False)
+        check_real(name, "regularization", self.regularization, 0.0)
+        check_real(name, "alpha", self.alpha, 0.0, low_open=True)
         check_int(name, "iterations", self.iterations, 1)
         check_random_state(name, self.random_state)
         resolve_gpu(name, self.use_gpu)

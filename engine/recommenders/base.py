@@ -9,13 +9,7 @@ through a handful of ``_``-prefixed hooks, as implicit's ``RecommenderBase`` doe
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
 import logging
-import os
-import shutil
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,21 +19,22 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from features.artifacts import (
-    PARAMS_FILE,
-    ArtifactError,
-    publish_dir,
-    read_params,
-    sha256_file,
-    verify_files,
+from engine.estimator import Estimator
+from engine.recommenders.sparse import (
+    as_ids,
+    binary,
+    checked_matrix,
+    empty_rows,
+    matrix_fingerprint,
+    member,
+    positions,
 )
-from features.errors import DataValidationError, GenliftWarning, check_param
+from features.artifacts import Artifact
+from features.errors import DataValidationError, check_int, check_param, check_real
 from features.matrix import InteractionMatrix, build_user_items
-from features.version import __version__
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
 REFIT = "train the model (`genlift train recs`)"
 ARRAYS_FILE = "arrays.npz"
 # implicit pads short result rows with id -1 and score -FLT_MAX; anything this low is a pad.
@@ -47,33 +42,8 @@ _PAD_SCORE = -float(np.finfo(np.float32).max) / 2
 # Users per call into the wrapped library: bounds the (rows x candidates) work arrays.
 _CHUNK = 2048
 
-_REGISTRY: dict[str, type[Recommender]] = {}
-
 
 # ---------------------------------------------------------------------------- parameters
-def check_int(owner: str, name: str, value: object, low: int) -> None:
-    """Raise the scikit-learn style error unless ``value`` is an int ``>= low``."""
-    ok = isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= low
-    check_param(owner, name, value, bool(ok), f"an int in the range [{low}, inf)")
-
-
-def check_float(owner: str, name: str, value: object, low: float, *, closed: bool = True) -> None:
-    """Raise the scikit-learn style error unless ``value`` is a finite real above ``low``."""
-    ok = (isinstance(value, int | float | np.integer | np.floating)
-          and not isinstance(value, bool) and bool(np.isfinite(value))
-          and (value >= low if closed else value > low))
-    bracket = "[" if closed else "("
-    check_param(owner, name, value, bool(ok), f"a float in the range {bracket}{low:g}, inf)")
-
-
-def check_random_state(owner: str, value: object) -> None:
-    """``random_state`` must be None, a non-negative int or a ``np.random.Generator``."""
-    ok = value is None or isinstance(value, np.random.Generator) or (
-        isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 0)
-    check_param(owner, "random_state", value, bool(ok),
-                "None, an int in the range [0, inf) or a numpy.random.Generator")
-
-
 def resolve_gpu(owner: str, use_gpu: object) -> bool:
     """Decide whether implicit's CUDA path is used: ``"auto"`` takes it when present."""
     check_param(owner, "use_gpu", use_gpu, use_gpu in ("auto", True, False) and
@@ -88,91 +58,8 @@ def resolve_gpu(owner: str, use_gpu: object) -> bool:
     return bool(implicit.gpu.HAS_CUDA) if use_gpu == "auto" else bool(use_gpu)
 
 
-# ------------------------------------------------------------------------- small helpers
-def _positions(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Index of every id in ``sorted_ids``; -1 where absent."""
-    if sorted_ids.size == 0:
-        return np.full(ids.shape, -1, dtype=np.int64)
-    pos = np.clip(np.searchsorted(sorted_ids, ids), 0, sorted_ids.size - 1)
-    return np.where(sorted_ids[pos] == ids, pos, -1).astype(np.int64)
-
-
-def _as_ids(values: object, what: str) -> np.ndarray:
-    """A 1-D object array of id strings (a single string is one id)."""
-    if isinstance(values, str):
-        values = [values]
-    arr = np.asarray(values, dtype=object)
-    if arr.ndim != 1:
-        raise ValueError(f"{what} must be a 1-D sequence of ids; got an array of shape "
-                         f"{arr.shape}")
-    return arr.astype(str).astype(object)
-
-
-def _binary(m: sp.csr_matrix) -> sp.csr_matrix:
-    out = sp.csr_matrix((np.ones(m.nnz, dtype=np.float32), m.indices, m.indptr), shape=m.shape)
-    out.sort_indices()
-    return out
-
-
-def _empty_rows(n_rows: int, n_items: int) -> sp.csr_matrix:
-    return sp.csr_matrix((n_rows, n_items), dtype=np.float32)
-
-
-def matrix_fingerprint(m: InteractionMatrix) -> str:
-    """sha256 of an interaction matrix: layout, ids and every stored cell."""
-    csr = m.matrix.tocsr()
-    digest = hashlib.sha256()
-    digest.update(np.asarray(csr.shape, dtype=np.int64).tobytes())
-    for ids in (m.user_ids, m.item_ids):
-        digest.update("\x1f".join(map(str, ids)).encode())
-        digest.update(b"\x1e")
-    for part in (csr.indptr.astype(np.int64), csr.indices.astype(np.int64),
-                 csr.data.astype(np.float32)):
-        digest.update(part.tobytes())
-    return digest.hexdigest()
-
-
-def _checked_matrix(m: object, owner: str, what: str, table: str,
-                    *, allow_empty: bool = False) -> sp.csr_matrix:
-    """Validate an InteractionMatrix and return its CSR (float32, sorted, no zero cells)."""
-    if not isinstance(m, InteractionMatrix):
-        raise TypeError(f"{owner}.fit expects {what} as a features.matrix.InteractionMatrix "
-                        f"(see build_user_items); got {type(m).__name__}")
-    csr = sp.csr_matrix(m.matrix, dtype=np.float32)
-    n_users, n_items = csr.shape
-    if n_users != len(m.user_ids) or n_items != len(m.item_ids):
-        raise DataValidationError(
-            f"{what} has a {n_users} x {n_items} matrix but {len(m.user_ids)} user ids and "
-            f"{len(m.item_ids)} item ids", table=table, fix="build it with build_user_items")
-    if not allow_empty and (n_users == 0 or n_items == 0 or csr.nnz == 0):
-        raise DataValidationError(
-            f"{what} is empty: {n_users} users x {n_items} items with {csr.nnz} stored "
-            "interactions", table=table, n_rows=0,
-            fix="fit on a matrix with at least one user, one item and one interaction")
-    coo = csr.tocoo()
-    bad = ~np.isfinite(coo.data) | (coo.data < 0)
-    if bad.any():
-        where = np.flatnonzero(bad)[:5]
-        examples = ", ".join(f"(user {m.user_ids[coo.row[i]]!r}, item {m.item_ids[coo.col[i]]!r}"
-                             f": {coo.data[i]:g})" for i in where)
-        raise DataValidationError(
-            f"{what} has {int(bad.sum())} negative or non-finite weights ({examples}"
-            f"{', ...' if bad.sum() > 5 else ''})", table=table, column="weight",
-            n_rows=int(bad.sum()), rows=[int(coo.row[i]) + 1 for i in where],
-            fix="weights are confidences and must be finite and >= 0")
-    n_zero = int((csr.data == 0).sum())
-    if n_zero:
-        import warnings
-
-        warnings.warn(f"{what}: dropped {n_zero} stored cells whose weight is 0 "
-                      "(they carry no confidence)", GenliftWarning, stacklevel=4)
-        csr.eliminate_zeros()
-    csr.sort_indices()
-    return csr
-
-
 # ------------------------------------------------------------------------------ the class
-class Recommender(ABC):
+class Recommender(Estimator, Artifact, ABC):
     """Base class of genlift's recommenders: fit on a user x item matrix, recommend top-n.
 
     Subclasses wrap one algorithm (implicit's ALS, BPR, item-kNN, or plain popularity)
@@ -201,26 +88,8 @@ class Recommender(ABC):
         popularity fallback was used.
     """
 
-    #: Model family written to ``params.json``; subclasses may refine it.
-    _SAVE_NAME: ClassVar[str] = "recommender"
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.__name__] = cls
-
-    # ------------------------------------------------------------------ introspection
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values() if p.kind == p.KEYWORD_ONLY]
-
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, as given."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
+    artifact_kind: ClassVar[str] = "recommender"
+    artifact_refit: ClassVar[str] = REFIT
 
     @property
     def _name(self) -> str:
@@ -294,15 +163,15 @@ class Recommender(ABC):
         self
         """
         self._validate_params()
-        check_float(f"{self._name}.fit", "synthetic_weight", synthetic_weight, 0.0)
-        real = _checked_matrix(user_items, self._name, "user_items", "interactions")
-        syn_csr = _empty_rows(0, real.shape[1])
+        check_real(f"{self._name}.fit", "synthetic_weight", synthetic_weight, 0.0)
+        real = checked_matrix(user_items, self._name, "user_items", "interactions")
+        syn_csr = empty_rows(0, real.shape[1])
         if synthetic is not None:
             syn_csr = self._align_synthetic(synthetic, user_items.item_ids)
         if synthetic_weight == 0 and syn_csr.shape[0]:
             logger.info("%s: synthetic_weight=0, ignoring %d synthetic users", self._name,
                         syn_csr.shape[0])
-            syn_csr = _empty_rows(0, real.shape[1])
+            syn_csr = empty_rows(0, real.shape[1])
 
         n_real = real.shape[0]
         train = real if syn_csr.shape[0] == 0 else \
@@ -332,10 +201,10 @@ class Recommender(ABC):
 
     def _align_synthetic(self, synthetic: InteractionMatrix,
                          item_ids: np.ndarray) -> sp.csr_matrix:
-        csr = _checked_matrix(synthetic, self._name, "synthetic", "synthetic_interactions",
+        csr = checked_matrix(synthetic, self._name, "synthetic", "synthetic_interactions",
                               allow_empty=True)
         item_ids = np.asarray(item_ids).astype(str).astype(object)
-        col_map = _positions(item_ids, np.asarray(synthetic.item_ids).astype(str).astype(object))
+        col_map = positions(item_ids, np.asarray(synthetic.item_ids).astype(str).astype(object))
         coo = csr.tocoo()
         keep = col_map[coo.col] >= 0
         if (~keep).any():
@@ -400,28 +269,28 @@ class Recommender(ABC):
         self._check_fitted()
         check_int(f"{self._name}.recommend", "n", n, 1)
         n = int(n)
-        ids = _as_ids(user_ids, "user_ids")
+        ids = as_ids(user_ids, "user_ids")
         n_items = self.item_ids_.size
         filter_idx = self._filter_index(filter_items)
         filter_mask = np.zeros(n_items, dtype=bool)
         filter_mask[filter_idx] = True
 
-        rows = _positions(self.user_ids_, ids)
+        rows = positions(self.user_ids_, ids)
         unknown = rows < 0
         fold_pos = np.zeros(ids.size, dtype=np.int64) - 1
-        fold_hist = _empty_rows(0, n_items)
+        fold_hist = empty_rows(0, n_items)
         if unknown.any() and interactions is not None:
             fold_users, fold_hist = self._fold_in_history(interactions, np.unique(ids[unknown]))
-            fold_pos = np.where(unknown, _positions(fold_users, ids), -1)
+            fold_pos = np.where(unknown, positions(fold_users, ids), -1)
         folded = fold_pos >= 0
         fallback = unknown & ~folded
 
         # Histories aligned to the request, for the availability check before any work.
-        history = _empty_rows(ids.size, n_items)
+        history = empty_rows(ids.size, n_items)
         if exclude_seen:
             known_pos, fold_pos_idx = np.flatnonzero(~unknown), np.flatnonzero(folded)
             blocks = sp.vstack([self.user_items_[rows[known_pos]], fold_hist[fold_pos[folded]],
-                                _empty_rows(int(fallback.sum()), n_items)], format="csr")
+                                empty_rows(int(fallback.sum()), n_items)], format="csr")
             order = np.concatenate([known_pos, fold_pos_idx, np.flatnonzero(fallback)])
             history = blocks[np.argsort(order, kind="stable")]
         self._check_available(ids, history, filter_mask, n)
@@ -442,7 +311,7 @@ class Recommender(ABC):
                     *cand, hist if exclude_seen else None, filter_mask, n)
         fb = np.flatnonzero(fallback)
         if fb.size:
-            cand = self._popular_candidates(_empty_rows(fb.size, n_items), n, exclude_seen=False,
+            cand = self._popular_candidates(empty_rows(fb.size, n_items), n, exclude_seen=False,
                                             filter_idx=filter_idx)
             out_idx[fb], out_scores[fb] = self._finalize(*cand, None, filter_mask, n)
             logger.debug("%s: popularity fallback for %d unknown users", self._name, fb.size)
@@ -458,16 +327,16 @@ class Recommender(ABC):
         (no rows in ``interactions``, or only rows on unknown items).
         """
         self._check_fitted()
-        ids = _as_ids(user_ids, "user_ids")
-        unknown = _positions(self.user_ids_, ids) < 0
+        ids = as_ids(user_ids, "user_ids")
+        unknown = positions(self.user_ids_, ids) < 0
         folded = np.fromiter((u in self._last_folded for u in ids), dtype=bool, count=ids.size)
         return unknown & ~folded
 
     def _filter_index(self, filter_items: Sequence[str] | None) -> np.ndarray:
         if filter_items is None:
             return np.zeros(0, dtype=np.int32)
-        wanted = _as_ids(filter_items, "filter_items")
-        idx = _positions(self.item_ids_, wanted)
+        wanted = as_ids(filter_items, "filter_items")
+        idx = positions(self.item_ids_, wanted)
         if (idx < 0).any():
             missing = np.unique(wanted[idx < 0])
             shown = ", ".join(repr(x) for x in missing[:5])
@@ -492,7 +361,7 @@ class Recommender(ABC):
         users = np.asarray(interactions["user_id"].astype(str), dtype=object)
         sub = interactions.loc[np.isin(users, unknown), ["user_id", "item_id"]]
         if sub.empty:
-            return np.zeros(0, dtype=object), _empty_rows(0, self.item_ids_.size)
+            return np.zeros(0, dtype=object), empty_rows(0, self.item_ids_.size)
         fold_ids = np.unique(np.asarray(sub["user_id"].astype(str), dtype=object).astype(str))
         m = build_user_items(sub, weight="count", user_ids=fold_ids,
                              item_ids=self.item_ids_.astype(str))
@@ -509,7 +378,7 @@ class Recommender(ABC):
                          filter_mask: np.ndarray, n: int) -> None:
         n_items = filter_mask.size
         n_filtered = int(filter_mask.sum())
-        seen = np.asarray(_binary(history) @ (~filter_mask).astype(np.float32)).ravel() \
+        seen = np.asarray(binary(history) @ (~filter_mask).astype(np.float32)).ravel() \
             if history.nnz else np.zeros(ids.size)
         available = n_items - n_filtered - seen.astype(np.int64)
         short = available < n
@@ -548,7 +417,7 @@ class Recommender(ABC):
         safe = np.where(valid, ids, 0)
         valid &= ~filter_mask[safe]
         if seen is not None and seen.nnz:
-            valid &= ~_member(seen, safe)
+            valid &= ~member(seen, safe)
         if width > 1:  # drop repeats, keeping the first (best) occurrence
             keyed = np.where(valid, safe, -1 - np.arange(width))
             order = np.argsort(keyed, axis=1, kind="stable")
@@ -599,8 +468,8 @@ class Recommender(ABC):
         self._check_fitted()
         check_int(f"{self._name}.similar_items", "n", n, 1)
         n = int(n)
-        ids = _as_ids(item_ids, "item_ids")
-        idx = _positions(self.item_ids_, ids)
+        ids = as_ids(item_ids, "item_ids")
+        idx = positions(self.item_ids_, ids)
         if (idx < 0).any():
             missing = np.unique(ids[idx < 0])
             raise DataValidationError(
@@ -650,29 +519,9 @@ class Recommender(ABC):
         return np.ascontiguousarray(self._score_block(rows), dtype=np.float32)
 
     # --------------------------------------------------------------- persistence
-    def _seed(self) -> int | None:
-        seed = getattr(self, "random_state", None)
-        return int(seed) if isinstance(seed, int | np.integer) else None
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the fitted model to the folder ``path`` (atomically).
-
-        The folder holds ``params.json`` (genlift version, class, config, training-data
-        fingerprint, seed, sha256 of the arrays) and ``arrays.npz`` (no pickles). It is
-        built under a temporary name next to ``path`` and renamed into place; an
-        existing model folder at ``path`` is replaced.
-
-        Returns
-        -------
-        pathlib.Path
-            The folder written.
-        """
-        self._check_fitted()
-        path = Path(path)
-        if path.exists() and not (path.is_dir() and (path / PARAMS_FILE).is_file()):
-            raise FileExistsError(f"{path} exists and is not a saved genlift model; refusing "
-                                  "to overwrite it")
-        path.parent.mkdir(parents=True, exist_ok=True)
+    # save(path) / load(path) come from features.artifacts.Artifact; the folder holds
+    # arrays.npz: ids, the real users' interactions, popularity and the model's arrays.
+    def _save_state(self, folder: Path) -> dict[str, Any]:
         arrays = {
             "user_ids": self.user_ids_.astype(str), "item_ids": self.item_ids_.astype(str),
             "user_items_data": self.user_items_.data, "user_items_indices":
@@ -681,97 +530,31 @@ class Recommender(ABC):
         }
         for key, value in self._state_arrays().items():
             arrays[f"model_{key}"] = np.asarray(value)
-        config = self.get_params()
-        if "random_state" in config and not isinstance(config["random_state"], int | None):
-            config["random_state"] = self._seed()
-        tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex}"
-        tmp.mkdir()
-        try:
-            with open(tmp / ARRAYS_FILE, "wb") as fh:
-                np.savez(fh, **arrays)
-            params = {
-                "format_version": FORMAT_VERSION, "genlift_version": __version__,
-                "kind": self._SAVE_NAME, "class": self._name, "config": config,
-                "seed": self._seed(), "fingerprint": self.fingerprint_,
-                "synthetic_fingerprint": self.synthetic_fingerprint_,
-                "n_users": int(self.user_ids_.size), "n_items": int(self.item_ids_.size),
+        with open(folder / ARRAYS_FILE, "wb") as fh:
+            np.savez(fh, **arrays)
+        return {"n_users": int(self.user_ids_.size), "n_items": int(self.item_ids_.size),
                 "n_synthetic_users": self.n_synthetic_users_,
                 "synthetic_weight": self.synthetic_weight_,
-                "arrays_sha256": sha256_file(tmp / ARRAYS_FILE),
-            }
-            with open(tmp / PARAMS_FILE, "w", encoding="utf-8") as fh:
-                json.dump(params, fh, indent=2, sort_keys=True)
-            publish_dir(tmp, path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-        logger.info("%s: saved to %s", self._name, path)
-        return path
+                "synthetic_fingerprint": self.synthetic_fingerprint_}
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Recommender:
-        """Read a model written by :meth:`save`.
-
-        ``Recommender.load`` returns the saved class; ``ALSRecommender.load`` etc. also
-        check that the folder holds that class.
-
-        Raises
-        ------
-        FileNotFoundError
-            ``path`` is not a folder.
-        DataValidationError
-            The folder is incomplete or corrupted (bad JSON, checksum mismatch, missing
-            arrays) or holds another class.
-        """
-        path = Path(path)
-        params = read_params(path, what="model", refit=REFIT)
-
-        def corrupt(why: str) -> ArtifactError:
-            return ArtifactError(f"model folder {path} is corrupted or incomplete: {why}",
-                                 table="model", fix=f"{REFIT} again")
-
-        try:
-            class_name, config = params["class"], dict(params["config"])
-            expected_sha = str(params["arrays_sha256"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise corrupt(f"{PARAMS_FILE} is unreadable ({exc})") from exc
-        target = _REGISTRY.get(class_name)
-        if target is None or not issubclass(target, cls):
-            raise ArtifactError(f"{path} holds a {class_name}, not a {cls.__name__}",
-                                table="model", fix=f"load it with {class_name}.load")
-        arrays_path = path / ARRAYS_FILE
-        verify_files(path, {ARRAYS_FILE: expected_sha}, what="model", refit=REFIT)
-        try:
-            with np.load(arrays_path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-            model = target(**config)
-            model.user_ids_ = arrays["user_ids"].astype(object)
-            model.item_ids_ = arrays["item_ids"].astype(object)
-            model.user_items_ = sp.csr_matrix(
-                (arrays["user_items_data"], arrays["user_items_indices"],
-                 arrays["user_items_indptr"]),
-                shape=(model.user_ids_.size, model.item_ids_.size))
-            model.popularity_ = arrays["popularity"]
-            model.n_synthetic_users_ = int(params.get("n_synthetic_users", 0))
-            model.synthetic_weight_ = float(params.get("synthetic_weight", 0.0))
-            model.fingerprint_ = str(params["fingerprint"])
-            model.synthetic_fingerprint_ = params.get("synthetic_fingerprint")
-            model._pop_order = np.argsort(-model.popularity_, kind="stable")
-            model._restore_state({k[len("model_"):]: v for k, v in arrays.items()
-                                  if k.startswith("model_")})
-        except (KeyError, ValueError, TypeError, OSError) as exc:
-            raise corrupt(f"cannot rebuild the model ({type(exc).__name__}: {exc})") from exc
+    def _load_state(cls, folder: Path, state: dict[str, Any], config: dict[str, Any],
+                    **options: Any) -> Recommender:
+        with np.load(folder / ARRAYS_FILE, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        model = cls(**config)
+        model.user_ids_ = arrays["user_ids"].astype(object)
+        model.item_ids_ = arrays["item_ids"].astype(object)
+        model.user_items_ = sp.csr_matrix(
+            (arrays["user_items_data"], arrays["user_items_indices"],
+             arrays["user_items_indptr"]), shape=(model.user_ids_.size, model.item_ids_.size))
+        model.popularity_ = arrays["popularity"]
+        model.n_synthetic_users_ = int(state.get("n_synthetic_users", 0))
+        model.synthetic_weight_ = float(state.get("synthetic_weight", 0.0))
+        model.synthetic_fingerprint_ = state.get("synthetic_fingerprint")
+        model._pop_order = np.argsort(-model.popularity_, kind="stable")
+        model._restore_state({k[len("model_"):]: v for k, v in arrays.items()
+                              if k.startswith("model_")})
         model.last_fallback_ = np.zeros(0, dtype=bool)
         model._last_folded = set()
-        logger.info("%s: loaded from %s", class_name, path)
         return model
-
-
-def _member(seen: sp.csr_matrix, ids: np.ndarray) -> np.ndarray:
-    """``seen[r, ids[r, c]] != 0`` for every cell, vectorised via sorted (row, item) keys."""
-    n_items = seen.shape[1]
-    seen_rows = np.repeat(np.arange(seen.shape[0], dtype=np.int64), np.diff(seen.indptr))
-    keys = np.sort(seen_rows * n_items + seen.indices.astype(np.int64))
-    query = np.arange(ids.shape[0], dtype=np.int64)[:, None] * n_items + ids
-    pos = np.clip(np.searchsorted(keys, query), 0, keys.size - 1)
-    return keys[pos] == query

@@ -9,13 +9,9 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from engine.recommenders.base import (
-    check_float,
-    check_int,
-    check_random_state,
-    resolve_gpu,
-)
+from engine.recommenders.base import resolve_gpu
 from engine.recommenders.factors import FactorRecommender
+from features.errors import check_int, check_random_state, check_real
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +58,6 @@ class BPRRecommender(FactorRecommender):
     history (confidence ``1 + count``) on the item factors, the item bias held fixed.
     """
 
-    _SAVE_NAME = "bpr"
 
     def __init__(self, *, factors: int = 64, learning_rate: float = 0.01,
                  regularization: float = 0.01, iterations: int = 100,
@@ -78,8 +73,8 @@ class BPRRecommender(FactorRecommender):
     def _validate_params(self) -> None:
         name = self._name
         check_int(name, "factors", self.factors, 1)
-        check_float(name, "learning_rate", self.learning_rate, 0.0, closed=False)
-        check_float(name, "regularization", self.regularization, 0.0)
+        check_real(name, "learning_rate", self.learning_rate, 0.0, low_open=True)
+        check_real(name, "regularization", self.regularization, 0.0)
         check_int(name, "iterations", self.iterations, 1)
         check_random_state(name, self.random_state)
         resolve_gpu(name, self.use_gpu)

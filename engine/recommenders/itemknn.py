@@ -11,8 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from engine.recommenders.base import Recommender, check_int
-from features.errors import check_param
+from engine.recommenders.base import Recommender
+from features.errors import check_int, check_param
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,6 @@ class ItemKNNRecommender(Recommender):
     (score 0), so results still have exactly ``n`` columns.
     """
 
-    _SAVE_NAME = "itemknn"
 
     def __init__(self, *, k: int = 100, similarity: str = "cosine") -> None:
         self.k = k

@@ -26,8 +26,6 @@ class PopularityRecommender(Recommender):
     item-item relation).
     """
 
-    _SAVE_NAME = "popularity"
-
     def __init__(self) -> None:
         pass
 

@@ -231,8 +231,10 @@ class RecommenderContract:
         path = model.save(tmp_path / "model")
         params = json.loads((path / "params.json").read_text())
         assert params["class"] == type(model).__name__
-        assert params["fingerprint"] == model.fingerprint_ and len(params["arrays_sha256"]) == 64
-        assert params["synthetic_fingerprint"] == model.synthetic_fingerprint_ is not None
+        assert params["kind"] == "recommender"
+        assert params["data_fingerprint"] == model.fingerprint_
+        assert len(params["sha256"]["arrays.npz"]) == 64
+        assert params["state"]["synthetic_fingerprint"] == model.synthetic_fingerprint_ is not None
         assert params["seed"] == getattr(model, "random_state", None)
         for loaded in (Recommender.load(path), type(model).load(path)):
             assert type(loaded) is type(model)
