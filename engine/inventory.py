@@ -47,7 +47,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy import special
 
-from features.errors import DataValidationError, check_param
+from features.errors import DataValidationError, check_int, check_param, check_real
 
 logger = logging.getLogger(__name__)
 
@@ -78,10 +78,6 @@ POLICIES = ("s,S", "R,S")
 STATUSES = ("reorder now", "ok", "overstock", "unknown")
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
-
-
 def _check_paths(paths: ArrayLike, owner: str) -> NDArray[np.float64]:
     arr = np.asarray(paths, dtype=np.float64)
     if arr.ndim != 3:
@@ -100,14 +96,6 @@ def _check_paths(paths: ArrayLike, owner: str) -> NDArray[np.float64]:
             table="paths", n_rows=len(series), rows=[int(s) + 1 for s in series[:5]],
             fix="demand paths must be finite; check the demand model's samples")
     return arr
-
-
-def _check_service_level(value: object, owner: str, name: str = "service_level") -> float:
-    number = isinstance(value, int | float | np.floating | np.integer) and \
-        not isinstance(value, bool)
-    level = float(value) if number else float("nan")  # type: ignore[arg-type]
-    check_param(owner, name, value, 0.0 < level < 1.0, "a float in the range (0, 1)")
-    return level
 
 
 def sample_quantile(samples: ArrayLike, q: ArrayLike) -> NDArray[np.float64]:
@@ -164,10 +152,8 @@ def lead_time_demand(paths: ArrayLike, lead_time: int, review_period: int = 0
     array([3., 3., 3.])
     """
     owner = "lead_time_demand"
-    check_param(owner, "lead_time", lead_time, _is_int(lead_time) and lead_time >= 1,
-                "an int in the range [1, inf)")
-    check_param(owner, "review_period", review_period,
-                _is_int(review_period) and review_period >= 0, "an int in the range [0, inf)")
+    check_int(owner, "lead_time", lead_time, 1)
+    check_int(owner, "review_period", review_period, 0)
     arr = _check_paths(paths, owner)
     horizon = arr.shape[2]
     if horizon < lead_time + review_period:
@@ -251,7 +237,8 @@ def _service_levels(service_level: float | Mapping[str, float], abc: NDArray[np.
                     ) -> NDArray[np.float64]:
     owner = "plan"
     if isinstance(service_level, Mapping):
-        levels = {str(k): _check_service_level(v, owner, f"service_level[{k!r}]")
+        levels = {str(k): check_real(owner, f"service_level[{k!r}]", v, 0.0, 1.0,
+                                     low_open=True, high_open=True)
                   for k, v in service_level.items()}
         missing = sorted(set(abc.tolist()) - set(levels))
         if missing:
@@ -259,7 +246,9 @@ def _service_levels(service_level: float | Mapping[str, float], abc: NDArray[np.
                 f"The 'service_level' parameter of plan has no target for ABC class(es) "
                 f"{missing}; got targets for {sorted(levels)}. Give one per class present.")
         return np.array([levels[c] for c in abc], dtype=np.float64)
-    return np.full(len(abc), _check_service_level(service_level, owner))
+    level = check_real(owner, "service_level", service_level, 0.0, 1.0, low_open=True,
+                       high_open=True)
+    return np.full(len(abc), level)
 
 
 def plan(
@@ -432,10 +421,8 @@ def normal_plan_reference(
     65.8
     """
     owner = "normal_plan_reference"
-    check_param(owner, "lead_time", lead_time, _is_int(lead_time) and lead_time >= 1,
-                "an int in the range [1, inf)")
-    check_param(owner, "review_period", review_period,
-                _is_int(review_period) and review_period >= 0, "an int in the range [0, inf)")
+    check_int(owner, "lead_time", lead_time, 1)
+    check_int(owner, "review_period", review_period, 0)
     alpha = np.asarray(service_level, dtype=np.float64)
     check_param(owner, "service_level", service_level,
                 bool(np.all((alpha > 0) & (alpha < 1))), "a float in the range (0, 1)")

@@ -30,11 +30,11 @@ import scipy.sparse as sp
 from augment.baskets import BasketGenerator
 from augment.quality_baskets import basket_scorecard, fidelity_score
 from augment.registry import make_generator
-from engine.recommenders.evaluation import make_model
 from engine.lift.protocol import Arm, ArmState, LiftConfig, LiftSplit, LiftTask
 from engine.lift.stats import Metric, Units, mean_metric
-from engine.recommenders.metrics import cold_user_segment, per_user_metrics, relevant_from_frame
 from engine.recommenders import Recommender
+from engine.recommenders.evaluation import make_model
+from engine.recommenders.metrics import cold_user_segment, per_user_metrics, relevant_from_frame
 from engine.recommenders.splits import user_holdout_split, validation_split
 from features.errors import DataValidationError, check_param, is_int, is_real
 from features.matrix import InteractionMatrix, build_user_items

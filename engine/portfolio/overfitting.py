@@ -42,7 +42,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from engine.portfolio.strategies import TRADING_DAYS
-from features.errors import DataValidationError, GenliftWarning, check_param
+from features.errors import DataValidationError, GenliftWarning, check_param, is_int
 
 logger = logging.getLogger(__name__)
 
@@ -343,7 +343,7 @@ def deflated_sharpe(returns: ArrayLike, n_trials: int | None = None, *,
             f"and 1 strategy", table="returns", fix="pass a longer history")
     trials = n_strats if n_trials is None else n_trials
     check_param("deflated_sharpe", "n_trials", n_trials,
-                isinstance(trials, int | np.integer) and trials >= n_strats,
+                is_int(trials) and trials >= n_strats,
                 f"an int >= the number of strategies ({n_strats})")
     if var_sr is not None:
         check_param("deflated_sharpe", "var_sr", var_sr, bool(np.isfinite(var_sr) and var_sr >= 0),
@@ -502,8 +502,7 @@ def probability_of_backtest_overfitting(
     (12870, 0.0)
     """
     check_param("probability_of_backtest_overfitting", "n_blocks", n_blocks,
-                isinstance(n_blocks, int | np.integer) and not isinstance(n_blocks, bool)
-                and 2 <= n_blocks <= MAX_BLOCKS and n_blocks % 2 == 0,
+                is_int(n_blocks) and 2 <= n_blocks <= MAX_BLOCKS and n_blocks % 2 == 0,
                 f"an even int in the range [2, {MAX_BLOCKS}]")
     check_param("probability_of_backtest_overfitting", "metric", metric,
                 metric in PBO_METRICS, f"a str among {PBO_METRICS}")

@@ -20,18 +20,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.recommenders.metrics import (
-    cold_user_segment,
-    per_user_metrics,
-    ranking_metrics,
-    segment_metrics,
-)
 from engine.recommenders import (
     ALSRecommender,
     BPRRecommender,
     ItemKNNRecommender,
     PopularityRecommender,
     Recommender,
+)
+from engine.recommenders.metrics import (
+    cold_user_segment,
+    per_user_metrics,
+    ranking_metrics,
+    segment_metrics,
 )
 from engine.recommenders.splits import msr_split, temporal_split, validation_split
 from features.errors import DataValidationError

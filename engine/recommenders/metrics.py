@@ -36,12 +36,12 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Collection, Sequence
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from features.errors import DataValidationError, check_param
+from features.errors import DataValidationError, check_int, check_param, is_int
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +56,6 @@ __all__ = [
 
 #: Metric columns of :func:`per_user_metrics` (means of these are the reported metrics).
 PER_USER_COLUMNS = ("precision", "recall", "ndcg", "ap", "ap_at_k", "hit")
-
-
-def _check_k(owner: str, k: object) -> int:
-    ok = isinstance(k, (int, np.integer)) and not isinstance(k, bool) and bool(k >= 1)
-    check_param(owner, "k", k, ok, "an int in the range [1, inf)")
-    return int(cast(int, k))
 
 
 def _valid_mask(rec: np.ndarray) -> np.ndarray:
@@ -201,7 +195,7 @@ def per_user_metrics(
     0.5
     """
     owner = "per_user_metrics"
-    k = _check_k(owner, k)
+    k = check_int(owner, "k", k, 1)
     frame, _ = _per_user(recommended, relevant, k, owner)
     if users is not None:
         index = pd.Index(np.asarray(users))
@@ -275,9 +269,8 @@ def ranking_metrics(
     (0.5, 1.0, 0.8)
     """
     owner = "ranking_metrics"
-    k = _check_k(owner, k)
-    ok = n_items is None or (isinstance(n_items, (int, np.integer))
-                             and not isinstance(n_items, bool) and bool(n_items >= 1))
+    k = check_int(owner, "k", k, 1)
+    ok = n_items is None or (is_int(n_items) and bool(n_items >= 1))
     check_param(owner, "n_items", n_items, ok, "None or an int in the range [1, inf)")
     per_user, codes = _per_user(recommended, relevant, k, owner)
     used = codes[codes >= 0]
@@ -368,9 +361,7 @@ def cold_user_segment(
     Series
         Categorical ``"cold"`` / ``"warm"``, indexed by ``users``, named ``segment``.
     """
-    ok = isinstance(threshold, (int, np.integer)) and not isinstance(threshold, bool) \
-        and bool(threshold >= 1)
-    check_param("cold_user_segment", "threshold", threshold, ok, "an int in the range [1, inf)")
+    check_int("cold_user_segment", "threshold", threshold, 1)
     if "user_id" not in train.columns:
         raise DataValidationError(
             "train has no column 'user_id'", table="train", column="user_id",

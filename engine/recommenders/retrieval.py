@@ -21,13 +21,13 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, TypeAlias, cast
+from typing import Literal, TypeAlias
 
 import faiss
 import numpy as np
 import scipy.sparse as sp
 
-from features.errors import GenliftWarning, check_param
+from features.errors import GenliftWarning, check_int, check_param, is_int
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +65,6 @@ def _as_float32(arr: np.ndarray, name: str) -> np.ndarray:
         warnings.warn(f"{name} converted from {arr.dtype} to float32 for FAISS",
                       GenliftWarning, stacklevel=3)
     return np.ascontiguousarray(arr, dtype=np.float32)
-
-
-def _check_k(owner: str, k: object) -> int:
-    ok = isinstance(k, (int, np.integer)) and not isinstance(k, bool) and bool(k >= 1)
-    check_param(owner, "k", k, ok, "an int in the range [1, inf)")
-    return int(cast(int, k))
 
 
 def _exclude_csr(exclude: object, n_queries: int, n_items: int, owner: str) -> sp.csr_matrix | None:
@@ -180,7 +174,7 @@ def brute_force_topk(
         Inner products; ``-inf`` for padding.
     """
     owner = "brute_force_topk"
-    k = _check_k(owner, k)
+    k = check_int(owner, "k", k, 1)
     q = _check_factors(query, "query", owner).astype(np.float32, copy=False)
     items = _check_factors(item_factors, "item_factors", owner).astype(np.float32, copy=False)
     if q.shape[1] != items.shape[1]:
@@ -188,8 +182,7 @@ def brute_force_topk(
                          f"{items.shape[1]}")
     n_items = items.shape[0]
     excl = _exclude_csr(exclude, q.shape[0], n_items, owner)
-    ok_block = isinstance(block_size, (int, np.integer)) and bool(block_size >= 1)
-    check_param(owner, "block_size", block_size, ok_block, "an int in the range [1, inf)")
+    check_int(owner, "block_size", block_size, 1)
     kk = min(k, n_items)
     # Keep one block of scores near 128 MB whatever the catalogue size.
     rows_per_block = int(max(1, min(block_size, (1 << 25) // n_items)))
@@ -287,9 +280,8 @@ class ItemIndex:
         check_param(owner, "kind", self.kind, self.kind in KINDS, f"one of {', '.join(KINDS)}")
 
         def positive(name: str, value: object, allow_none: bool = False) -> None:
-            ok = (allow_none and value is None) or (
-                isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-                and bool(value >= 1))
+            ok = (allow_none and value is None) or (is_int(value)
+                                                    and bool(value >= 1))  # type: ignore[operator]
             check_param(owner, name, value, ok,
                         ("None or " if allow_none else "") + "an int in the range [1, inf)")
 
@@ -439,7 +431,7 @@ class ItemIndex:
         """
         self._check_fitted()
         owner = "ItemIndex.search"
-        k = _check_k(owner, k)
+        k = check_int(owner, "k", k, 1)
         q = _check_factors(query, "query", owner)
         if q.shape[1] != self.dim_:
             raise ValueError(f"{owner}: query has {q.shape[1]} factors but the index was fit "
@@ -580,7 +572,7 @@ def recall_vs_exact(
     float
         1.0 for an exact index (up to ties at the k-th score).
     """
-    k = _check_k("recall_vs_exact", k)
+    k = check_int("recall_vs_exact", "k", k, 1)
     got, _ = index.search(query, k, exclude=exclude)
     exact, _ = brute_force_topk(query, index.item_factors_, k, exclude)
     n = exact.shape[0]

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Literal, cast
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from features.errors import DataValidationError, check_param
+from features.errors import DataValidationError, check_int, check_param, check_real, is_int
 
 logger = logging.getLogger(__name__)
 
@@ -54,20 +54,6 @@ def _check_frame(frame: object, owner: str, columns: Sequence[str], table: str) 
                 fix=f"drop those rows or fill {col}",
             )
     return frame
-
-
-def _check_fraction(owner: str, name: str, value: object) -> float:
-    ok = isinstance(value, (float, int, np.floating)) and not isinstance(value, bool) \
-        and 0.0 < float(value) < 1.0
-    check_param(owner, name, value, ok, "a float in the range (0, 1)")
-    return float(cast(float, value))
-
-
-def _check_int(owner: str, name: str, value: object, low: int) -> int:
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) \
-        and bool(value >= low)
-    check_param(owner, name, value, ok, f"an int in the range [{low}, inf)")
-    return int(cast(int, value))
 
 
 def _group_codes(values: pd.Series) -> np.ndarray:
@@ -161,9 +147,8 @@ def msr_split(
     (6, 2)
     """
     owner = "msr_split"
-    ratio = _check_fraction(owner, "ratio", ratio)
-    ok_seed = isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) \
-        and bool(0 <= seed < 2**32)
+    ratio = check_real(owner, "ratio", ratio, 0.0, 1.0, low_open=True, high_open=True)
+    ok_seed = is_int(seed) and bool(0 <= seed < 2**32)
     check_param(owner, "seed", seed, ok_seed, "an int in the range [0, 2**32)")
     check_param(owner, "rule", rule, rule in ("round", "share"), "one of round, share")
     frame = _check_frame(interactions, owner, ("user_id", "item_id"), "interactions")
@@ -263,13 +248,13 @@ def temporal_split(
     """
     owner = "temporal_split"
     if fraction is not None:
-        fraction = _check_fraction(owner, "fraction", fraction)
+        fraction = check_real(owner, "fraction", fraction, 0.0, 1.0, low_open=True, high_open=True)
         n_last = None
     else:
         check_param(owner, "n_last", n_last, n_last is not None, "an int >= 1 when fraction "
                     "is None")
-        n_last = _check_int(owner, "n_last", n_last, 1)
-    min_history = _check_int(owner, "min_history", min_history, 0)
+        n_last = check_int(owner, "n_last", n_last, 1)
+    min_history = check_int(owner, "min_history", min_history, 0)
     frame = _check_frame(interactions, owner, ("user_id", "item_id", "ts"), "interactions")
     order = _tie_break_order(frame, ["ts"])
     return _split_by_share(frame, order, n_last=n_last, fraction=fraction,
@@ -307,10 +292,9 @@ def user_holdout_split(
         Rows of the input, in input order, index labels kept.
     """
     owner = "user_holdout_split"
-    fraction = _check_fraction(owner, "fraction", fraction)
-    min_history = _check_int(owner, "min_history", min_history, 0)
-    ok_seed = seed is None or isinstance(seed, np.random.Generator) or (
-        isinstance(seed, (int, np.integer)) and not isinstance(seed, bool))
+    fraction = check_real(owner, "fraction", fraction, 0.0, 1.0, low_open=True, high_open=True)
+    min_history = check_int(owner, "min_history", min_history, 0)
+    ok_seed = seed is None or isinstance(seed, np.random.Generator) or is_int(seed)
     check_param(owner, "seed", seed, ok_seed, "an int, a numpy Generator or None")
     frame = _check_frame(interactions, owner, ("user_id", "item_id"), "interactions")
     rng = np.random.default_rng(seed)
@@ -366,9 +350,8 @@ def validation_split(
             return temporal_split(train, n_last=n_last, min_history=min_history)
         return temporal_split(train, fraction=fraction, min_history=min_history)
     check_param(owner, "n_last", n_last, n_last is None, "None unless method='temporal'")
-    fraction = _check_fraction(owner, "fraction", fraction)
+    fraction = check_real(owner, "fraction", fraction, 0.0, 1.0, low_open=True, high_open=True)
     if method == "msr":
-        ok = isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
-        check_param(owner, "seed", seed, ok, "an int when method='msr'")
+        check_param(owner, "seed", seed, is_int(seed), "an int when method='msr'")
         return msr_split(train, ratio=1.0 - fraction, seed=int(seed))  # type: ignore[arg-type]
     return user_holdout_split(train, fraction=fraction, seed=seed, min_history=min_history)

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from augment.baskets import BasketGenerator
-from engine.recommenders.evaluation import make_model
 from engine.lift import LiftConfig, run_lift
 from engine.lift.recs import RecsHoldout, RecsLiftTask, RecsTrain
+from engine.recommenders.evaluation import make_model
 from engine.recommenders.metrics import per_user_metrics
 from features.errors import DataValidationError
 

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from engine.recommenders.retrieval import ItemIndex, brute_force_topk, mips_transform, recall_vs_exact
+from engine.recommenders.retrieval import (
+    ItemIndex,
+    brute_force_topk,
+    mips_transform,
+    recall_vs_exact,
+)
 from features.errors import GenliftWarning
 
 

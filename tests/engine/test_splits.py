@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.recommenders.splits import msr_split, temporal_split, user_holdout_split, validation_split
+from engine.recommenders.splits import (
+    msr_split,
+    temporal_split,
+    user_holdout_split,
+    validation_split,
+)
 from features.errors import DataValidationError
 
 
