@@ -14,7 +14,7 @@ back to back with no HTTP and no JSON, in a fresh process set up as the server's
 the models read back with ``serving.api.load_models``, one BLAS and one torch thread):
 
 - ``GET /recommend/{user}`` (n=10, a random known user) vs
-  ``serving.scoring.recommend_block(model, [user], 10)``;
+  ``serving.jobs.scoring.recommend_block(model, [user], 10)``;
 - ``POST /recommend`` with 100 users vs ``recommend_block`` on those 100 users;
 - ``POST /score/credit`` with 1 and with 100 applicants vs ``CreditModel.score`` on the
   same rows (4 SHAP reason codes each);
@@ -52,7 +52,7 @@ from engine.recommenders.evaluation import make_model
 from features.datasets import fetch
 from features.matrix import build_user_items
 from serving.api import MODELS_ENV, limit_threads, load_models
-from serving.scoring import recommend_block
+from serving.jobs.scoring import recommend_block
 
 REPO = Path(__file__).resolve().parent.parent
 TOP_N, BATCH = 10, 100

@@ -2,7 +2,7 @@
 
 1. ALS fit time through genlift vs raw ``implicit`` on the same matrix (overhead).
 2. Batch scoring throughput (users/s, the scoring job's block-wise top-k with seen items
-   removed: `serving.scoring.recommend_block`) against
+   removed: `serving.jobs.scoring.recommend_block`) against
    the dense GEMM bound ``2 * users * items * factors`` FLOP at this machine's measured
    float32 GEMM rate.
 3. FAISS IVF / HNSW recall@10 vs queries/s over the item factors, against the exact
@@ -30,7 +30,7 @@ from benchmarks.common import peak_rss_mb, timed, write_results
 from engine.recommenders import ALSRecommender
 from engine.recommenders.retrieval import ItemIndex, recall_vs_exact
 from features.matrix import InteractionMatrix
-from serving.scoring import recommend_block
+from serving.jobs.scoring import recommend_block
 
 
 def power_law_matrix(users: int, items: int, per_user: float, seed: int = 0

@@ -1,1 +1,3 @@
-"""The user-facing layer: the `genlift` CLI, batch jobs, the HTTP API and reports."""
+"""The user-facing layer, in four rooms: :mod:`serving.cli` (the `genlift` command: parse
+and print) -> :mod:`serving.jobs` (what each command does, callable from Python) ->
+:mod:`serving.reports` (HTML); :mod:`serving.api` (the HTTP API) -> :mod:`serving.jobs`."""

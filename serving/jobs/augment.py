@@ -28,10 +28,18 @@ from augment.registry import load_generator, make_generator
 from augment.sales import SalesWindowGenerator, lag1_acf
 from features.artifacts import write_json_atomic
 from features.errors import DataValidationError
+from features.io import write_parquet_atomic
 from features.returns import log_returns
-from features.schemas import schema_for
+from features.schemas import SCHEMAS, schema_for
 from features.store import Store
-from serving import html
+from serving.reports.generator import (
+    Section,
+    basket_plots,
+    path_plots,
+    sales_plots,
+    tabular_plots,
+    write_generator_report,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -91,8 +99,6 @@ def real_parts(store: Store, info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _contract_tables() -> set[str]:
-    from features.schemas import SCHEMAS
-
     return set(SCHEMAS)
 
 
@@ -252,6 +258,19 @@ def to_store(store: Store, out: str | Path, frames: dict[str, pd.DataFrame]) -> 
     return counts
 
 
+def write_samples(frames: dict[str, pd.DataFrame], out: str | Path
+                  ) -> dict[str, dict[str, Any]]:
+    """Write samples as parquet: the first frame to ``out``, each further one beside it as
+    ``<stem>.<table><suffix>`` (a basket sample's interactions next to its users)."""
+    out = Path(out)
+    written = {}
+    for i, (name, frame) in enumerate(frames.items()):
+        path = out if i == 0 else out.with_name(f"{out.stem}.{name}{out.suffix}")
+        write_parquet_atomic(frame, path)
+        written[name] = {"file": str(path), "rows": len(frame)}
+    return written
+
+
 # -- report ----------------------------------------------------------------------------
 def report(store: Store, out: str | Path, html_path: str | Path, *, n: int | None = None,
            seed: int = 0) -> dict[str, Any]:
@@ -259,136 +278,54 @@ def report(store: Store, out: str | Path, html_path: str | Path, *, n: int | Non
     gen, info = read_fit(out)
     parts = real_parts(store, info)
     title = f"genlift generator report: {info['kind']} / {info['generator']} on {info['table']}"
-    sections: list[tuple[str, str]] = []
     if isinstance(gen, PathGenerator):
-        card, plots = _report_paths(gen, parts, n or 200, seed)
+        card, plots = _score_paths(gen, parts, n or 200, seed)
     elif isinstance(gen, SalesWindowGenerator):
-        card, plots = _report_sales(gen, parts, n or 2000, seed)
+        card, plots = _score_sales(gen, parts, n or 2000, seed)
     elif isinstance(gen, BasketGenerator):
-        card, plots = _report_baskets(gen, parts, n, seed)
+        card, plots = _score_baskets(gen, parts, n, seed)
     else:
-        card, plots = _report_tabular(gen, parts, n, seed)
+        card, plots = _score_tabular(gen, parts, n, seed)
     scalar = {k: v for k, v in card.items() if isinstance(v, int | float | str)}
-    sections.append(("Scorecard (synthetic vs held-out real data)", html.kv_table(scalar)))
-    sections += plots
-    history = getattr(gen, "history_", [])
-    if history:
-        sections.append(("Training history", _history_plot(history)))
-    sections.append(("Configuration", "<pre>" + json.dumps(
-        {k: v for k, v in info.items() if k != "holdout_keys"}, indent=2, default=str)
-        + "</pre>"))
-    html.write_html(html.page(title, sections, subtitle=f"fit run {info.get('run_id')}"),
-                    html_path)
+    write_generator_report(
+        html_path, title=title, scorecard=scalar, plots=plots,
+        history=getattr(gen, "history_", []),
+        config={k: v for k, v in info.items() if k != "holdout_keys"},
+        run_id=info.get("run_id"))
     return {"report": str(html_path), "scorecard": scalar}
 
 
-def _history_plot(history: list[dict[str, float]]) -> str:
-    frame = pd.DataFrame(history).set_index("epoch")
-    fig, axes = html.figure(10, 3.2, ncols=2)
-    losses = [c for c in frame.columns if "val" not in c]
-    frame[losses].plot(ax=axes[0], title="training losses")
-    vals = [c for c in frame.columns if "val" in c]
-    if vals:
-        frame[vals].dropna().plot(ax=axes[1], marker="o", title="validation fidelity")
-    return html.img(fig)
-
-
-def _report_tabular(gen: Generator, parts: dict[str, Any], n: int | None, seed: int
-                    ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def _score_tabular(gen: Generator, parts: dict[str, Any], n: int | None, seed: int
+                   ) -> tuple[dict[str, Any], list[Section]]:
     train, hold = parts["train"], parts["holdout"]
     synth = gen.sample(n or max(len(train), 1000), random_state=seed)
     card = tabular_scorecard(train, hold if len(hold) else None, synth)
-    cols = list(train.columns)[:16]
-    ncols = 4
-    nrows = -(-len(cols) // ncols)
-    fig, axes = html.figure(12, 2.6 * nrows, nrows=nrows, ncols=ncols, squeeze=False)
     ref = hold if len(hold) else train
-    for ax, col in zip(axes.ravel(), cols, strict=False):
-        r, s = ref[col], synth[col]
-        if pd.api.types.is_numeric_dtype(r.dtype) and r.nunique() > 10:
-            bins = np.histogram_bin_edges(r.dropna().astype(float), bins=30)
-            ax.hist(r.dropna().astype(float), bins=bins, density=True, alpha=0.5, label="real")
-            ax.hist(pd.to_numeric(s, errors="coerce").dropna(), bins=bins, density=True,
-                    alpha=0.5, label="synthetic")
-        else:
-            freq = pd.DataFrame({"real": r.astype(str).value_counts(normalize=True),
-                                 "synthetic": s.astype(str).value_counts(normalize=True)}
-                                ).fillna(0).sort_values("real", ascending=False).head(8)
-            freq.index = [str(i)[:14] for i in freq.index]
-            freq.plot.bar(ax=ax, legend=False, rot=60, fontsize=7)
-        ax.set_title(f"{col[:30]} ({card['per_column'].get(col, float('nan')):.2f})",
-                     fontsize=8)
-    for ax in axes.ravel()[len(cols):]:
-        ax.axis("off")
-    axes.ravel()[0].legend(["real", "synthetic"], fontsize=7)
-    plots = [("Marginals: real (held out) vs synthetic, with column-shape scores", html.img(fig))]
-    num = [c for c in ref.columns if pd.api.types.is_numeric_dtype(ref[c].dtype)]
-    if len(num) >= 2:
-        fig, axes = html.figure(11, 4.6, ncols=2)
-        for ax, (label, frame) in zip(axes, (("real", ref), ("synthetic", synth)), strict=True):
-            corr = frame[num].apply(pd.to_numeric, errors="coerce").corr().to_numpy()
-            im = ax.imshow(corr, vmin=-1, vmax=1, cmap="RdBu_r")
-            ax.set_title(f"{label}: correlation of numeric columns")
-            ax.set_xticks(range(len(num)), [c[:12] for c in num], rotation=90, fontsize=7)
-            ax.set_yticks(range(len(num)), [c[:12] for c in num], fontsize=7)
-        fig.colorbar(im, ax=axes, shrink=0.8)
-        plots.append(("Correlation heatmaps", html.img(fig)))
-    return card, plots
+    return card, tabular_plots(ref, synth, list(train.columns)[:16], card["per_column"])
 
 
-def _report_baskets(gen: BasketGenerator, parts: dict[str, Any], n: int | None, seed: int
-                    ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def _score_baskets(gen: BasketGenerator, parts: dict[str, Any], n: int | None, seed: int
+                   ) -> tuple[dict[str, Any], list[Section]]:
     hold = parts["holdout"] if len(parts["holdout"]) else parts["train"]
     n_users = n or int(hold["user_id"].nunique())
     _, inter = gen.sample_users(n_users, random_state=seed)
     n_items = int(pd.concat([parts["train"]["item_id"], hold["item_id"]]).nunique())
     card = basket_scorecard(hold[["user_id", "item_id"]], inter[["user_id", "item_id"]],
                             n_items=n_items)
-    fig, axes = html.figure(11, 3.6, ncols=2)
-    for label, frame in (("real (held out)", hold), ("synthetic", inter)):
-        pop = frame["item_id"].value_counts(normalize=True).to_numpy()
-        axes[0].loglog(np.arange(1, len(pop) + 1), pop, label=label)
-        sizes = frame.groupby("user_id").size()
-        axes[1].hist(sizes, bins=30, alpha=0.5, density=True, label=label)
-    axes[0].set_title("item popularity by rank")
-    axes[1].set_title("basket sizes")
-    axes[0].legend()
-    return card, [("Popularity and basket sizes", html.img(fig))]
+    return card, basket_plots(hold, inter)
 
 
-def _report_paths(gen: PathGenerator, parts: dict[str, Any], n: int, seed: int
-                  ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def _score_paths(gen: PathGenerator, parts: dict[str, Any], n: int, seed: int
+                 ) -> tuple[dict[str, Any], list[Section]]:
     train, hold = parts["train"], parts["holdout"]
     real = hold.dropna(axis=0).to_numpy(dtype=float)
     paths = gen.sample_paths(n, len(real), random_state=seed)
     card = path_scorecard(real, paths, real_train=train.dropna().to_numpy(dtype=float))
-    fig, axes = html.figure(12, 3.8, ncols=2)
-    port = np.cumsum(paths.mean(axis=2), axis=1)  # equal-weight log-return portfolio
-    qs = np.quantile(port, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
-    x = np.arange(len(real))
-    axes[0].fill_between(x, qs[0], qs[4], alpha=0.2, label="synthetic 5-95%")
-    axes[0].fill_between(x, qs[1], qs[3], alpha=0.35, label="synthetic 25-75%")
-    axes[0].plot(x, qs[2], lw=1, label="synthetic median")
-    axes[0].plot(x, np.cumsum(real.mean(axis=1)), color="k", lw=1.5, label="real (held out)")
-    axes[0].set_title("equal-weight portfolio, cumulative log return")
-    axes[0].legend(fontsize=7)
-    lags = np.arange(1, 21)
-
-    def acf_abs(x2: np.ndarray) -> np.ndarray:
-        a = np.abs(x2) - np.abs(x2).mean(axis=0)
-        den = (a * a).sum(axis=0)
-        return np.array([((a[k:] * a[:-k]).sum(axis=0) / den).mean() for k in lags])
-
-    axes[1].plot(lags, acf_abs(real), "k-o", ms=3, label="real (held out)")
-    synth_acf = np.mean([acf_abs(p) for p in paths[: min(50, len(paths))]], axis=0)
-    axes[1].plot(lags, synth_acf, "-o", ms=3, label="synthetic (mean)")
-    axes[1].set_title("ACF of |r| (volatility clustering)")
-    axes[1].legend(fontsize=7)
-    return card, [("Fan chart and volatility clustering", html.img(fig))]
+    return card, path_plots(real, paths)
 
 
-def _report_sales(gen: SalesWindowGenerator, parts: dict[str, Any], n: int, seed: int
-                  ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def _score_sales(gen: SalesWindowGenerator, parts: dict[str, Any], n: int, seed: int
+                 ) -> tuple[dict[str, Any], list[Section]]:
     hold = parts["holdout"]
     synth = gen.sample(n, random_state=seed)
     real_log = np.log1p(hold["units"].to_numpy(dtype=float))
@@ -401,23 +338,7 @@ def _report_sales(gen: SalesWindowGenerator, parts: dict[str, Any], n: int, seed
             "real_log_units_mean": float(real_log.mean()),
             "synthetic_log_units_mean": float(syn_log.mean()),
             "real_lag1_acf": float(real_acf), "synthetic_lag1_acf": float(syn_acf)}
-    fig, axes = html.figure(11, 3.6, ncols=2)
-    bins = np.histogram_bin_edges(real_log, bins=40)
-    axes[0].hist(real_log, bins=bins, density=True, alpha=0.5, label="real (held out)")
-    axes[0].hist(syn_log, bins=bins, density=True, alpha=0.5, label="synthetic")
-    axes[0].set_title("log(1 + units) per store-item-week")
-    axes[0].legend(fontsize=7)
-    for promo in (0, 1):
-        r = hold[hold["promo"] == promo]
-        s = synth[synth["promo"] == promo]
-        if len(r) and len(s):
-            axes[1].scatter(np.log(r["price"]), np.log1p(r["units"]), s=2, alpha=0.2,
-                            label=f"real, promo={promo}")
-            axes[1].scatter(np.log(s["price"]), np.log1p(s["units"]), s=2, alpha=0.2,
-                            label=f"synthetic, promo={promo}")
-    axes[1].set_title("price response: log units vs log price")
-    axes[1].legend(fontsize=7, markerscale=4)
-    return card, [("Distribution and price response", html.img(fig))]
+    return card, sales_plots(hold, synth)
 
 
 def _windows_matrix(synth: pd.DataFrame) -> np.ndarray:

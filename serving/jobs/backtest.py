@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from augment.paths import PathGenerator
+from augment.registry import make_generator
 from engine.portfolio import (
     Strategy,
     default_grid,
@@ -26,6 +27,7 @@ from engine.portfolio.overfitting import deflated_sharpe, probability_of_backtes
 from features.errors import DataValidationError, GenliftWarning
 from features.returns import log_returns
 from features.store import Store
+from serving.reports.backtest import write_report
 
 PATH_GENERATORS = ("bootstrap", "garch", "vae", "gan")
 
@@ -80,9 +82,6 @@ def _returns(store: Store, cfg: BacktestConfig) -> pd.DataFrame:
 def run(store: Store, cfg: BacktestConfig, out: Path, *, parquet: Path | None = None,
         show_progress: bool | None = None) -> dict[str, Any]:
     """Backtest the grid on the real history and on ``cfg.paths`` synthetic paths."""
-    from augment.registry import make_generator
-    from serving.backtest_report import write_report
-
     if cfg.generator not in PATH_GENERATORS:
         raise DataValidationError(f"unknown path generator {cfg.generator!r}",
                                   fix=f"use one of {', '.join(PATH_GENERATORS)}")

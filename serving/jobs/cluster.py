@@ -1,4 +1,4 @@
-"""``--cluster``: where the scale-out jobs run (DESIGN.md, "Scale-out").
+"""``--cluster``: where the scale-out jobs run (see docs/architecture.md).
 
 One machine is the default; ``--cluster`` moves batch scoring, demand training and
 generator sampling onto Dask (``dask.distributed``):
@@ -21,11 +21,11 @@ Examples
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -193,8 +193,6 @@ def _stdout_to_stderr() -> None:
     ``verbose``); ``--json`` needs stdout for its one JSON document. (A worker that its
     nanny restarts starts without this: at worst, log lines on stdout.)
     """
-    import sys
-
     sys.stdout.flush()
     os.dup2(2, 1)
 
@@ -208,13 +206,6 @@ def maybe_connect(spec: str | None, *, timeout: float = DEFAULT_TIMEOUT_S
         return
     with connect(spec, timeout=timeout) as client:
         yield client
-
-
-def add_cluster_argument(parser: argparse.ArgumentParser, what: str) -> None:
-    """The ``--cluster`` flag of a command; ``what`` says what runs on the cluster."""
-    parser.add_argument("--cluster", default=None, metavar="SPEC",
-                        help=f"{what} on Dask: local (one worker per core), local:N or "
-                             "tcp://HOST:PORT (needs genlift[scale])")
 
 
 def n_workers(client: Client) -> int:

@@ -29,6 +29,7 @@ from features.artifacts import write_json_atomic
 from features.errors import DataValidationError
 from features.store import Store
 from features.version import __version__
+from serving.reports.lift import summary_rows, write_index, write_task_report
 
 logger = logging.getLogger(__name__)
 
@@ -151,8 +152,6 @@ def run_task(store: Store, cfg: LiftConfig, out_dir: Path, *,
     """One task end to end; returns the result with ``run_id``, ``json`` and ``html``.
 
     Resumes from the checkpoints of an interrupted run of the same config and data."""
-    from serving.lift_report import write_index, write_task_report
-
     task = get_task(cfg.task)
     resolved = cfg.resolve(task)  # bad config fails before any work or write
     tables = _tables(store, task.name, task.tables, task.optional_tables)
@@ -167,9 +166,8 @@ def run_task(store: Store, cfg: LiftConfig, out_dir: Path, *,
         config["resumed_from"] = previous
     run_id = store.start_run("lift", config, seed=resolved.seeds[0], tables=used)
     if previous:
-        row = store.con.execute("SELECT status FROM runs WHERE run_id = ?",
-                                [previous]).fetchone()
-        if row is not None and row[0] == "running":  # killed: it never finished itself
+        status = store.query("SELECT status FROM runs WHERE run_id = ?", [previous])
+        if len(status) and status.iloc[0, 0] == "running":  # killed: it never finished itself
             store.finish_run(previous, status="interrupted", metrics={"resumed_by": run_id})
     if done:
         logger.info("lift %s: resuming run %s, %d finished piece(s) reused", task.name,
@@ -187,7 +185,7 @@ def run_task(store: Store, cfg: LiftConfig, out_dir: Path, *,
         # The page first, then the JSON: a JSON in the folder always has its page.
         html_path = write_task_report(result, out_dir / f"{task.name}.html")
         json_path = write_json_atomic(result, out_dir / f"{task.name}.json")
-        write_index(out_dir)
+        write_index(load_results(out_dir), out_dir)
     except BaseException:
         store.finish_run(run_id, status="failed")
         raise
@@ -243,30 +241,6 @@ def jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def summary_rows(result: Mapping[str, Any], *, metric: str | None = None
-                 ) -> list[dict[str, Any]]:
-    """Per model, arm and segment: the (primary) metric's delta, CI and verdict, plus the
-    verdict counts over every metric."""
-    metric = metric or result["primary_metric"]
-    rows = [r for r in result["rows"] if r["arm"] != "real"]
-    out = []
-    for r in rows:
-        if r["metric"] != metric:
-            continue
-        same = [x["verdict"] for x in rows if (x["model"], x["arm"], x["segment"]) ==
-                (r["model"], r["arm"], r["segment"])]
-        ref = next(x for x in result["rows"] if x["arm"] == "real" and x["model"] ==
-                   r["model"] and x["segment"] == r["segment"] and x["metric"] == metric)
-        out.append({"task": result["task"], "model": r["model"], "arm": r["arm"],
-                    "family": r["family"], "ratio": r["ratio"], "segment": r["segment"],
-                    "metric": metric, "real": ref["value"], "with": r["value"],
-                    "delta": r["delta"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                    "verdict": r["verdict"], "holm": r.get("holm_significant"),
-                    "helps": same.count("helps"),
-                    "no_effect": same.count("no effect"), "hurts": same.count("hurts")})
-    return out
-
-
 def load_results(out_dir: Path) -> list[dict[str, Any]]:
     """Every ``<task>.json`` in ``out_dir``, in task order."""
     found = []
@@ -286,4 +260,4 @@ def load_results(out_dir: Path) -> list[dict[str, Any]]:
     return found
 
 
-__all__ = ["Checkpoints", "jsonable", "load_results", "run_all", "run_task", "summary_rows"]
+__all__ = ["CHECKPOINTS", "Checkpoints", "jsonable", "load_results", "run_all", "run_task"]

@@ -9,7 +9,7 @@ that exist; a re-run with a different one is refused rather than mixing two runs
 ``_SUCCESS`` marks a complete output. Scores are computed one block at a time, never as
 the full user x item matrix.
 
-With a Dask ``client`` (``--cluster``, see :mod:`serving.cluster`) the same partitions
+With a Dask ``client`` (``--cluster``, see :mod:`serving.jobs.cluster`) the same partitions
 are scored on the workers: each worker loads the model folder itself (once per worker
 process), scores its block and writes its part atomically under the final name. The
 driver keeps the manifest, skips the parts that exist and writes ``_SUCCESS``, so the
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from engine.recommenders import Recommender
@@ -229,8 +230,6 @@ def recommend_block(model: Recommender, users: np.ndarray, top_k: int, *,
     the rare known user with fewer than ``top_k`` unseen items, go through
     ``model.recommend`` (fold-in, popularity fallback, padding).
     """
-    import torch
-
     users = np.asarray(users, dtype=object)
     rows = np.searchsorted(model.user_ids_, users.astype(str))
     rows = np.clip(rows, 0, max(len(model.user_ids_) - 1, 0))
@@ -296,13 +295,10 @@ def score_recommend(store: Store, model_dir: str | Path, out: str | Path, *, top
     new_users = [u for u in users if u not in known]
     history = None
     if new_users and store.has("interactions"):
-        store.con.register("_genlift_new_users", pd.DataFrame({"user_id": new_users}))
-        try:
-            history = store.query(
-                f"SELECT i.* FROM {q('interactions')} i JOIN _genlift_new_users n "
-                "ON CAST(i.user_id AS VARCHAR) = n.user_id")
-        finally:
-            store.con.unregister("_genlift_new_users")
+        history = store.query(
+            f"SELECT i.* FROM {q('interactions')} i JOIN _genlift_new_users n "
+            "ON CAST(i.user_id AS VARCHAR) = n.user_id",
+            frames={"_genlift_new_users": pd.DataFrame({"user_id": new_users})})
 
     if client is not None:
         hist_users = (None if history is None

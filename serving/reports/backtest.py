@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from engine.portfolio import BacktestResult
-from serving.html import figure, img, kv_table, page, table, write_html
+from serving.reports.html import figure, img, kv_table, page, table, write_html
 
 
 def _equity(returns: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The inventory planning report behind `genlift plan inventory`.
 
-One self-contained HTML page (inline PNG plots, :mod:`serving.html`) and the same plan
+One self-contained HTML page (inline PNG plots, :mod:`serving.reports.html`) and the same plan
 table as parquet beside it (``out_html.with_suffix(".parquet")``), both written to a
 temporary name and renamed into place.
 """
@@ -20,7 +20,7 @@ from scipy import special
 
 from engine.inventory import PLAN_COLUMNS, STATUSES
 from features.errors import DataValidationError, check_param
-from serving import html
+from serving.reports import html
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,11 @@ from typing import Any
 import numpy as np
 
 from engine.lift.stats import MIN_UNITS
-from serving.html import figure, img, kv_table, page, table, write_html
+from serving.reports.html import figure, img, kv_table, page, table, write_html
 
 COLORS = {"helps": "#1a7f37", "hurts": "#c62828", "no effect": "#555555"}
+
+
 def method_note(alpha: float = 0.05) -> str:
     level = f"{100 * (1 - alpha):g}%"
     return (
@@ -38,7 +40,8 @@ def _num(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
 
-def _ci(r: Mapping[str, Any]) -> str:
+def format_ci(r: Mapping[str, Any]) -> str:
+    """A row's confidence interval as text, ``[-0.012, +0.034]`` (``n/a`` without one)."""
     lo, hi = _num(r["ci_low"]), _num(r["ci_high"])
     if math.isnan(lo):
         return "n/a"
@@ -54,8 +57,33 @@ def _holm(flag: Any) -> str:
     return "" if flag is None else ("significant" if flag else "not significant")
 
 
-def _ratio(r: Any) -> str:
+def format_ratio(r: Any) -> str:
+    """A synthetic ratio as text (``-`` for the real-only arm)."""
     return "-" if r is None else f"{float(r):g}"
+
+
+def summary_rows(result: Mapping[str, Any], *, metric: str | None = None
+                 ) -> list[dict[str, Any]]:
+    """Per model, arm and segment: the (primary) metric's delta, CI and verdict, plus the
+    verdict counts over every metric."""
+    metric = metric or result["primary_metric"]
+    rows = [r for r in result["rows"] if r["arm"] != "real"]
+    out = []
+    for r in rows:
+        if r["metric"] != metric:
+            continue
+        same = [x["verdict"] for x in rows if (x["model"], x["arm"], x["segment"]) ==
+                (r["model"], r["arm"], r["segment"])]
+        ref = next(x for x in result["rows"] if x["arm"] == "real" and x["model"] ==
+                   r["model"] and x["segment"] == r["segment"] and x["metric"] == metric)
+        out.append({"task": result["task"], "model": r["model"], "arm": r["arm"],
+                    "family": r["family"], "ratio": r["ratio"], "segment": r["segment"],
+                    "metric": metric, "real": ref["value"], "with": r["value"],
+                    "delta": r["delta"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                    "verdict": r["verdict"], "holm": r.get("holm_significant"),
+                    "helps": same.count("helps"),
+                    "no_effect": same.count("no effect"), "hurts": same.count("hurts")})
+    return out
 
 
 def forest_plot(result: Mapping[str, Any], metric: str) -> str:
@@ -67,7 +95,7 @@ def forest_plot(result: Mapping[str, Any], metric: str) -> str:
     for r in rows:
         sign = 1.0 if r["higher_is_better"] else -1.0
         lo, hi = sorted((sign * _num(r["ci_low"]), sign * _num(r["ci_high"])))
-        labels.append(f"{r['model']} · {r['arm']} (x{_ratio(r['ratio'])}) · {r['segment']}")
+        labels.append(f"{r['model']} · {r['arm']} (x{format_ratio(r['ratio'])}) · {r['segment']}")
         mids.append(sign * _num(r["delta"]))
         los.append(lo)
         his.append(hi)
@@ -142,8 +170,8 @@ def quality_plot(result: Mapping[str, Any]) -> str:
 
 def _rows_table(result: Mapping[str, Any], metric: str) -> str:
     rows = [r for r in result["rows"] if r["metric"] == metric]
-    body = [(r["model"], r["arm"], _ratio(r["ratio"]), r["segment"], r["n_units"],
-             _num(r["value"]), _num(r["delta"]), _ci(r), _num(r["seed_sd"]),
+    body = [(r["model"], r["arm"], format_ratio(r["ratio"]), r["segment"], r["n_units"],
+             _num(r["value"]), _num(r["delta"]), format_ci(r), _num(r["seed_sd"]),
              _num(r.get("p_value")), _holm(r.get("holm_significant")), r["verdict"])
             for r in rows]
     text = table(body, ["model", "arm", "ratio", "segment", "units", metric, "delta",
@@ -167,8 +195,8 @@ def write_task_report(result: Mapping[str, Any], path: Path) -> Path:
     rec = result.get("recommended") or []
     rec_text = ("<p>Synthetic data is <b>not</b> recommended anywhere in this run: no arm's "
                 "interval lies above zero.</p>" if not rec else
-                table([(r["model"], r["arm"], _ratio(r["ratio"]), r["segment"], r["metric"],
-                        _num(r["delta"]), _ci(r)) for r in rec],
+                table([(r["model"], r["arm"], format_ratio(r["ratio"]), r["segment"], r["metric"],
+                        _num(r["delta"]), format_ci(r)) for r in rec],
                       ["model", "arm", "ratio", "segment", "metric", "delta", "95% CI"]))
     note = method_note(float(cfg.get("alpha", 0.05)))
     sections.append(("Where synthetic data helps", rec_text + f"<p class='muted'>{note}</p>"))
@@ -191,7 +219,7 @@ def write_task_report(result: Mapping[str, Any], path: Path) -> Path:
     fits = result.get("fit_seconds") or {}
     sections.append(("Arms", table(
         [(a["name"], a["family"], a["label"], ", ".join(f"{x:g}" for x in a["ratios"]) or "-",
-          ", ".join(f"{m}: {_ratio(result['chosen_ratio'][m].get(a['name']))}"
+          ", ".join(f"{m}: {format_ratio(result['chosen_ratio'][m].get(a['name']))}"
                     for m in result["chosen_ratio"]), _num(fits.get(a["name"])))
          for a in result["arms"]],
         ["arm", "family", "what", "ratios tried", "ratio chosen on validation",
@@ -206,12 +234,10 @@ def write_task_report(result: Mapping[str, Any], path: Path) -> Path:
     return write_html(page(f"Lift: {result['task']}", sections, head), path)
 
 
-def write_index(out_dir: Path) -> Path:
-    """``index.html`` over every task result in ``out_dir``, and ``summary.md`` (the
-    primary-metric table as markdown, for a README or a pull request)."""
-    from serving.lift_jobs import load_results, summary_rows
-
-    results = load_results(out_dir)
+def write_index(results: Sequence[Mapping[str, Any]], out_dir: Path) -> Path:
+    """``index.html`` over ``results`` (every task result in ``out_dir``, see
+    :func:`serving.jobs.lift.load_results`), and ``summary.md`` (the primary-metric table
+    as markdown, for a README or a pull request)."""
     rows, tasks = [], []
     for res in results:
         verdicts = [r["verdict"] for r in res["rows"] if r["arm"] != "real"]
@@ -220,8 +246,8 @@ def write_index(out_dir: Path) -> Path:
                       verdicts.count("no effect"), verdicts.count("hurts"),
                       res.get("run_id", "")))
         for s in summary_rows(res):
-            rows.append((s["task"], s["model"], s["arm"], _ratio(s["ratio"]), s["segment"],
-                         s["metric"], _num(s["real"]), _num(s["delta"]), _ci(s), s["verdict"],
+            rows.append((s["task"], s["model"], s["arm"], format_ratio(s["ratio"]), s["segment"],
+                         s["metric"], _num(s["real"]), _num(s["delta"]), format_ci(s), s["verdict"],
                          _holm(s["holm"])))
     alpha = float(results[0]["config"].get("alpha", 0.05)) if results else 0.05
     task_table = table(tasks, ["task", "dataset", "seeds", "primary metric", "helps",
@@ -249,8 +275,6 @@ def write_index(out_dir: Path) -> Path:
 
 def summary_markdown(results: Sequence[Mapping[str, Any]]) -> str:
     """The README's table: primary metric per task, arm and segment."""
-    from serving.lift_jobs import summary_rows
-
     lines = ["| task | run | seeds | budget |", "|---|---|---:|---|"]
     for res in results:
         cfg = res["config"]
@@ -261,12 +285,12 @@ def summary_markdown(results: Sequence[Mapping[str, Any]]) -> str:
               "95% CI | verdict | Holm |", "|---|---|---|---:|---|---|---:|---:|---|---|---|"]
     for res in results:
         for s in summary_rows(res):
-            lines.append(f"| {s['task']} | {s['model']} | {s['arm']} | {_ratio(s['ratio'])} | "
+            lines.append(f"| {s['task']} | {s['model']} | {s['arm']} | {format_ratio(s['ratio'])} | "
                          f"{s['segment']} | {s['metric']} | {_num(s['real']):.4f} | "
-                         f"{_num(s['delta']):+.4f} | {_ci(s)} | {s['verdict']} | "
+                         f"{_num(s['delta']):+.4f} | {format_ci(s)} | {s['verdict']} | "
                          f"{'yes' if s['holm'] else 'no'} |")
     return "\n".join(lines)
 
 
-__all__ = ["forest_plot", "quality_plot", "ratio_curves", "summary_markdown", "write_index",
-           "write_task_report"]
+__all__ = ["format_ci", "format_ratio", "forest_plot", "quality_plot", "ratio_curves",
+           "summary_markdown", "summary_rows", "write_index", "write_task_report"]

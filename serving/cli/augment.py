@@ -7,9 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from features.errors import DataValidationError
-from features.store import Store
-from serving.cli_common import Groups, emit
-from serving.cluster import add_cluster_argument
+from serving.cli.common import Groups, add_cluster_argument, emit, open_store, summary_text
+from serving.jobs.augment import (
+    DEFAULT_TABLE,
+    FitConfig,
+    fit,
+    report,
+    sample,
+    to_store,
+    write_samples,
+)
+from serving.jobs.cluster import maybe_connect
 
 
 # -- augment -------------------------------------------------------------------------------
@@ -25,21 +33,16 @@ def _conditions(items: list[str] | None) -> dict[str, str]:
 
 
 def cmd_augment_fit(args: argparse.Namespace) -> Any:
-    from serving.augment_jobs import DEFAULT_TABLE, FitConfig, fit
-
     cfg = FitConfig(kind=args.kind, table=args.table or DEFAULT_TABLE[args.kind],
                     generator=args.generator, seed=args.seed, holdout=args.holdout,
                     epochs=args.epochs, train_end=args.train_end)
-    with Store(args.db) as store:
+    with open_store(args, read_only=False) as store:
         summary = fit(store, cfg, args.out, show_progress=args.progress)
-    emit(args, summary, "\n".join(f"{k}: {v}" for k, v in summary.items()))
+    emit(args, summary, summary_text(summary))
     return summary
 
 
 def cmd_augment_sample(args: argparse.Namespace) -> Any:
-    from serving.augment_jobs import sample, to_store
-    from serving.cluster import maybe_connect
-
     if args.to_store == bool(args.out):
         raise DataValidationError("give exactly one of --out FILE and --to-store",
                                   fix="add --out synthetic.parquet or --to-store")
@@ -48,34 +51,24 @@ def cmd_augment_sample(args: argparse.Namespace) -> Any:
         frames = sample(args.dir, args.n, conditions=conditions, seed=args.seed,
                         length=args.length, client=client)
     if args.to_store:
-        with Store(args.db) as store:
+        with open_store(args, read_only=False) as store:
             counts = to_store(store, args.dir, frames)
         payload: dict[str, Any] = {"tables": counts}
         emit(args, payload, "\n".join(f"{t}: +{c:,} rows" for t, c in counts.items()))
         return payload
-    from features.io import write_parquet_atomic
-
-    out = Path(args.out)
-    written = {}
-    for i, (name, frame) in enumerate(frames.items()):
-        path = out if i == 0 else out.with_name(f"{out.stem}.{name}{out.suffix}")
-        write_parquet_atomic(frame, path)
-        written[name] = {"file": str(path), "rows": len(frame)}
+    written = write_samples(frames, args.out)
     emit(args, written, "\n".join(f"{k}: {v['rows']:,} rows -> {v['file']}"
                                     for k, v in written.items()))
     return written
 
 
 def cmd_augment_report(args: argparse.Namespace) -> Any:
-    from serving.augment_jobs import report
-
-    with Store(args.db, read_only=True) as store:
+    with open_store(args, read_only=True) as store:
         result = report(store, args.dir, args.out, n=args.n, seed=args.seed)
     emit(args, result, f"report: {result['report']}\n" + "\n".join(
         f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}"
         for k, v in result["scorecard"].items()))
     return result
-
 
 
 def register(g: Groups) -> None:

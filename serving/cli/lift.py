@@ -7,9 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from engine.lift import LiftConfig
 from features.errors import DataValidationError
-from features.store import Store
-from serving.cli_common import Groups, emit, table
+from serving.cli.common import Groups, emit, open_store, table
+from serving.jobs.lift import run_all, run_task
+from serving.reports.lift import format_ci, format_ratio, summary_rows
 
 TASK_CHOICES = ("recs", "credit", "demand", "paths", "all")
 
@@ -36,9 +38,7 @@ def _csv(kind: type) -> Any:
     return parse
 
 
-def config_from_args(args: argparse.Namespace, task: str) -> Any:
-    from engine.lift import LiftConfig
-
+def config_from_args(args: argparse.Namespace, task: str) -> LiftConfig:
     if args.seeds < 1:
         raise DataValidationError(f"--seeds {args.seeds} must be >= 1",
                                   fix="pass --seeds 5 (the protocol's minimum for a verdict)")
@@ -50,12 +50,9 @@ def config_from_args(args: argparse.Namespace, task: str) -> Any:
 
 
 def _print_task(result: dict[str, Any]) -> str:
-    from serving.lift_jobs import summary_rows
-    from serving.lift_report import _ci, _ratio
-
-    rows = [(s["model"], s["arm"], _ratio(s["ratio"]), s["segment"], s["real"], s["with"],
-             s["delta"] if s["delta"] is not None else float("nan"), _ci(s), s["verdict"],
-             "yes" if s["holm"] else "no",
+    rows = [(s["model"], s["arm"], format_ratio(s["ratio"]), s["segment"], s["real"],
+             s["with"], s["delta"] if s["delta"] is not None else float("nan"), format_ci(s),
+             s["verdict"], "yes" if s["holm"] else "no",
              f"{s['helps']}/{s['no_effect']}/{s['hurts']}") for s in summary_rows(result)]
     cfg = result["config"]
     head = (f"lift {result['task']} ({result['dataset']}, {len(cfg['seeds'])} seeds, budget "
@@ -70,9 +67,7 @@ def _print_task(result: dict[str, Any]) -> str:
 
 
 def cmd_lift(args: argparse.Namespace) -> Any:
-    from serving.lift_jobs import run_all, run_task
-
-    with Store(args.db) as store:
+    with open_store(args, read_only=False) as store:
         if args.task == "all":
             cfgs = {t: config_from_args(args, t) for t in TASK_CHOICES[:-1]}
             out = run_all(store, cfgs["recs"], args.out, show_progress=args.progress)

@@ -3,7 +3,8 @@
 Every command takes the global ``--db`` (the DuckDB store) and ``--json`` (one JSON
 document on stdout for scripts). Bad input exits with status 2 and one message on
 stderr, never a traceback; progress bars go to stderr. The commands live in one module
-per concern (``cli_data``, ``cli_augment``, ``cli_recs``); this one wires them up.
+per group (:mod:`serving.cli.data`, :mod:`serving.cli.augment`, :mod:`serving.cli.recs`,
+...); this one wires them up.
 """
 
 from __future__ import annotations
@@ -17,17 +18,8 @@ from features.datasets import FetchError
 from features.errors import DataValidationError
 from features.store import DEFAULT_DB
 from features.version import __version__
-from serving import (
-    cli_augment,
-    cli_backtest,
-    cli_credit,
-    cli_data,
-    cli_demand,
-    cli_lift,
-    cli_recs,
-    cli_serve,
-)
-from serving.cli_common import EXIT_BAD_INPUT, EXIT_FETCH, Groups
+from serving.cli import augment, backtest, credit, data, demand, lift, recs, serve
+from serving.cli.common import EXIT_BAD_INPUT, EXIT_FETCH, Groups
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,19 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     # The order of the help listing: data, features, augment, train, evaluate, score, demo.
     groups = Groups(sub=sub, common=common, train=None, evaluate=None, score=None)
-    cli_data.register_data(groups)
-    cli_augment.register(groups)
+    data.register_data(groups)
+    augment.register(groups)
     groups = Groups(sub=sub, common=common,
                     train=group("train", "train models on the store", "MODEL"),
                     evaluate=group("evaluate", "evaluate models", "MODEL"),
                     score=group("score", "batch scoring jobs", "JOB"))
-    cli_recs.register(groups)
-    cli_credit.register(groups)
-    cli_demand.register(groups)
-    cli_lift.register(groups)
-    cli_backtest.register(groups)
-    cli_serve.register(groups)
-    cli_data.register_demo(groups)
+    recs.register(groups)
+    credit.register(groups)
+    demand.register(groups)
+    lift.register(groups)
+    backtest.register(groups)
+    serve.register(groups)
+    data.register_demo(groups)
     return parser
 
 

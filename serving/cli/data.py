@@ -8,17 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from features.datasets import DATASETS
-from features.store import Store
 from features.version import __version__
-from serving.cli_common import METRIC_COLUMNS, Groups, emit, table
+from serving.cli.common import METRIC_COLUMNS, Groups, emit, open_store, summary_text, table
+from serving.jobs.data import feature_set, fetch_datasets, import_table, read_import_file
+from serving.jobs.demo import run_demo
+from serving.reports.lift import format_ci, format_ratio
 
 
 # -- data ------------------------------------------------------------------------------
 def cmd_data_fetch(args: argparse.Namespace) -> dict[str, Any]:
-    from serving.jobs import fetch_datasets
-
     names = list(DATASETS) if "all" in args.names else args.names
-    with Store(args.db) as store:
+    with open_store(args, read_only=False) as store:
         result = fetch_datasets(store, names, cache_dir=args.cache_dir,
                                 show_progress=args.progress)
     rows = [(ds, t, info["n_rows"], info["fingerprint"], info["note"])
@@ -29,30 +29,25 @@ def cmd_data_fetch(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_data_import(args: argparse.Namespace) -> dict[str, Any]:
-    from features.io import parse_mapping, read_table_file
-
-    frame = read_table_file(args.file, args.table, mapping=parse_mapping(args.map),
-                            sep=args.sep, encoding=args.encoding)
+    frame = read_import_file(args.file, args.table, mapping=args.map, sep=args.sep,
+                             encoding=args.encoding)
     created = args.db != ":memory:" and not Path(args.db).exists()
     try:
-        with Store(args.db) as store:
-            infos = store.load({args.table: frame}, source=f"import {args.file}",
-                               mode="append" if args.append else "replace")
+        with open_store(args, read_only=False) as store:
+            payload = import_table(store, args.table, frame, file=args.file,
+                                   append=args.append)
     except BaseException:
         if created:  # a failed first import leaves no empty store behind
             for leftover in (Path(args.db), Path(f"{args.db}.wal")):
                 leftover.unlink(missing_ok=True)
         raise
-    info = infos[args.table]
-    payload = {"table": info.name, "n_rows": info.n_rows, "fingerprint": info.fingerprint,
-               "mode": "append" if args.append else "replace", "file": str(args.file)}
-    emit(args, payload, f"{info.name}: {info.n_rows:,} rows in {args.db} "
-          f"(fingerprint {info.fingerprint})")
+    emit(args, payload, f"{payload['table']}: {payload['n_rows']:,} rows in {args.db} "
+          f"(fingerprint {payload['fingerprint']})")
     return payload
 
 
 def cmd_data_show(args: argparse.Namespace) -> Any:
-    with Store(args.db, read_only=True) as store:
+    with open_store(args, read_only=True) as store:
         if args.table:
             frame = store.read(args.table).head(args.limit)
             info = store.info(args.table)
@@ -84,29 +79,18 @@ def cmd_data_datasets(args: argparse.Namespace) -> Any:
 
 # -- features and demo ---------------------------------------------------------------
 def cmd_features(args: argparse.Namespace) -> Any:
-    from serving.jobs import build_features
-
-    with Store(args.db, read_only=True) as store:
-        built = build_features(store, [args.name], show_progress=args.progress)
-    name = args.name
-    frame = built[name]["frame"]
-    summary = built[name]["summary"]
-    if args.out:
-        from features.io import write_parquet_atomic
-
-        write_parquet_atomic(frame, args.out)
-        summary["out"] = str(args.out)
-    emit(args, summary, "\n".join(f"{k}: {v}" for k, v in summary.items()))
+    with open_store(args, read_only=True) as store:
+        summary = feature_set(store, args.name, out=args.out, show_progress=args.progress)
+    emit(args, summary, summary_text(summary))
     return summary
 
 
 def cmd_demo(args: argparse.Namespace) -> Any:
-    from serving.jobs import run_demo
-
-    result = run_demo(args.db, cache_dir=args.cache_dir, show_progress=args.progress,
-                      reports=args.reports,
-                      lift_budget=None if args.lift == "none" else args.lift,
-                      lift_reports=args.lift_reports)
+    with open_store(args, read_only=False) as store:
+        result = run_demo(store, cache_dir=args.cache_dir, show_progress=args.progress,
+                          reports=args.reports,
+                          lift_budget=None if args.lift == "none" else args.lift,
+                          lift_reports=args.lift_reports)
     if args.json:
         emit(args, result, "")
         return result
@@ -164,18 +148,15 @@ def cmd_demo(args: argparse.Namespace) -> Any:
 
 def print_lift_summary(lift: dict[str, Any]) -> None:
     """The demo's lift table: each task's primary metric per arm and segment."""
-    from serving.lift_report import _ci, _ratio
-
-    rows = [(s["task"], s["arm"], _ratio(s["ratio"]), s["segment"], s["metric"], s["real"],
-             s["delta"] if s["delta"] is not None else float("nan"), _ci(s), s["verdict"],
-             "yes" if s["holm"] else "no")
+    rows = [(s["task"], s["arm"], format_ratio(s["ratio"]), s["segment"], s["metric"],
+             s["real"], s["delta"] if s["delta"] is not None else float("nan"), format_ci(s),
+             s["verdict"], "yes" if s["holm"] else "no")
             for t in lift["tasks"].values() for s in t["summary"]]
     print("\nlift experiment (5 seeds, ratio picked on validation, test delta vs real-only "
           "with a 95% paired-bootstrap CI; Holm: survives Holm's correction over the task):")
     print(table(rows, ["task", "arm", "ratio", "segment", "metric", "real-only", "delta",
                        "95% CI", "verdict", "Holm"]))
     print(f"\nlift reports: {lift['index']}")
-
 
 
 CACHE_HELP = "archive cache (default $GENLIFT_CACHE_DIR or ~/.cache/genlift)"
@@ -224,8 +205,6 @@ def register_data(g: Groups) -> None:
     p.add_argument("name", choices=["matrix", "users", "demand", "credit", "returns"])
     p.add_argument("--out", type=Path, default=None, help="write the features as parquet")
     p.set_defaults(func=cmd_features)
-
-
 
 
 def register_demo(g: Groups) -> None:

@@ -6,33 +6,38 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from features.store import Store
-from serving.cli_common import METRIC_COLUMNS, Groups, emit, table
-from serving.cluster import add_cluster_argument
+from engine.recommenders.evaluation import MODELS, EvalConfig
+from serving.cli.common import (
+    METRIC_COLUMNS,
+    Groups,
+    add_cluster_argument,
+    emit,
+    open_store,
+    summary_text,
+    table,
+)
+from serving.jobs.cluster import maybe_connect, parse_cluster
+from serving.jobs.recs import evaluate, train
+from serving.jobs.scoring import score_recommend, score_similar_items, to_store
 
 
 # -- recommendations -----------------------------------------------------------------------
 def cmd_train_recs(args: argparse.Namespace) -> Any:
-    from serving.recs import train
-
-    with Store(args.db) as store:
+    with open_store(args, read_only=False) as store:
         summary = train(store, args.out, model=args.model, tune_params=args.tune,
                         with_synthetic=args.with_synthetic,
                         synthetic_weight=args.synthetic_weight, seed=args.seed,
                         show_progress=args.progress)
-    text = {k: v for k, v in summary.items() if k != "tuning_trials"}
-    emit(args, summary, "\n".join(f"{k}: {v}" for k, v in text.items()))
+    emit(args, summary, summary_text({k: v for k, v in summary.items()
+                                      if k != "tuning_trials"}))
     return summary
 
 
 def cmd_evaluate_recs(args: argparse.Namespace) -> Any:
-    from engine.recommenders.evaluation import MODELS, EvalConfig
-    from serving.recs import evaluate
-
     models = tuple(MODELS) if args.model == "all" else (args.model,)
     cfg = EvalConfig(protocol=args.protocol, models=models, k=args.k, tune=args.tune,
                      seed=args.seed)
-    with Store(args.db) as store:
+    with open_store(args, read_only=False) as store:
         result = evaluate(store, cfg)
     rows = [(name, *(float(r.get(m, float("nan"))) for m in METRIC_COLUMNS),
              r["fit_seconds"]) for name, r in result["models"].items()]
@@ -53,37 +58,30 @@ def cmd_evaluate_recs(args: argparse.Namespace) -> Any:
 
 
 def cmd_score_recommend(args: argparse.Namespace) -> Any:
-    from serving.cluster import maybe_connect, parse_cluster
-    from serving.scoring import score_recommend, to_store
-
     if args.cluster is not None:
         parse_cluster(args.cluster)  # a bad spec fails before the store is opened
-    with Store(args.db) as store, maybe_connect(args.cluster) as client:
+    with open_store(args, read_only=False) as store, maybe_connect(args.cluster) as client:
         summary = score_recommend(store, args.model, args.out, top_k=args.top_k,
                                   block_users=args.block_users, show_progress=args.progress,
                                   client=client)
         if args.to_store:
             summary["store_table"] = "recommendations"
             summary["store_rows"] = to_store(store, args.out, "recommendations")
-    emit(args, summary, "\n".join(f"{k}: {v}" for k, v in summary.items()))
+    emit(args, summary, summary_text(summary))
     return summary
 
 
 def cmd_score_similar(args: argparse.Namespace) -> Any:
-    from serving.cluster import maybe_connect
-    from serving.scoring import score_similar_items, to_store
-
     with maybe_connect(args.cluster) as client:
         summary = score_similar_items(args.model, args.out, top_k=args.top_k,
                                       block_items=args.block_items,
                                       show_progress=args.progress, client=client)
     if args.to_store:
-        with Store(args.db) as store:
+        with open_store(args, read_only=False) as store:
             summary["store_table"] = "similar_items"
             summary["store_rows"] = to_store(store, args.out, "similar_items")
-    emit(args, summary, "\n".join(f"{k}: {v}" for k, v in summary.items()))
+    emit(args, summary, summary_text(summary))
     return summary
-
 
 
 def register(g: Groups) -> None:

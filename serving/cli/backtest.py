@@ -6,19 +6,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from features.store import Store
-from serving.cli_common import Groups, emit, table
+from serving.cli.common import Groups, emit, open_store, table
+from serving.jobs.backtest import BacktestConfig, run
 
 
 def cmd_backtest(args: argparse.Namespace) -> Any:
-    from serving.backtest_jobs import BacktestConfig, run
-
     cfg = BacktestConfig(strategies=tuple(args.strategies or ()), generator=args.generator,
                          paths=args.paths, horizon=args.horizon, train_end=args.train_end,
                          epochs=args.epochs, cost_bps=args.cost_bps,
                          slippage_bps=args.slippage_bps, cash_rate=args.cash_rate,
                          seed=args.seed, assets=tuple(args.assets or ()))
-    with Store(args.db) as store:
+    with open_store(args, read_only=False) as store:
         result = run(store, cfg, args.out, parquet=args.parquet, show_progress=args.progress)
     real = result["real"]
     rows = [(m["strategy"], m["cagr"], m["volatility"], m["sharpe"], m["max_drawdown"],

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from features.version import __version__
-from serving.cli_common import Groups, emit, table
+from serving.cli.common import Groups, emit, table
 
 
 def _require_serve_extra() -> None:

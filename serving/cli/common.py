@@ -1,4 +1,5 @@
-"""Shared pieces of the `genlift` command line: output helpers and exit codes."""
+"""Shared pieces of the `genlift` command line: exit codes, the one place a command
+opens the store, the ``--cluster`` flag and output helpers."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from features.store import Store
 
 EXIT_BAD_INPUT = 2
 EXIT_FETCH = 3
@@ -22,6 +25,20 @@ class Groups:
     train: Any
     evaluate: Any
     score: Any
+
+
+def open_store(args: argparse.Namespace, *, read_only: bool) -> Store:
+    """The store of ``--db``; every command opens it here (read-only when it only
+    reads)."""
+    return Store(args.db, read_only=read_only)
+
+
+def add_cluster_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """The ``--cluster`` flag of a command; ``what`` says what runs on the cluster (the
+    value is checked by :func:`serving.jobs.cluster.parse_cluster`)."""
+    parser.add_argument("--cluster", default=None, metavar="SPEC",
+                        help=f"{what} on Dask: local (one worker per core), local:N or "
+                             "tcp://HOST:PORT (needs genlift[scale])")
 
 
 def emit(args: argparse.Namespace, payload: Any, text: str) -> None:
@@ -51,3 +68,8 @@ def fmt(v: Any) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return str(v)
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """A job's summary as ``key: value`` lines."""
+    return "\n".join(f"{k}: {v}" for k, v in summary.items())

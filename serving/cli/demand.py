@@ -1,0 +1,133 @@
+"""`genlift train | evaluate demand`, `genlift forecast` and `genlift plan inventory`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from serving.cli.common import (
+    Groups,
+    add_cluster_argument,
+    emit,
+    open_store,
+    summary_text,
+    table,
+)
+from serving.jobs.cluster import parse_cluster
+from serving.jobs.demand import (
+    check_periods,
+    evaluate_demand,
+    forecast,
+    load_model,
+    plan_inventory,
+    read_history,
+    read_synthetic,
+    train_demand,
+)
+
+DEMAND_METRICS = ("wape", "mase", "rmsse", "bias", "pinball", "coverage80")
+
+
+def cmd_train_demand(args: argparse.Namespace) -> Any:
+    if args.cluster is not None:
+        parse_cluster(args.cluster)  # a bad spec fails before the store is opened
+    synthetic = read_synthetic(args.synthetic)
+    with open_store(args, read_only=False) as store:
+        summary = train_demand(store, args.out, horizon=args.horizon,
+                               params={"n_estimators": args.n_estimators},
+                               synthetic=synthetic, synthetic_path=str(args.synthetic or ""),
+                               synthetic_weight=args.synthetic_weight, seed=args.seed,
+                               cluster=args.cluster)
+    emit(args, summary, summary_text(summary))
+    return summary
+
+
+def cmd_evaluate_demand(args: argparse.Namespace) -> Any:
+    with open_store(args, read_only=False) as store:
+        result = evaluate_demand(store, cutoffs=args.cutoffs, horizon=args.horizon)
+    metrics = result["metrics"]
+    payload = {**result, "metrics": json.loads(metrics.to_json(orient="records"))}
+    overall = metrics[metrics["cutoff"].astype(str) == "all"] if "cutoff" in metrics else metrics
+    cols = [c for c in DEMAND_METRICS if c in overall.columns]
+    rows = [(str(r["method"]), *(float(r[c]) for c in cols)) for _, r in overall.iterrows()]
+    emit(args, payload, f"rolling-origin backtest, {len(result['cutoffs'])} cutoffs x "
+         f"{args.horizon} periods (run {result['run_id']})\n" + table(rows, ["method", *cols]))
+    return payload
+
+
+def cmd_forecast(args: argparse.Namespace) -> Any:
+    model = load_model(args.model)
+    check_periods(model, args.horizon, parameter="horizon", owner="forecast")
+    with open_store(args, read_only=True) as store:
+        sales, stores = read_history(store)
+    summary = forecast(model, sales, stores, args.out, horizon=args.horizon,
+                       future=args.future)
+    emit(args, summary, summary_text(summary))
+    return summary
+
+
+def cmd_plan_inventory(args: argparse.Namespace) -> Any:
+    model = load_model(args.model)
+    check_periods(model, args.lead_time, parameter="lead_time", owner="plan inventory")
+    with open_store(args, read_only=True) as store:
+        sales, stores = read_history(store)
+    report = plan_inventory(model, sales, stores, args.out, lead_time=args.lead_time,
+                            service_level=args.service_level, on_hand=args.on_hand,
+                            future=args.future, paths=args.paths, seed=args.seed)
+    emit(args, report, summary_text(report))
+    return report
+
+
+def register(g: Groups) -> None:
+    p = g.train.add_parser("demand", parents=[g.common], help="train the demand model",
+                           description="Train the global LightGBM demand model (point + "
+                           "quantiles, horizons 1..H) on the store's sales.")
+    p.add_argument("--horizon", type=int, default=4)
+    p.add_argument("--n-estimators", type=int, default=300,
+                   help="boosting rounds per horizon and quantile (default 300)")
+    p.add_argument("--synthetic", type=Path, default=None,
+                   help="parquet of synthetic sales windows (`augment sample` of a sales "
+                        "generator) added as extra weighted training rows")
+    p.add_argument("--synthetic-weight", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=Path, help="model folder")
+    add_cluster_argument(p, "train the boosters with lightgbm.dask (close to, not equal to, "
+                            "the one-machine boosters)")
+    p.set_defaults(func=cmd_train_demand)
+
+    p = g.evaluate.add_parser("demand", parents=[g.common], help="rolling-origin backtest",
+                              description="Fit on data before each cutoff and forecast the "
+                              "next periods; LightGBM against naive baselines.")
+    p.add_argument("--cutoffs", type=int, default=4)
+    p.add_argument("--horizon", type=int, default=4)
+    p.set_defaults(func=cmd_evaluate_demand)
+
+    p = g.sub.add_parser("forecast", parents=[g.common], help="forecast demand",
+                         description="Point and quantile forecasts for the next periods of "
+                         "every series. Without --future, prices stay at their last value "
+                         "with no promotion.")
+    p.add_argument("--model", required=True, type=Path, help="folder of `train demand`")
+    p.add_argument("--horizon", type=int, default=4)
+    p.add_argument("--future", type=Path, default=None,
+                   help="known future (store_id, item_id, date, price, promo[, feat])")
+    p.add_argument("--out", required=True, type=Path, help="parquet file to write")
+    p.set_defaults(func=cmd_forecast)
+
+    plan_p = g.sub.add_parser("plan", parents=[g.common], help="planning reports")
+    psub = plan_p.add_subparsers(dest="plan_command", metavar="REPORT", required=True)
+    p = psub.add_parser("inventory", parents=[g.common], help="inventory plan (HTML + parquet)",
+                        description="Lead-time demand from sampled demand paths -> safety "
+                        "stock, reorder point, order-up-to, suggested orders.")
+    p.add_argument("--model", required=True, type=Path, help="folder of `train demand`")
+    p.add_argument("--lead-time", type=int, default=2, help="periods (default 2)")
+    p.add_argument("--service-level", type=float, default=0.95)
+    p.add_argument("--on-hand", type=Path, default=None,
+                   help="stock file: store_id, item_id, on_hand[, on_order]")
+    p.add_argument("--future", type=Path, default=None,
+                   help="known future (store_id, item_id, date, price, promo[, feat])")
+    p.add_argument("--paths", type=int, default=1000, help="sampled demand paths per series")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=Path, help="HTML file (parquet beside it)")
+    p.set_defaults(func=cmd_plan_inventory)
