@@ -14,19 +14,17 @@ excluded items allows it. A GPU is used only when ``faiss.get_num_gpus() > 0``.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import tempfile
 import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import faiss
 import numpy as np
 import scipy.sparse as sp
 
+from engine.estimator import Estimator
+from features.artifacts import Artifact
 from features.errors import GenliftWarning, check_int, check_param, is_int
 
 logger = logging.getLogger(__name__)
@@ -214,7 +212,7 @@ def brute_force_topk(
     return out_idx, out_sc
 
 
-class ItemIndex:
+class ItemIndex(Estimator, Artifact):
     """Top-``k`` maximum inner product search over item factors with FAISS.
 
     Parameters
@@ -254,6 +252,9 @@ class ItemIndex:
     >>> idx.tolist(), scores.tolist()
     ([[1, 2]], [[2.0, 1.0]])
     """
+
+    artifact_kind: ClassVar[str] = "index"
+    artifact_refit: ClassVar[str] = "build the index again (`ItemIndex(...).fit(item_factors)`)"
 
     def __init__(
         self,
@@ -493,65 +494,32 @@ class ItemIndex:
         return out
 
     # -- persistence -------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index to folder ``path`` (``params.json``, ``arrays.npz``, ``index.faiss``).
-
-        Every file is written under a temporary name and renamed into place;
-        ``params.json`` comes last, so a folder with it is complete.
-        """
-        self._check_fitted()
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
+    # save(path) / load(path) come from features.artifacts.Artifact; the folder holds
+    # arrays.npz (item factors and ids) and index.faiss (the CPU index, no pickles).
+    def _save_state(self, folder: Path) -> dict[str, Any]:
         arrays: dict[str, np.ndarray] = {"item_factors": self.item_factors_}
         if self.item_ids_ is not None:
             ids = self.item_ids_
             arrays["item_ids"] = ids if ids.dtype.kind in "iufU" else ids.astype(str)
-
-        def write_arrays(p: str) -> None:
-            np.savez(p, **arrays)  # type: ignore[arg-type]
-
-        _atomic(folder / "arrays.npz", write_arrays, suffix=".npz")
-        _atomic(folder / "index.faiss", lambda p: faiss.write_index(self.index_, p))
-        params = {
-            "kind": self.kind, "nlist": self.nlist, "nprobe": self.nprobe,
-            "hnsw_m": self.hnsw_m, "ef_construction": self.ef_construction,
-            "ef_search": self.ef_search, "use_gpu": self.use_gpu,
-            "fitted": {"n_items": self.n_items_, "dim": self.dim_, "nlist": self.nlist_,
-                       "max_norm": self.max_norm_},
-            "faiss_version": faiss.__version__,
-        }
-        _atomic(folder / "params.json",
-                lambda p: Path(p).write_text(json.dumps(params, indent=2)))
+        np.savez(folder / "arrays.npz", **arrays)  # type: ignore[arg-type]
+        faiss.write_index(self.index_, str(folder / "index.faiss"))
+        return {"fitted": {"n_items": self.n_items_, "dim": self.dim_, "nlist": self.nlist_,
+                           "max_norm": self.max_norm_},
+                "faiss_version": faiss.__version__}
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ItemIndex:
-        """Read an index written by :meth:`save`."""
-        folder = Path(path)
-        if not (folder / "params.json").is_file():
-            raise FileNotFoundError(f"{folder} holds no complete ItemIndex (no params.json)")
-        params = json.loads((folder / "params.json").read_text())
-        fitted = params.pop("fitted")
-        params.pop("faiss_version", None)
-        self = cls(**params)
+    def _load_state(cls, folder: Path, state: dict[str, Any], config: dict[str, Any],
+                    **options: Any) -> ItemIndex:
+        self = cls(**config)
         with np.load(folder / "arrays.npz", allow_pickle=False) as data:
             self.item_factors_ = np.ascontiguousarray(data["item_factors"], dtype=np.float32)
             self.item_ids_ = data["item_ids"] if "item_ids" in data else None
         self.index_ = faiss.read_index(str(folder / "index.faiss"))
+        fitted = state["fitted"]
         self.n_items_, self.dim_ = int(fitted["n_items"]), int(fitted["dim"])
         self.nlist_, self.max_norm_ = int(fitted["nlist"]), float(fitted["max_norm"])
         self.gpu_index_ = self._to_gpu(self.index_)
         return self
-
-
-def _atomic(target: Path, write: Callable[[str], object], suffix: str = "") -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def recall_vs_exact(

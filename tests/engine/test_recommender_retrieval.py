@@ -14,6 +14,7 @@ from engine.recommenders.retrieval import (
     mips_transform,
     recall_vs_exact,
 )
+from features.artifacts import ArtifactError
 from features.errors import GenliftWarning
 
 
@@ -115,6 +116,16 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     assert loaded.to_ids(b)[0, 0] == index.to_ids(a)[0, 0]
     assert sorted(p.name for p in (tmp_path / "idx").iterdir()) == [
         "arrays.npz", "index.faiss", "params.json"]
+    index.save(tmp_path / "idx")  # over its own earlier save
+    (tmp_path / "idx" / "index.faiss").write_bytes(b"x")
+    with pytest.raises(ArtifactError, match="index.faiss sha256"):
+        ItemIndex.load(tmp_path / "idx")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    with pytest.raises(ArtifactError, match="refusing to overwrite"):
+        index.save(mine)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
 
 
 def test_bad_input() -> None:
