@@ -4,9 +4,9 @@ the generators from validation/test, SMOTE-NC, the end-to-end run and bad input.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -15,16 +15,8 @@ from engine.lift import LiftConfig, run_lift
 from engine.lift.credit import CreditLiftTask, smote_nc
 from features.errors import DataValidationError
 
-
-def applicants(n: int = 300, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    amount = rng.gamma(2.0, 1500.0, n).round()
-    housing = rng.choice(["own", "rent", "free"], n)
-    age = rng.integers(19, 70, n)
-    logit = -1.2 + amount / 3000 + (housing == "rent") * 0.8 - (age - 40) / 40
-    return pd.DataFrame({"applicant_id": [f"a{i:04d}" for i in range(n)],
-                         "credit_amount": amount, "age_in_years": age, "housing": housing,
-                         "default": (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)})
+#: the ``credit_applicants`` fixture of tests/conftest.py: ``make(n=300, seed=0)``
+Applicants = Callable[..., pd.DataFrame]
 
 
 def tiny_cfg(**kw: Any) -> LiftConfig:
@@ -36,8 +28,8 @@ def tiny_cfg(**kw: Any) -> LiftConfig:
     return LiftConfig(**base)
 
 
-def test_split_is_stratified_disjoint_and_segmented() -> None:
-    frame = applicants()
+def test_split_is_stratified_disjoint_and_segmented(credit_applicants: Applicants) -> None:
+    frame = credit_applicants()
     task = CreditLiftTask()
     split = task.split({"applicants": frame}, tiny_cfg().resolve(task))
     parts = (split.train, split.extra["stop"], split.validation, split.test)
@@ -57,7 +49,8 @@ def test_split_is_stratified_disjoint_and_segmented() -> None:
     assert list(again.units_test) == list(split.units_test)
 
 
-def test_generators_see_training_rows_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generators_see_training_rows_only(monkeypatch: pytest.MonkeyPatch,
+                                           credit_applicants: Applicants) -> None:
     seen: list[pd.DataFrame] = []
     original = Generator.fit
 
@@ -66,7 +59,7 @@ def test_generators_see_training_rows_only(monkeypatch: pytest.MonkeyPatch) -> N
         return original(self, frame, *args, **kwargs)
 
     monkeypatch.setattr(Generator, "fit", spy)
-    frame = applicants()
+    frame = credit_applicants()
     task = CreditLiftTask()
     result = run_lift(task, {"applicants": frame}, tiny_cfg(seeds=(0,)))
     split = task.split({"applicants": frame}, tiny_cfg().resolve(task))
@@ -79,8 +72,9 @@ def test_generators_see_training_rows_only(monkeypatch: pytest.MonkeyPatch) -> N
     assert result["rows"]
 
 
-def test_smote_nc_interpolates_between_minority_neighbours() -> None:
-    frame = applicants(200)
+def test_smote_nc_interpolates_between_minority_neighbours(credit_applicants: Applicants
+                                                           ) -> None:
+    frame = credit_applicants(200)
     minority = frame[frame["default"] == 1].drop(columns="applicant_id")
     out = smote_nc(minority, 150, seed=4)
     assert len(out) == 150 and list(out.columns) == list(minority.columns)
@@ -94,8 +88,8 @@ def test_smote_nc_interpolates_between_minority_neighbours() -> None:
         smote_nc(minority.head(1), 5)
 
 
-def test_run_is_complete_and_reproducible() -> None:
-    frame = applicants()
+def test_run_is_complete_and_reproducible(credit_applicants: Applicants) -> None:
+    frame = credit_applicants()
     cfg = tiny_cfg()
     a = run_lift(CreditLiftTask(), {"applicants": frame}, cfg)
     b = run_lift(CreditLiftTask(), {"applicants": frame}, cfg)
@@ -118,10 +112,11 @@ def test_run_is_complete_and_reproducible() -> None:
     (lambda f: f.drop(columns="default"), "no default column"),
     (lambda f: f.assign(default=0), "at least 10 of each"),
 ])
-def test_bad_applicants_are_named(change: Any, match: str) -> None:
+def test_bad_applicants_are_named(change: Any, match: str,
+                                  credit_applicants: Applicants) -> None:
     task = CreditLiftTask()
     with pytest.raises(DataValidationError, match=match):
-        task.split({"applicants": change(applicants())}, tiny_cfg().resolve(task))
+        task.split({"applicants": change(credit_applicants())}, tiny_cfg().resolve(task))
     with pytest.raises(DataValidationError, match="needs the applicants table"):
         task.split({}, tiny_cfg().resolve(task))
 
@@ -145,7 +140,8 @@ def test_modes_take_one_name_and_unknown_baselines_are_named() -> None:
         tiny_cfg(baselines=("smote",)).resolve(task)
 
 
-def test_a_new_split_never_reuses_a_generator(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_new_split_never_reuses_a_generator(monkeypatch: pytest.MonkeyPatch,
+                                              credit_applicants: Applicants) -> None:
     fits: list[int] = []
     original = Generator.fit
 
@@ -155,6 +151,7 @@ def test_a_new_split_never_reuses_a_generator(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setattr(Generator, "fit", spy)
     task = CreditLiftTask()
-    run_lift(task, {"applicants": applicants()}, tiny_cfg(seeds=(0,), baselines=()))
-    run_lift(task, {"applicants": applicants(400, seed=1)}, tiny_cfg(seeds=(0,), baselines=()))
+    run_lift(task, {"applicants": credit_applicants()}, tiny_cfg(seeds=(0,), baselines=()))
+    run_lift(task, {"applicants": credit_applicants(400, seed=1)},
+             tiny_cfg(seeds=(0,), baselines=()))
     assert fits == [144, 192]  # refitted on the second split's own training rows

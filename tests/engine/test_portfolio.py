@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -725,3 +726,20 @@ def test_strategy_names_and_grid() -> None:
     assert len(grid) == 10 and len({s.name for s in grid}) == 10
     res = run_backtest(np.zeros((30, 2)), [parse_strategy("equal_weight")] * 2)
     assert res.names == ["equal_weight:monthly", "equal_weight:monthly#2"]
+
+
+@pytest.mark.network
+def test_real_prices_equal_reference_loop(tmp_path: Path) -> None:
+    """Four real assets of sp500-20 over 1990-2022 (fetched, or read from the archive
+    cache) equal the reference loop to 1e-9."""
+    from features.datasets import fetch
+    from features.returns import log_returns
+    from features.store import Store
+
+    with Store(tmp_path / "s.duckdb") as store:  # the prices as the store holds them
+        store.load(fetch("sp500-20"), source="test")
+        prices = store.read("prices")
+    real = np.expm1(log_returns(prices).iloc[:, :4].to_numpy())[None]
+    res, ref = run_both(real, SIMPLE_GRID, cost_bps=6.0, slippage_bps=4.0, cash_rate=0.03)
+    assert res.n_days > 7_500
+    assert_matches(res, ref, atol_w=1e-9, atol_r=1e-9)

@@ -19,7 +19,7 @@ from features import datasets as dsmod
 from features.datasets import DATASETS, FetchError, download, read_members
 from features.errors import DataValidationError
 from features.store import Store
-from serving.cli import main
+from serving.cli.main import main
 
 
 def _tar_bytes(files: dict[str, bytes], mode: str) -> bytes:
@@ -267,25 +267,8 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert all(r["verdict"] in ("helps", "no effect", "hurts") for r in lift["rows"]
                if r["arm"] != "real")
 
-    # The backtester on the real path: four real assets over 1990-2022 equal the plain
-    # day-by-day reference loop of tests/engine/test_portfolio.py to 1e-9.
-    import importlib.util
-
-    from features.returns import log_returns
-
-    spec = importlib.util.spec_from_file_location(
-        "genlift_reference_backtest", Path(__file__).parents[1] / "engine" / "test_portfolio.py")
-    assert spec is not None and spec.loader is not None
-    ref_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ref_module)
-    SIMPLE_GRID, assert_matches, run_both = (ref_module.SIMPLE_GRID, ref_module.assert_matches,
-                                             ref_module.run_both)
-
-    with Store(db, read_only=True) as store:
-        real = np.expm1(log_returns(store.read("prices")).iloc[:, :4].to_numpy())[None]
-    res, ref = run_both(real, SIMPLE_GRID, cost_bps=6.0, slippage_bps=4.0, cash_rate=0.03)
-    assert res.n_days > 7_500
-    assert_matches(res, ref, atol_w=1e-9, atol_r=1e-9)
+    # (The backtester on these real prices against its reference loop:
+    # tests/engine/test_portfolio.py, test_real_prices_equal_reference_loop.)
 
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cached fetch must not run pip or apt-get")

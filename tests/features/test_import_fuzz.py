@@ -46,7 +46,7 @@ from hypothesis import strategies as st
 
 from features.schemas import schema_for, validate_frame
 from features.store import META, Store, fingerprint_frame
-from serving.cli import main
+from serving.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = int(os.environ.get("GENLIFT_FUZZ_EXAMPLES", "0"))

@@ -27,9 +27,11 @@ from engine.credit import CreditModel  # noqa: E402
 from engine.demand import DemandModel  # noqa: E402
 from features.errors import DataValidationError  # noqa: E402
 from features.store import Store  # noqa: E402
+from features.version import __version__  # noqa: E402
 from serving import api  # noqa: E402
-from serving.cli import main  # noqa: E402
-from serving.scoring import load_model, recommend_block  # noqa: E402
+from serving.api.errors import BodyLimit  # noqa: E402
+from serving.cli.main import main  # noqa: E402
+from serving.jobs.scoring import load_model, recommend_block  # noqa: E402
 
 with warnings.catch_warnings():  # starlette's notice that its TestClient moves to httpx2
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -122,14 +124,14 @@ def _series(sales: pd.DataFrame, weeks: int = 14) -> tuple[list[dict], list[dict
 def test_healthz_and_version(client: TestClient, trained: dict[str, Any]) -> None:
     body = client.get("/healthz").json()
     assert body["status"] == "ok" and body["missing"] == []
-    assert body["genlift_version"] == api.__version__ and not body["api_key_required"]
+    assert body["genlift_version"] == __version__ and not body["api_key_required"]
     for kind in api.KINDS:
         run = (trained["models"] / kind / "train.json").read_text()
         assert body["models"][kind]["run_id"] in run
         assert body["models"][kind]["run_id"].startswith(f"train-{kind}-")
     assert body["models"]["recs"]["details"] == {"model_class": "ALSRecommender",
                                                  "users": N_USERS, "items": N_ITEMS}
-    assert client.get("/version").json()["genlift_version"] == api.__version__
+    assert client.get("/version").json()["genlift_version"] == __version__
     spec = client.get("/openapi.json").json()
     assert {"/recommend/{user_id}", "/recommend", "/similar/{item_id}", "/score/credit",
             "/forecast", "/healthz", "/version"} <= set(spec["paths"])
@@ -378,7 +380,7 @@ def test_oversized_body_is_413(client: TestClient) -> None:
     r = client.post("/score/credit", content=b" " * (api.MAX_BODY_BYTES + 1),
                     headers={"content-type": "application/json"})
     assert r.status_code == 413
-    app = api._BodyLimit(None)  # the fallback for FastAPI versions without max_body_size
+    app = BodyLimit(None)  # the fallback for FastAPI versions without max_body_size
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:

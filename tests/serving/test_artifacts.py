@@ -173,7 +173,7 @@ def test_newer_format_is_refused(artifact: tuple[str, Path]) -> None:
 
 def test_cli_reports_a_corrupted_model_with_exit_2(saved: dict[str, Path], tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    from serving.cli import main
+    from serving.cli.main import main
 
     folder = tmp_path / "recs"
     shutil.copytree(saved["recs"], folder / "model")
@@ -284,7 +284,7 @@ def test_cli_refuses_a_generator_folder_holding_other_files(tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]
                                                             ) -> None:
     from features.store import Store
-    from serving.cli import main
+    from serving.cli.main import main
 
     db = str(tmp_path / "s.duckdb")
     with Store(db) as store:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 
 from features.store import Store
-from serving.cli import main
+
+Cli = Callable[..., tuple[int, str, str]]  # the `cli` fixture of tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -50,17 +52,11 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> str:
     return path
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["--no-progress", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.mark.parametrize("generator", ["copula", "vae", "gan"])
-def test_tabular_fit_sample_report(capsys: pytest.CaptureFixture[str], db: str,
+def test_tabular_fit_sample_report(cli: Cli, db: str,
                                    tmp_path: Path, generator: str) -> None:
     out = tmp_path / generator
-    code, text, err = run(capsys, "--db", db, "--json", "augment", "fit", "tabular",
+    code, text, err = cli("--db", db, "--json", "augment", "fit", "tabular",
                           "--generator", generator, "--epochs", "2", "--out", str(out))
     assert code == 0, err
     summary = json.loads(text)
@@ -69,7 +65,7 @@ def test_tabular_fit_sample_report(capsys: pytest.CaptureFixture[str], db: str,
     assert len(fit["holdout_keys"]) == 60 and fit["run_id"] == summary["run_id"]
 
     parquet = tmp_path / "s.parquet"
-    code, _, err = run(capsys, "--db", db, "augment", "sample", str(out), "-n", "50",
+    code, _, err = cli("--db", db, "augment", "sample", str(out), "-n", "50",
                        "--condition", "default=1", "--condition", "housing=own",
                        "--seed", "3", "--out", str(parquet))
     assert code == 0, err
@@ -77,7 +73,7 @@ def test_tabular_fit_sample_report(capsys: pytest.CaptureFixture[str], db: str,
     assert len(sample) == 50 and (sample["default"] == 1).all()
     assert (sample["housing"] == "own").all()
 
-    code, text, err = run(capsys, "--db", db, "--json", "augment", "report", str(out),
+    code, text, err = cli("--db", db, "--json", "augment", "report", str(out),
                           "--out", str(tmp_path / "r.html"), "-n", "200")
     assert code == 0, err
     card = json.loads(text)["scorecard"]
@@ -86,13 +82,13 @@ def test_tabular_fit_sample_report(capsys: pytest.CaptureFixture[str], db: str,
     assert page.count("<img src=\"data:image/png;base64,") >= 2 and "Scorecard" in page
 
 
-def test_sample_to_store_appends_synthetic_rows(capsys: pytest.CaptureFixture[str], db: str,
+def test_sample_to_store_appends_synthetic_rows(cli: Cli, db: str,
                                                 tmp_path: Path) -> None:
     out = tmp_path / "cop"
-    assert run(capsys, "--db", db, "augment", "fit", "tabular", "--generator", "copula",
+    assert cli("--db", db, "augment", "fit", "tabular", "--generator", "copula",
                "--out", str(out))[0] == 0
     for _ in range(2):  # two runs append side by side: keys carry the run id
-        code, text, err = run(capsys, "--db", db, "augment", "sample", str(out), "-n", "25",
+        code, text, err = cli("--db", db, "augment", "sample", str(out), "-n", "25",
                               "--to-store")
         assert code == 0, err and "synthetic_applicants: +25 rows" in text
     with Store(db, read_only=True) as store:
@@ -102,51 +98,51 @@ def test_sample_to_store_appends_synthetic_rows(capsys: pytest.CaptureFixture[st
         assert syn["applicant_id"].str.startswith("syn-").all()
 
 
-def test_baskets_and_paths(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path) -> None:
-    code, _, err = run(capsys, "--db", db, "augment", "fit", "baskets", "--generator", "vae",
+def test_baskets_and_paths(cli: Cli, db: str, tmp_path: Path) -> None:
+    code, _, err = cli("--db", db, "augment", "fit", "baskets", "--generator", "vae",
                        "--epochs", "2", "--out", str(tmp_path / "b"))
     assert code == 0, err
-    code, _, err = run(capsys, "--db", db, "augment", "sample", str(tmp_path / "b"), "-n",
+    code, _, err = cli("--db", db, "augment", "sample", str(tmp_path / "b"), "-n",
                        "10", "--to-store")
     assert code == 0, err
     with Store(db, read_only=True) as store:
         assert store.read("synthetic_users")["user_id"].nunique() == 10
         assert store.row_count("synthetic_interactions") > 0
-    code, _, err = run(capsys, "--db", db, "augment", "report", str(tmp_path / "b"), "--out",
+    code, _, err = cli("--db", db, "augment", "report", str(tmp_path / "b"), "--out",
                        str(tmp_path / "b.html"))
     assert code == 0, err
 
-    code, _, err = run(capsys, "--db", db, "augment", "fit", "paths", "--generator",
+    code, _, err = cli("--db", db, "augment", "fit", "paths", "--generator",
                        "bootstrap", "--train-end", "2020-09-30", "--out", str(tmp_path / "p"))
     assert code == 0, err
-    code, _, err = run(capsys, "--db", db, "augment", "sample", str(tmp_path / "p"), "-n", "4",
+    code, _, err = cli("--db", db, "augment", "sample", str(tmp_path / "p"), "-n", "4",
                        "--length", "30", "--out", str(tmp_path / "p.parquet"))
     assert code == 0, err
     paths = pd.read_parquet(tmp_path / "p.parquet")
     assert len(paths) == 120 and list(paths.columns[:2]) == ["path", "step"]
-    code, _, err = run(capsys, "--db", db, "augment", "sample", str(tmp_path / "p"), "-n", "4",
+    code, _, err = cli("--db", db, "augment", "sample", str(tmp_path / "p"), "-n", "4",
                        "--to-store")
     assert code == 2 and "paths samples have no store table" in err
-    code, _, err = run(capsys, "--db", db, "augment", "report", str(tmp_path / "p"), "--out",
+    code, _, err = cli("--db", db, "augment", "report", str(tmp_path / "p"), "--out",
                        str(tmp_path / "p.html"), "-n", "20")
     assert code == 0, err
 
 
-def test_sales_windows(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path) -> None:
-    code, text, err = run(capsys, "--db", db, "--json", "augment", "fit", "sales",
+def test_sales_windows(cli: Cli, db: str, tmp_path: Path) -> None:
+    code, text, err = cli("--db", db, "--json", "augment", "fit", "sales",
                           "--generator", "ar", "--epochs", "2", "--out", str(tmp_path / "s"))
     assert code == 0, err
     assert json.loads((tmp_path / "s" / "fit.json").read_text())["train_end"] == "2020-08-06"
-    code, _, err = run(capsys, "--db", db, "augment", "sample", str(tmp_path / "s"), "-n", "5",
+    code, _, err = cli("--db", db, "augment", "sample", str(tmp_path / "s"), "-n", "5",
                        "--length", "6", "--out", str(tmp_path / "w.parquet"))
     assert code == 0, err
     windows = pd.read_parquet(tmp_path / "w.parquet")
     assert len(windows) == 30 and windows["window_id"].nunique() == 5
     assert (windows["units"] >= 0).all()
-    code, _, err = run(capsys, "--db", db, "augment", "sample", str(tmp_path / "s"), "-n", "5",
+    code, _, err = cli("--db", db, "augment", "sample", str(tmp_path / "s"), "-n", "5",
                        "--to-store")
     assert code == 2 and "sales samples have no store table" in err
-    code, text, err = run(capsys, "--db", db, "--json", "augment", "report",
+    code, text, err = cli("--db", db, "--json", "augment", "report",
                           str(tmp_path / "s"), "--out", str(tmp_path / "s.html"), "-n", "50")
     assert code == 0, err
     assert 0.0 <= json.loads(text)["scorecard"]["log_units_ks"] <= 1.0
@@ -162,23 +158,23 @@ def test_sales_windows(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Pa
     (["augment", "fit", "tabular", "--table", "items", "--generator", "copula", "--out", "x"],
      "table 'items' is not in the store"),
 ])
-def test_bad_input(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path, args: list[str],
+def test_bad_input(cli: Cli, db: str, tmp_path: Path, args: list[str],
                    message: str) -> None:
     args = [a if a != "x" else str(tmp_path / "x") for a in args]
-    code, out, err = run(capsys, "--db", db, *args)
+    code, out, err = cli("--db", db, *args)
     assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()
 
 
-def test_bad_sample_flags(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path) -> None:
+def test_bad_sample_flags(cli: Cli, db: str, tmp_path: Path) -> None:
     out = tmp_path / "cop"
-    assert run(capsys, "--db", db, "augment", "fit", "tabular", "--generator", "copula",
+    assert cli("--db", db, "augment", "fit", "tabular", "--generator", "copula",
                "--out", str(out))[0] == 0
-    code, _, err = run(capsys, "--db", db, "augment", "sample", str(out), "-n", "3")
+    code, _, err = cli("--db", db, "augment", "sample", str(out), "-n", "3")
     assert code == 2 and "exactly one of --out FILE and --to-store" in err
-    code, _, err = run(capsys, "--db", db, "augment", "sample", str(out), "-n", "3",
+    code, _, err = cli("--db", db, "augment", "sample", str(out), "-n", "3",
                        "--condition", "default", "--to-store")
     assert code == 2 and "--condition 'default' is not of the form column=value" in err
-    code, _, err = run(capsys, "--db", db, "augment", "sample", str(out), "-n", "3",
+    code, _, err = cli("--db", db, "augment", "sample", str(out), "-n", "3",
                        "--condition", "housing=castle", "--to-store")
     assert code == 2 and "value unseen in training" in err

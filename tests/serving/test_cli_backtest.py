@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 
 from features.store import Store
-from serving.cli import main
+
+Cli = Callable[..., tuple[int, str, str]]  # the `cli` fixture of tests/conftest.py
 
 FAST = ["--paths", "20", "--horizon", "63", "--strategies", "buy_and_hold",
         "equal_weight", "inverse_vol:window=42", "momentum:window=63:skip=21"]
@@ -34,17 +36,11 @@ def db(tmp_path: Path) -> str:
     return path
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["--no-progress", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_backtest_writes_report_parquet_and_run(capsys: pytest.CaptureFixture[str], db: str,
+def test_backtest_writes_report_parquet_and_run(cli: Cli, db: str,
                                                 tmp_path: Path) -> None:
     out = tmp_path / "bt" / "report.html"
     out.parent.mkdir()
-    code, text, err = run(capsys, "--db", db, "backtest", *FAST, "--out", str(out))
+    code, text, err = cli("--db", db, "backtest", *FAST, "--out", str(out))
     assert code == 0, err
     assert "buy_and_hold" in text and "PBO" in text
     page = out.read_text()
@@ -61,11 +57,11 @@ def test_backtest_writes_report_parquet_and_run(capsys: pytest.CaptureFixture[st
     assert runs.iloc[-1]["kind"] == "backtest" and runs.iloc[-1]["status"] == "finished"
 
 
-def test_backtest_json_and_reproducible(capsys: pytest.CaptureFixture[str], db: str,
+def test_backtest_json_and_reproducible(cli: Cli, db: str,
                                         tmp_path: Path) -> None:
     docs = []
     for name in ("a", "b"):
-        code, text, err = run(capsys, "--db", db, "--json", "backtest", *FAST, "--out",
+        code, text, err = cli("--db", db, "--json", "backtest", *FAST, "--out",
                               str(tmp_path / f"{name}.html"))
         assert code == 0, err
         docs.append(json.loads(text))
@@ -82,24 +78,24 @@ def test_backtest_json_and_reproducible(capsys: pytest.CaptureFixture[str], db: 
     (["--strategies", "inverse_vol:window=600"], "days of returns for a grid needing"),
     (["--paths", "0"], "--paths 0"),
 ])
-def test_bad_input_exits_2_and_writes_nothing(capsys: pytest.CaptureFixture[str], db: str,
+def test_bad_input_exits_2_and_writes_nothing(cli: Cli, db: str,
                                               tmp_path: Path, extra: list[str],
                                               message: str) -> None:
     out = tmp_path / "r.html"
-    code, _, err = run(capsys, "--db", db, "backtest", "--paths", "5", "--horizon", "63",
+    code, _, err = cli("--db", db, "backtest", "--paths", "5", "--horizon", "63",
                        *extra, "--out", str(out))
     assert code == 2 and message in err and "Traceback" not in err
     assert not out.exists() and not out.with_suffix(".parquet").exists()
 
 
-def test_missing_prices_and_gaps(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_missing_prices_and_gaps(cli: Cli, tmp_path: Path) -> None:
     empty = str(tmp_path / "e.duckdb")
-    code, _, err = run(capsys, "--db", empty, "backtest", "--out", str(tmp_path / "x.html"))
+    code, _, err = cli("--db", empty, "backtest", "--out", str(tmp_path / "x.html"))
     assert code == 2 and "needs the prices table" in err
     gappy = str(tmp_path / "g.duckdb")
     frame = prices()
     frame = frame.drop(frame[(frame.asset == "BBB")].index[100:103])
     with Store(gappy) as store:
         store.load({"prices": frame}, source="test")
-    code, _, err = run(capsys, "--db", gappy, "backtest", "--out", str(tmp_path / "x.html"))
+    code, _, err = cli("--db", gappy, "backtest", "--out", str(tmp_path / "x.html"))
     assert code == 2 and "days where some asset has no price" in err

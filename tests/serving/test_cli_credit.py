@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 
 from features.store import Store
-from serving.cli import main
+
+Cli = Callable[..., tuple[int, str, str]]  # the `cli` fixture of tests/conftest.py
 
 
 @pytest.fixture
@@ -30,15 +32,9 @@ def db(tmp_path: Path) -> str:
     return path
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["--no-progress", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_train_score_with_row_errors(capsys: pytest.CaptureFixture[str], db: str,
+def test_train_score_with_row_errors(cli: Cli, db: str,
                                      tmp_path: Path) -> None:
-    code, text, err = run(capsys, "--db", db, "--json", "train", "credit", "--out",
+    code, text, err = cli("--db", db, "--json", "train", "credit", "--out",
                           str(tmp_path / "m"))
     assert code == 0, err
     assert json.loads(text)["applicants"] == 400
@@ -48,7 +44,7 @@ def test_train_score_with_row_errors(capsys: pytest.CaptureFixture[str], db: str
                         "age_in_years": [30, 40, 50, 60],
                         "housing": ["rent", "own", "own", "castle"]})
     new.to_csv(tmp_path / "new.csv", index=False)
-    code, text, err = run(capsys, "--db", db, "--json", "score", "credit", "--model",
+    code, text, err = cli("--db", db, "--json", "score", "credit", "--model",
                           str(tmp_path / "m"), "--in", str(tmp_path / "new.csv"), "--out",
                           str(tmp_path / "s.parquet"))
     assert code == 0, err
@@ -62,8 +58,8 @@ def test_train_score_with_row_errors(capsys: pytest.CaptureFixture[str], db: str
     assert "unseen" in scores.loc["n4", "error"] and np.isnan(scores.loc["n4", "score"])
 
 
-def test_evaluate_credit(capsys: pytest.CaptureFixture[str], db: str) -> None:
-    code, text, err = run(capsys, "--db", db, "--json", "evaluate", "credit", "--repeats", "1",
+def test_evaluate_credit(cli: Cli, db: str) -> None:
+    code, text, err = cli("--db", db, "--json", "evaluate", "credit", "--repeats", "1",
                           "--folds", "3")
     assert code == 0, err
     result = json.loads(text)
@@ -72,10 +68,10 @@ def test_evaluate_credit(capsys: pytest.CaptureFixture[str], db: str) -> None:
     assert result["paired"]["lightgbm - woe_logistic"]["auc"]["verdict"]
 
 
-def test_bad_input(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path) -> None:
-    code, _, err = run(capsys, "--db", db, "train", "credit", "--with-synthetic", "--out",
+def test_bad_input(cli: Cli, db: str, tmp_path: Path) -> None:
+    code, _, err = cli("--db", db, "train", "credit", "--with-synthetic", "--out",
                        str(tmp_path / "m"))
     assert code == 2 and "no synthetic_applicants" in err
-    code, _, err = run(capsys, "--db", db, "score", "credit", "--model", str(tmp_path / "x"),
+    code, _, err = cli("--db", db, "score", "credit", "--model", str(tmp_path / "x"),
                        "--in", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "o"))
     assert code == 2 and "Traceback" not in err

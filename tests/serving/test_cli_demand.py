@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 
 from features.store import Store
-from serving.cli import main
+
+Cli = Callable[..., tuple[int, str, str]]  # the `cli` fixture of tests/conftest.py
 
 
 @pytest.fixture
@@ -34,20 +36,14 @@ def db(tmp_path: Path) -> str:
     return path
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["--no-progress", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_train_forecast_and_plan(capsys: pytest.CaptureFixture[str], db: str,
+def test_train_forecast_and_plan(cli: Cli, db: str,
                                  tmp_path: Path) -> None:
     model = tmp_path / "m"
-    code, text, err = run(capsys, "--db", db, "--json", "train", "demand", "--n-estimators",
+    code, text, err = cli("--db", db, "--json", "train", "demand", "--n-estimators",
                           "20", "--out", str(model))
     assert code == 0, err
     assert json.loads(text)["series"] == 6
-    code, _, err = run(capsys, "--db", db, "forecast", "--model", str(model), "--horizon", "2",
+    code, _, err = cli("--db", db, "forecast", "--model", str(model), "--horizon", "2",
                        "--out", str(tmp_path / "f.parquet"))
     assert code == 0, err
     fc = pd.read_parquet(tmp_path / "f.parquet")
@@ -59,7 +55,7 @@ def test_train_forecast_and_plan(capsys: pytest.CaptureFixture[str], db: str,
 
     pd.DataFrame({"store_id": ["s1", "s2"], "item_id": ["a", "a"], "on_hand": [0.0, 10_000.0]}
                  ).to_csv(tmp_path / "stock.csv", index=False)
-    code, text, err = run(capsys, "--db", db, "--json", "plan", "inventory", "--model",
+    code, text, err = cli("--db", db, "--json", "plan", "inventory", "--model",
                           str(model), "--lead-time", "2", "--on-hand", str(tmp_path / "stock.csv"),
                           "--paths", "200", "--out", str(tmp_path / "plan.html"))
     assert code == 0, err
@@ -70,13 +66,13 @@ def test_train_forecast_and_plan(capsys: pytest.CaptureFixture[str], db: str,
     assert "<img" in (tmp_path / "plan.html").read_text()
 
 
-def test_bad_horizon(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path) -> None:
+def test_bad_horizon(cli: Cli, db: str, tmp_path: Path) -> None:
     model = tmp_path / "m"
-    assert run(capsys, "--db", db, "train", "demand", "--n-estimators", "5", "--horizon", "2",
+    assert cli("--db", db, "train", "demand", "--n-estimators", "5", "--horizon", "2",
                "--out", str(model))[0] == 0
-    code, _, err = run(capsys, "--db", db, "forecast", "--model", str(model), "--horizon", "3",
+    code, _, err = cli("--db", db, "forecast", "--model", str(model), "--horizon", "3",
                        "--out", str(tmp_path / "f.parquet"))
     assert code == 2 and "'horizon' parameter of forecast" in err
-    code, _, err = run(capsys, "--db", db, "plan", "inventory", "--model", str(model),
+    code, _, err = cli("--db", db, "plan", "inventory", "--model", str(model),
                        "--lead-time", "5", "--out", str(tmp_path / "p.html"))
     assert code == 2 and "'lead_time' parameter of plan inventory" in err

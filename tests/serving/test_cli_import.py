@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 
 from features.store import Store
-from serving.cli import main
+from serving.cli.main import main
+
+Cli = Callable[..., tuple[int, str, str]]  # the `cli` fixture of tests/conftest.py
 
 Content = str | bytes | Callable[[Path], None]
 
@@ -43,12 +45,6 @@ def put(path: Path, content: Content) -> Path:
     else:
         path.write_text(content, encoding="utf-8")
     return path
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def snapshot(db: Path) -> dict[str, object]:
@@ -171,46 +167,46 @@ BAD_INPUT_BUGS: dict[str, str] = {}
                  if case[0] in BAD_INPUT_BUGS else [])
     for case in BAD_INPUTS])
 def test_bad_input_exits_2_with_one_message_and_keeps_the_store(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, db: Path, table: str, name: str,
+    cli: Cli, tmp_path: Path, db: Path, table: str, name: str,
     content: Content | None, extra: list[str], pattern: str,
 ) -> None:
     path = tmp_path / name
     if content is not None:
         put(path, content)
     before = snapshot(db)
-    code, out, err = cli(capsys, "data", "import", table, str(path), "--db", str(db), *extra)
+    code, out, err = cli("data", "import", table, str(path), "--db", str(db), *extra)
     assert_bad_input(code, out, err, pattern)
     assert snapshot(db) == before
 
 
-def test_bad_input_with_json_still_reports_on_stderr(capsys: pytest.CaptureFixture[str],
+def test_bad_input_with_json_still_reports_on_stderr(cli: Cli,
                                                      tmp_path: Path, db: Path) -> None:
     path = put(tmp_path / "u.csv", "user_id\nu1\nu1\n")
     before = snapshot(db)
-    code, out, err = cli(capsys, "--json", "data", "import", "users", str(path), "--db", str(db))
+    code, out, err = cli("--json", "data", "import", "users", str(path), "--db", str(db))
     assert_bad_input(code, out, err, r"users\.user_id has 2 duplicate keys")
     assert snapshot(db) == before
 
 
-def test_show_of_a_missing_store_or_table(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+def test_show_of_a_missing_store_or_table(cli: Cli, tmp_path: Path,
                                           db: Path) -> None:
     missing = tmp_path / "none.duckdb"
-    code, out, err = cli(capsys, "data", "show", "--db", str(missing))
+    code, out, err = cli("data", "show", "--db", str(missing))
     assert_bad_input(code, out, err, r"store .*none\.duckdb does not exist: run `genlift data "
                                      r"fetch all` or `genlift data import` first, or pass --db")
     assert not missing.exists()
-    code, out, err = cli(capsys, "data", "show", "sales", "--db", str(db))
+    code, out, err = cli("data", "show", "sales", "--db", str(db))
     assert_bad_input(code, out, err, r"table 'sales' is not in the store .*\(tables: "
                                      r"interactions, items, users\)")
 
 
 # -- good imports --------------------------------------------------------------------------------
-def test_csv_import_replaces_the_table_with_typed_columns(capsys: pytest.CaptureFixture[str],
+def test_csv_import_replaces_the_table_with_typed_columns(cli: Cli,
                                                           tmp_path: Path, db: Path) -> None:
     path = put(tmp_path / "i.csv", "user_id,item_id,ts,qty,value,channel\n"
                                    "u3,i2,2024-02-01T10:00:00,1,2.5,web\n"
                                    "u1,i1,2024-02-02,3,0,app\n")
-    code, out, err = cli(capsys, "data", "import", "interactions", str(path), "--db", str(db))
+    code, out, err = cli("data", "import", "interactions", str(path), "--db", str(db))
     assert (code, err) == (0, "")
     with Store(db, read_only=True) as store:
         info = store.info("interactions")
@@ -225,7 +221,7 @@ def test_csv_import_replaces_the_table_with_typed_columns(capsys: pytest.Capture
     assert frame["channel"].tolist() == ["web", "app"]
 
 
-def test_parquet_import_with_numeric_ids_and_dates(capsys: pytest.CaptureFixture[str],
+def test_parquet_import_with_numeric_ids_and_dates(cli: Cli,
                                                    tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     stores = tmp_path / "stores.parquet"
@@ -236,8 +232,8 @@ def test_parquet_import_with_numeric_ids_and_dates(capsys: pytest.CaptureFixture
         "date": pd.to_datetime(["2024-01-01 08:00", "2024-01-01 00:00", "2024-01-02 00:00"]),
         "units": [3, 0, 1], "price": [2.5, 2.5, 4.0], "promo": [0, 1, 0],
     }).to_parquet(sales, index=False)
-    assert cli(capsys, "data", "import", "stores", str(stores), "--db", str(db))[0] == 0
-    code, out, err = cli(capsys, "data", "import", "sales", str(sales), "--db", str(db))
+    assert cli("data", "import", "stores", str(stores), "--db", str(db))[0] == 0
+    code, out, err = cli("data", "import", "sales", str(sales), "--db", str(db))
     assert (code, err) == (0, "")
     assert out.startswith("sales: 3 rows in ")
     assert column_types(db, "sales") == {
@@ -253,10 +249,10 @@ def test_parquet_import_with_numeric_ids_and_dates(capsys: pytest.CaptureFixture
     assert dates["d"].tolist() == ["2024-01-01", "2024-01-02"]
 
 
-def test_map_renames_columns(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+def test_map_renames_columns(cli: Cli, tmp_path: Path,
                              db: Path) -> None:
     path = put(tmp_path / "i.csv", "customer,sku,when,n,amount\nu1,i2,2024-03-01,2,4\n")
-    code, out, err = cli(capsys, "data", "import", "interactions", str(path), "--db", str(db),
+    code, out, err = cli("data", "import", "interactions", str(path), "--db", str(db),
                          "--map", "user_id=customer", "--map", "item_id=sku", "--map", "ts=when",
                          "--map", "qty=n", "--map", "value=amount")
     assert (code, err) == (0, "")
@@ -267,10 +263,10 @@ def test_map_renames_columns(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                        "value": 4.0}
 
 
-def test_append_adds_rows(capsys: pytest.CaptureFixture[str], tmp_path: Path, db: Path) -> None:
+def test_append_adds_rows(cli: Cli, tmp_path: Path, db: Path) -> None:
     before = snapshot(db)
     path = put(tmp_path / "u.csv", "user_id\nu4\nu5\n")
-    code, out, err = cli(capsys, "--json", "data", "import", "users", str(path), "--db", str(db),
+    code, out, err = cli("--json", "data", "import", "users", str(path), "--db", str(db),
                          "--append")
     assert (code, err) == (0, "")
     payload = json.loads(out)
@@ -285,13 +281,13 @@ def test_append_adds_rows(capsys: pytest.CaptureFixture[str], tmp_path: Path, db
     assert sorted(read(db, "users")["user_id"]) == ["u1", "u2", "u3", "u4", "u5"]
     # appended interactions may refer to the appended users
     path = put(tmp_path / "i.csv", "user_id,item_id,ts,qty,value\nu5,i1,2024-04-01,1,1\n")
-    code, _, err = cli(capsys, "data", "import", "interactions", str(path), "--db", str(db),
+    code, _, err = cli("data", "import", "interactions", str(path), "--db", str(db),
                        "--append")
     assert (code, err) == (0, "")
     assert snapshot(db)["counts"]["interactions"] == 4
 
 
-def test_epoch_seconds_and_iso_timestamps_import_the_same(capsys: pytest.CaptureFixture[str],
+def test_epoch_seconds_and_iso_timestamps_import_the_same(cli: Cli,
                                                           tmp_path: Path) -> None:
     header = "user_id,item_id,ts,qty,value\n"
     iso = put(tmp_path / "iso.csv", header + "u1,i1,2024-01-01T00:00:00,1,1\n"
@@ -300,7 +296,7 @@ def test_epoch_seconds_and_iso_timestamps_import_the_same(capsys: pytest.Capture
     fps = []
     for i, path in enumerate([iso, epoch]):
         db = tmp_path / f"s{i}.duckdb"
-        assert cli(capsys, "data", "import", "interactions", str(path), "--db", str(db))[0] == 0
+        assert cli("data", "import", "interactions", str(path), "--db", str(db))[0] == 0
         frame = read(db, "interactions").sort_values("ts")
         assert frame["ts"].tolist() == [pd.Timestamp("2024-01-01"),
                                         pd.Timestamp("2024-01-02 06:30")]
@@ -309,10 +305,10 @@ def test_epoch_seconds_and_iso_timestamps_import_the_same(capsys: pytest.Capture
     assert fps[0] == fps[1]  # same content, other notation and row order
 
 
-def test_extra_csv_columns_are_kept(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_extra_csv_columns_are_kept(cli: Cli, tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     path = put(tmp_path / "u.csv", "user_id,city,age\nu1,Berlin,31\nu2,Paris,45\n")
-    assert cli(capsys, "data", "import", "users", str(path), "--db", str(db))[0] == 0
+    assert cli("data", "import", "users", str(path), "--db", str(db))[0] == 0
     types = column_types(db, "users")
     assert types["user_id"] == "VARCHAR" and types["city"] == "VARCHAR"
     assert types["age"] in ("BIGINT", "DOUBLE")
@@ -322,7 +318,7 @@ def test_extra_csv_columns_are_kept(capsys: pytest.CaptureFixture[str], tmp_path
 
 
 def test_reimport_changes_fingerprint_only_when_content_changes(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    cli: Cli, tmp_path: Path,
 ) -> None:
     db = tmp_path / "s.duckdb"
     a = put(tmp_path / "a.csv", "user_id\nu1\nu2\nu3\n")
@@ -330,7 +326,7 @@ def test_reimport_changes_fingerprint_only_when_content_changes(
     c = put(tmp_path / "c.csv", "user_id\nu3\nu1\nu4\n")
 
     def fingerprint(path: Path) -> str:
-        code, out, _ = cli(capsys, "--json", "data", "import", "users", str(path), "--db",
+        code, out, _ = cli("--json", "data", "import", "users", str(path), "--db",
                            str(db))
         assert code == 0
         return json.loads(out)["fingerprint"]
@@ -339,8 +335,8 @@ def test_reimport_changes_fingerprint_only_when_content_changes(
 
 
 # -- data show -------------------------------------------------------------------------------------
-def test_data_show_lists_tables(capsys: pytest.CaptureFixture[str], db: Path) -> None:
-    code, out, err = cli(capsys, "data", "show", "--db", str(db))
+def test_data_show_lists_tables(cli: Cli, db: Path) -> None:
+    code, out, err = cli("data", "show", "--db", str(db))
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[0] == f"store {db}"
@@ -357,9 +353,9 @@ def test_data_show_lists_tables(capsys: pytest.CaptureFixture[str], db: Path) ->
     ["data", "show", "--json"],
     ["data", "--json", "show"],
 ])
-def test_json_data_show_lists_tables(capsys: pytest.CaptureFixture[str], db: Path,
+def test_json_data_show_lists_tables(cli: Cli, db: Path,
                                      argv: list[str]) -> None:
-    code, out, err = cli(capsys, *argv, "--db", str(db))
+    code, out, err = cli(*argv, "--db", str(db))
     assert (code, err) == (0, "")
     payload = json.loads(out)
     assert [t["name"] for t in payload] == ["interactions", "items", "users"]
@@ -368,21 +364,21 @@ def test_json_data_show_lists_tables(capsys: pytest.CaptureFixture[str], db: Pat
     assert all(len(t["fingerprint"]) == 16 and t["source"] == "seed" for t in payload)
 
 
-def test_data_show_of_an_empty_store(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_data_show_of_an_empty_store(cli: Cli, tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     Store(db).close()
-    code, out, _ = cli(capsys, "data", "show", "--db", str(db))
+    code, out, _ = cli("data", "show", "--db", str(db))
     assert code == 0 and "(empty: run `genlift data fetch all` or `genlift data import`)" in out
-    code, out, _ = cli(capsys, "--json", "data", "show", "--db", str(db))
+    code, out, _ = cli("--json", "data", "show", "--db", str(db))
     assert code == 0 and json.loads(out) == []
 
 
-def test_data_show_one_table(capsys: pytest.CaptureFixture[str], db: Path) -> None:
-    code, out, err = cli(capsys, "data", "show", "interactions", "--limit", "2", "--db", str(db))
+def test_data_show_one_table(cli: Cli, db: Path) -> None:
+    code, out, err = cli("data", "show", "interactions", "--limit", "2", "--db", str(db))
     assert (code, err) == (0, "")
     assert out.startswith("interactions: 3 rows, fingerprint ")
     assert "from seed" in out
-    code, out, _ = cli(capsys, "--json", "data", "show", "interactions", "--limit", "2",
+    code, out, _ = cli("--json", "data", "show", "interactions", "--limit", "2",
                        "--db", str(db))
     payload = json.loads(out)
     assert payload["table"] == "interactions" and payload["n_rows"] == 3
@@ -429,70 +425,70 @@ def test_version_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 # -- regressions for fixed library bugs (see tests/features for the library-level tests) --------
-def test_replacing_users_that_would_orphan_interactions(capsys: pytest.CaptureFixture[str],
+def test_replacing_users_that_would_orphan_interactions(cli: Cli,
                                                         tmp_path: Path, db: Path) -> None:
     path = put(tmp_path / "u.csv", "user_id\nu1\nu3\n")
     before = snapshot(db)
-    code, out, err = cli(capsys, "data", "import", "users", str(path), "--db", str(db))
+    code, out, err = cli("data", "import", "users", str(path), "--db", str(db))
     assert_bad_input(code, out, err,
                      r"replacing users would leave 2 rows of interactions whose user_id is no "
                      r"longer in users \(e\.g\. 'u2'\)\. Fix: include those ids in the new users")
     assert snapshot(db) == before
 
 
-def test_csv_with_an_empty_key(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_csv_with_an_empty_key(cli: Cli, tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     Store(db).close()  # a store without interactions, so no orphan check runs
     path = put(tmp_path / "u.csv", "user_id,age\nu4,1\n,2\n")
     before = snapshot(db)
-    code, out, err = cli(capsys, "data", "import", "users", str(path), "--db", str(db))
+    code, out, err = cli("data", "import", "users", str(path), "--db", str(db))
     assert_bad_input(code, out, err, r"users\.user_id has 1 empty keys \(rows 2\)")
     assert snapshot(db) == before
 
 
-def test_csv_zip_codes_keep_leading_zeros(capsys: pytest.CaptureFixture[str],
+def test_csv_zip_codes_keep_leading_zeros(cli: Cli,
                                           tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     path = put(tmp_path / "u.csv", "user_id,zip\nu1,01234\nu2,10115\n")
-    assert cli(capsys, "data", "import", "users", str(path), "--db", str(db))[0] == 0
+    assert cli("data", "import", "users", str(path), "--db", str(db))[0] == 0
     assert sorted(read(db, "users")["zip"]) == ["01234", "10115"]
 
 
-def test_iso_timestamps_with_offset(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_iso_timestamps_with_offset(cli: Cli, tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     path = put(tmp_path / "i.csv", "user_id,item_id,ts,qty,value\n"
                                    "u1,i1,2024-01-01T02:00:00+02:00,1,1\n")
-    assert cli(capsys, "data", "import", "interactions", str(path), "--db", str(db))[0] == 0
+    assert cli("data", "import", "interactions", str(path), "--db", str(db))[0] == 0
     assert read(db, "interactions")["ts"].tolist() == [pd.Timestamp("2024-01-01 00:00")]
 
 
-def test_unknown_encoding(capsys: pytest.CaptureFixture[str], tmp_path: Path, db: Path) -> None:
+def test_unknown_encoding(cli: Cli, tmp_path: Path, db: Path) -> None:
     path = put(tmp_path / "u.csv", "user_id\nu4\n")
-    code, out, err = cli(capsys, "data", "import", "users", str(path), "--db", str(db),
+    code, out, err = cli("data", "import", "users", str(path), "--db", str(db),
                          "--encoding", "no-such-codec")
     assert_bad_input(code, out, err, r"users: .*u\.csv: unknown text encoding 'no-such-codec'\. "
                                      r"Fix: pass --encoding utf-8")
 
 
-def test_append_with_an_incompatible_attribute_type(capsys: pytest.CaptureFixture[str],
+def test_append_with_an_incompatible_attribute_type(cli: Cli,
                                                     tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
-    assert cli(capsys, "data", "import", "users", str(put(tmp_path / "a.csv",
+    assert cli("data", "import", "users", str(put(tmp_path / "a.csv",
                                                           "user_id,age\nu1,31\n")),
                "--db", str(db))[0] == 0
     before = snapshot(db)
     path = put(tmp_path / "b.csv", "user_id,age\nu2,old\n")
-    code, out, err = cli(capsys, "data", "import", "users", str(path), "--db", str(db),
+    code, out, err = cli("data", "import", "users", str(path), "--db", str(db),
                          "--append")
     assert_bad_input(code, out, err, r"users\.age is stored as \w+ but the appended rows hold "
                                      r"text\. Fix: make age the same type")
     assert snapshot(db) == before
 
 
-def test_failed_import_creates_no_store(capsys: pytest.CaptureFixture[str],
+def test_failed_import_creates_no_store(cli: Cli,
                                         tmp_path: Path) -> None:
     db = tmp_path / "new.duckdb"
     path = put(tmp_path / "u.csv", "user_id\nu1\nu1\n")
-    code, _, _ = cli(capsys, "data", "import", "users", str(path), "--db", str(db))
+    code, _, _ = cli("data", "import", "users", str(path), "--db", str(db))
     assert code == 2
     assert not db.exists()

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import serving.scoring as scoring
 from engine.recommenders import Recommender
 from features.store import Store
-from serving.cli import main
+from serving.cli.main import main
+from serving.jobs import scoring
+
+Cli = Callable[..., tuple[int, str, str]]  # the `cli` fixture of tests/conftest.py
 
 
 @pytest.fixture
@@ -32,14 +35,8 @@ def db(tmp_path: Path) -> str:
     return path
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["--no-progress", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def train(capsys: pytest.CaptureFixture[str], db: str, out: Path, model: str = "als") -> None:
-    code, _, err = run(capsys, "--db", db, "train", "recs", "--model", model, "--out", str(out))
+def train(cli: Cli, db: str, out: Path, model: str = "als") -> None:
+    code, _, err = cli("--db", db, "train", "recs", "--model", model, "--out", str(out))
     assert code == 0, err
 
 
@@ -48,9 +45,9 @@ def read_parts(out: Path) -> pd.DataFrame:
                      ignore_index=True)
 
 
-def test_train_writes_model_and_run(capsys: pytest.CaptureFixture[str], db: str,
+def test_train_writes_model_and_run(cli: Cli, db: str,
                                     tmp_path: Path) -> None:
-    code, text, err = run(capsys, "--db", db, "--json", "train", "recs", "--model", "als",
+    code, text, err = cli("--db", db, "--json", "train", "recs", "--model", "als",
                           "--out", str(tmp_path / "m"))
     assert code == 0, err
     summary = json.loads(text)
@@ -62,8 +59,8 @@ def test_train_writes_model_and_run(capsys: pytest.CaptureFixture[str], db: str,
 
 
 @pytest.mark.parametrize("protocol", ["msr", "temporal"])
-def test_evaluate(capsys: pytest.CaptureFixture[str], db: str, protocol: str) -> None:
-    code, text, err = run(capsys, "--db", db, "--json", "evaluate", "recs", "--protocol",
+def test_evaluate(cli: Cli, db: str, protocol: str) -> None:
+    code, text, err = cli("--db", db, "--json", "evaluate", "recs", "--protocol",
                           protocol)
     assert code == 0, err
     result = json.loads(text)
@@ -73,22 +70,22 @@ def test_evaluate(capsys: pytest.CaptureFixture[str], db: str, protocol: str) ->
             assert 0.0 <= metrics[key] <= 1.0
     # The block structure is easy: item-kNN must beat popularity by a wide margin.
     assert result["models"]["itemknn"]["ndcg"] > result["models"]["popularity"]["ndcg"] + 0.2
-    code, text, _ = run(capsys, "--db", db, "evaluate", "recs", "--protocol", protocol,
+    code, text, _ = cli("--db", db, "evaluate", "recs", "--protocol", protocol,
                         "--model", "popularity")
     assert code == 0
     assert ("BPR (MS Recommenders)" in text) == (protocol == "msr")
 
 
 def test_score_every_user_once_with_fallback_and_fold_in(
-        capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path) -> None:
-    train(capsys, db, tmp_path / "m")
+        cli: Cli, db: str, tmp_path: Path) -> None:
+    train(cli, db, tmp_path / "m")
     with Store(db) as store:  # u60 shows up after training: folded in, not a fallback
         store.load({"interactions": pd.DataFrame({
             "user_id": ["u60"] * 3, "item_id": ["i20", "i21", "i22"],
             "ts": [1_700_000_000, 1_700_000_001, 1_700_000_002], "qty": 1.0, "value": 1.0})},
             source="test", mode="append")
     out = tmp_path / "recs"
-    code, text, err = run(capsys, "--db", db, "--json", "score", "recommend", "--model",
+    code, text, err = cli("--db", db, "--json", "score", "recommend", "--model",
                           str(tmp_path / "m"), "--top-k", "5", "--out", str(out),
                           "--block-users", "16", "--to-store")
     assert code == 0, err
@@ -105,9 +102,9 @@ def test_score_every_user_once_with_fallback_and_fold_in(
         assert store.row_count("recommendations") == 62 * 5
 
 
-def test_scoring_resumes_after_a_crash(capsys: pytest.CaptureFixture[str], db: str,
+def test_scoring_resumes_after_a_crash(cli: Cli, db: str,
                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    train(capsys, db, tmp_path / "m")
+    train(cli, db, tmp_path / "m")
     out = tmp_path / "recs"
     calls = {"n": 0}
     original = scoring.recommend_block
@@ -125,7 +122,7 @@ def test_scoring_resumes_after_a_crash(capsys: pytest.CaptureFixture[str], db: s
     assert [p.name for p in sorted(out.glob("part-*.parquet"))] == ["part-00000.parquet"]
     assert not (out / scoring.SUCCESS).exists()
     monkeypatch.setattr(scoring, "recommend_block", original)
-    code, text, err = run(capsys, "--db", db, "--json", "score", "recommend", "--model",
+    code, text, err = cli("--db", db, "--json", "score", "recommend", "--model",
                           str(tmp_path / "m"), "--top-k", "4", "--out", str(out),
                           "--block-users", "20")
     assert code == 0, err
@@ -134,15 +131,15 @@ def test_scoring_resumes_after_a_crash(capsys: pytest.CaptureFixture[str], db: s
     recs = read_parts(out)
     assert recs["user_id"].value_counts().eq(4).all() and recs["user_id"].nunique() == 62
     assert not list(out.glob(".*.tmp"))
-    code, _, err = run(capsys, "--db", db, "score", "recommend", "--model", str(tmp_path / "m"),
+    code, _, err = cli("--db", db, "score", "recommend", "--model", str(tmp_path / "m"),
                        "--top-k", "7", "--out", str(out))
     assert code == 2 and "holds the output of another scoring run" in err
 
 
 @pytest.mark.parametrize("model_name", ["als", "bpr", "itemknn", "popularity"])
-def test_fast_block_path_matches_recommend(capsys: pytest.CaptureFixture[str], db: str,
+def test_fast_block_path_matches_recommend(cli: Cli, db: str,
                                            tmp_path: Path, model_name: str) -> None:
-    train(capsys, db, tmp_path / "m", model=model_name)
+    train(cli, db, tmp_path / "m", model=model_name)
     model = Recommender.load(tmp_path / "m" / "model")
     users = np.array(["u00", "u07", "u33", "u61", "nobody"], dtype=object)
     items, scores, fallback = scoring.recommend_block(model, users, 5)
@@ -156,10 +153,10 @@ def test_fast_block_path_matches_recommend(capsys: pytest.CaptureFixture[str], d
     assert fallback.tolist() == [False, False, False, True, True]
 
 
-def test_similar_items(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path) -> None:
-    train(capsys, db, tmp_path / "m", model="itemknn")
+def test_similar_items(cli: Cli, db: str, tmp_path: Path) -> None:
+    train(cli, db, tmp_path / "m", model="itemknn")
     out = tmp_path / "sim"
-    code, _, err = run(capsys, "--db", db, "score", "similar-items", "--model",
+    code, _, err = cli("--db", db, "score", "similar-items", "--model",
                        str(tmp_path / "m"), "--top-k", "3", "--out", str(out))
     assert code == 0, err
     sim = read_parts(out)
@@ -177,15 +174,15 @@ def test_similar_items(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Pa
     (["train", "recs", "--with-synthetic", "--out", "o"],
      "the store has no synthetic_interactions"),
 ])
-def test_bad_input(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path,
+def test_bad_input(cli: Cli, db: str, tmp_path: Path,
                    args: list[str], message: str) -> None:
     args = [str(tmp_path / a) if a in ("o", "nowhere") else a for a in args]
-    code, _, err = run(capsys, "--db", db, *args)
+    code, _, err = cli("--db", db, *args)
     assert code == 2 and message in err and "Traceback" not in err
 
 
-def test_bad_top_k(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path) -> None:
-    train(capsys, db, tmp_path / "m")
-    code, _, err = run(capsys, "--db", db, "score", "recommend", "--model", str(tmp_path / "m"),
+def test_bad_top_k(cli: Cli, db: str, tmp_path: Path) -> None:
+    train(cli, db, tmp_path / "m")
+    code, _, err = cli("--db", db, "score", "recommend", "--model", str(tmp_path / "m"),
                        "--top-k", "0", "--out", str(tmp_path / "o"))
     assert code == 2 and "'top_k' parameter of score recommend" in err

@@ -4,7 +4,6 @@ uninterrupted run's: no duplicate or missing rows, no stray temporary files."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -20,21 +19,11 @@ import pandas as pd
 import pytest
 
 from features.store import Store
-from serving.cli import main
-from serving.lift_jobs import CHECKPOINTS
+from serving.cli.main import main
+from serving.jobs import lift as lift_jobs
+from serving.jobs.lift import CHECKPOINTS
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _applicants_module() -> Any:
-    """tests/engine/test_lift_credit.py by path (a package named ``tests`` may shadow ours)."""
-    spec = importlib.util.spec_from_file_location(
-        "genlift_lift_credit_faults", Path(__file__).parents[1] / "engine" /
-        "test_lift_credit.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _cli(*args: str) -> list[str]:
@@ -133,10 +122,11 @@ FAST = ["--seeds", "3", "--n-boot", "100", "--generators", "copula", "--baseline
 
 
 @pytest.fixture(scope="module")
-def lift_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+def lift_db(tmp_path_factory: pytest.TempPathFactory,
+            credit_applicants: Callable[..., pd.DataFrame]) -> str:
     path = str(tmp_path_factory.mktemp("faults-lift") / "s.duckdb")
     with Store(path) as store:
-        store.load({"applicants": _applicants_module().applicants()}, source="test")
+        store.load({"applicants": credit_applicants()}, source="test")
     return path
 
 
@@ -180,8 +170,6 @@ def test_lift_crash_resumes_and_other_settings_start_afresh(
         lift_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An exception part-way (not a kill): the run is marked failed, its pieces are kept;
     a re-run with other settings does not reuse them."""
-    from serving import lift_jobs
-
     out = tmp_path / "out"
     real_save = lift_jobs.Checkpoints.save
     calls = {"n": 0}

@@ -10,7 +10,7 @@ import pytest
 
 from engine.inventory import plan
 from features.errors import DataValidationError
-from serving.inventory_report import write_plan_report
+from serving.reports.inventory import write_plan_report
 
 
 @pytest.fixture(scope="module")
