@@ -1,11 +1,11 @@
 """Scale-out on Dask against one process, on this machine (the README's scale plan).
 
-1. Batch scoring (`serving.scoring.score_recommend`, top-10, parquet parts written):
+1. Batch scoring (`serving.jobs.scoring.score_recommend`, top-10, parquet parts written):
    users/s for a MovieLens-100k-sized ALS model (943 users x 1,682 items) and a larger
    synthetic one (default 100,000 users x 20,000 items, power-law interactions), in this
    process vs on a ``local:N`` cluster (the cluster already up; its start-up is reported
    on its own line).
-2. Demand training (`DemandModel.fit` vs `engine.demand_dask.fit_dask`): sales rows/s.
+2. Demand training (`DemandModel.fit` vs `engine.demand.distributed.fit_dask`): sales rows/s.
 3. Copula sampling (`augment.partitioned.sample_partitioned`): rows/s in this process, and
    on the cluster with 1 and with N partitions.
 
@@ -34,12 +34,12 @@ from augment.partitioned import sample_partitioned
 from benchmarks.bench_recommender import power_law_matrix
 from benchmarks.common import peak_rss_mb, write_results
 from engine.demand import DemandModel
-from engine.demand_dask import fit_dask
+from engine.demand.distributed import fit_dask
 from engine.recommenders import ALSRecommender
 from features.artifacts import write_json_atomic
 from features.store import Store
-from serving.cluster import connect
-from serving.scoring import score_recommend
+from serving.jobs.cluster import connect
+from serving.jobs.scoring import score_recommend
 
 
 def best_of(fn: Callable[[], Any], repeat: int) -> float:

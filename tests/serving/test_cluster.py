@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,14 @@ from augment.partitioned import (  # noqa: E402
 )
 from augment.paths import BlockBootstrap  # noqa: E402
 from engine.demand import DemandModel  # noqa: E402
-from engine.demand_dask import fit_dask  # noqa: E402
+from engine.demand.distributed import fit_dask  # noqa: E402
 from features.store import Store  # noqa: E402
-from serving import scoring  # noqa: E402
-from serving.cli import main  # noqa: E402
-from serving.cli_demand import default_future  # noqa: E402
-from serving.cluster import ClusterError, connect, local_cores, parse_cluster  # noqa: E402
+from serving.cli.main import main  # noqa: E402
+from serving.jobs import scoring  # noqa: E402
+from serving.jobs.cluster import ClusterError, connect, local_cores, parse_cluster  # noqa: E402
+from serving.jobs.demand import default_future  # noqa: E402
+
+Cli = Callable[..., tuple[int, str, str]]  # the `cli` fixture of tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +52,6 @@ def address(client: Any) -> str:
     """The module cluster's scheduler, for `--cluster tcp://...` through the CLI (one
     cluster start for the whole module)."""
     return str(client.scheduler.address)
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(["--no-progress", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def read_parts(out: Path) -> pd.DataFrame:
@@ -139,13 +135,13 @@ def test_similar_items_on_the_cluster(client: Any, recs: tuple[str, Path],
     assert_same_output(tmp_path / "local", tmp_path / "dask")
 
 
-def test_cluster_flag_through_the_cli(capsys: pytest.CaptureFixture[str], address: str,
+def test_cluster_flag_through_the_cli(cli: Cli, address: str,
                                       recs: tuple[str, Path], tmp_path: Path) -> None:
     db, model = recs
-    code, _, err = run(capsys, "--db", db, "score", "recommend", "--model", str(model),
+    code, _, err = cli("--db", db, "score", "recommend", "--model", str(model),
                        "--top-k", "4", "--out", str(tmp_path / "local"), "--block-users", "20")
     assert code == 0, err
-    code, text, err = run(capsys, "--db", db, "--json", "score", "recommend", "--model",
+    code, text, err = cli("--db", db, "--json", "score", "recommend", "--model",
                           str(model), "--top-k", "4", "--out", str(tmp_path / "dask"),
                           "--block-users", "20", "--cluster", address, "--to-store")
     assert code == 0, err
@@ -153,12 +149,12 @@ def test_cluster_flag_through_the_cli(capsys: pytest.CaptureFixture[str], addres
     assert summary["written"] == 4 and summary["store_rows"] == 62 * 4
     assert_same_output(tmp_path / "local", tmp_path / "dask")
     # either kind of run resumes the other: nothing left to do
-    code, text, err = run(capsys, "--db", db, "--json", "score", "recommend", "--model",
+    code, text, err = cli("--db", db, "--json", "score", "recommend", "--model",
                           str(model), "--top-k", "4", "--out", str(tmp_path / "local"),
                           "--block-users", "20", "--cluster", address)
     assert code == 0, err
     assert json.loads(text)["skipped"] == 4
-    code, _, err = run(capsys, "--db", db, "score", "similar-items", "--model", str(model),
+    code, _, err = cli("--db", db, "score", "similar-items", "--model", str(model),
                        "--out", str(tmp_path / "sim"), "--cluster", address)
     assert code == 0, err
     assert read_parts(tmp_path / "sim")["item_id"].nunique() == 30
@@ -214,18 +210,18 @@ def test_demand_with_lightgbm_dask(client: Any, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(loaded.predict(sales, future, stores), got)
 
 
-def test_train_demand_cli_on_the_cluster(capsys: pytest.CaptureFixture[str], address: str,
+def test_train_demand_cli_on_the_cluster(cli: Cli, address: str,
                                          tmp_path: Path) -> None:
     db = str(tmp_path / "s.duckdb")
     with Store(db) as store:
         store.load({"sales": sales_frame()}, source="test")
-    code, text, err = run(capsys, "--db", db, "--json", "train", "demand", "--horizon", "1",
+    code, text, err = cli("--db", db, "--json", "train", "demand", "--horizon", "1",
                           "--n-estimators", "10", "--cluster", address, "--out",
                           str(tmp_path / "m"))
     assert code == 0, err
     assert json.loads(text)["series"] == 6  # stdout is the JSON document alone
     assert json.loads((tmp_path / "m" / "train.json").read_text())["cluster"] == address
-    code, _, err = run(capsys, "--db", db, "forecast", "--model", str(tmp_path / "m"),
+    code, _, err = cli("--db", db, "forecast", "--model", str(tmp_path / "m"),
                        "--horizon", "1", "--out", str(tmp_path / "f.parquet"))
     assert code == 0, err
     assert len(pd.read_parquet(tmp_path / "f.parquet")) == 6
@@ -303,14 +299,14 @@ def test_partitioned_paths_and_baskets_number_their_ids(client: Any, tmp_path: P
         sample_users_partitioned(tmp_path / "paths", 3, 0)
 
 
-def test_augment_sample_cli_on_the_cluster(capsys: pytest.CaptureFixture[str], address: str,
+def test_augment_sample_cli_on_the_cluster(cli: Cli, address: str,
                                            copula: Path, tmp_path: Path) -> None:
     fitted = tmp_path / "fit"
     fitted.mkdir()
     (fitted / "generator").symlink_to(copula, target_is_directory=True)
     (fitted / "fit.json").write_text(json.dumps({"kind": "tabular", "table": "applicants",
                                                  "generator": "copula", "run_id": "r"}))
-    code, text, err = run(capsys, "--json", "augment", "sample", str(fitted), "-n", "50",
+    code, text, err = cli("--json", "augment", "sample", str(fitted), "-n", "50",
                           "--seed", "4", "--cluster", address, "--out",
                           str(tmp_path / "s.parquet"))
     assert code == 0, err
@@ -347,9 +343,9 @@ def test_bad_specs(spec: str, message: str) -> None:
     ["train", "demand", "--out", "o"],
     ["augment", "sample", "d", "-n", "3", "--out", "o"],
 ])
-def test_bad_spec_through_the_cli_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+def test_bad_spec_through_the_cli_exits_2(cli: Cli, tmp_path: Path,
                                           args: list[str]) -> None:
-    code, _, err = run(capsys, "--db", str(tmp_path / "s.duckdb"), *args,
+    code, _, err = cli("--db", str(tmp_path / "s.duckdb"), *args,
                        "--cluster", "local:0")
     assert code == 2 and "--cluster 'local:0'" in err and "Traceback" not in err
 
