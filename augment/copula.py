@@ -20,7 +20,7 @@ from scipy.special import ndtr, ndtri
 from augment.base import Generator
 from augment.encoding import TabularEncoder
 from augment.runtime import RandomState, make_rngs
-from features.errors import check_param
+from features.errors import check_int, check_random_state, check_real
 
 EPS = 1e-9
 
@@ -50,9 +50,9 @@ class GaussianCopula(Generator):
         self.random_state = random_state
 
     def _fit(self, frame: pd.DataFrame) -> None:
-        check_param("GaussianCopula", "shrinkage", self.shrinkage,
-                    isinstance(self.shrinkage, float | int) and 0 <= self.shrinkage <= 1,
-                    "a float in [0, 1]")
+        check_real("GaussianCopula", "shrinkage", self.shrinkage, 0, 1)
+        check_int("GaussianCopula", "max_categories", self.max_categories, 1)
+        check_random_state("GaussianCopula", self.random_state)
         rng, _ = make_rngs(self.random_state)
         frame = frame.set_axis([str(c) for c in frame.columns], axis=1).reset_index(drop=True)
         self.encoder_ = TabularEncoder(discrete_columns=self.discrete_columns,

@@ -33,7 +33,7 @@ from augment.baskets import BasketGenerator
 from augment.paths import PathGenerator
 from augment.registry import load_generator
 from augment.sales import SalesWindowGenerator
-from features.errors import check_param, is_int
+from features.errors import check_int, check_param, is_int
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -113,9 +113,8 @@ def _run(source: Source, n: int, seed: int | None, partitions: int | None,
          client: Client | None, chunk_rows: int, conditions: Mapping[str, Any] | None,
          device: str, *, users: bool) -> list[Any]:
     owner = "sample_users_partitioned" if users else "sample_partitioned"
-    check_param(owner, "n", n, is_int(n) and n >= 1, "an int in the range [1, inf)")
-    check_param(owner, "chunk_rows", chunk_rows, is_int(chunk_rows) and chunk_rows >= 1,
-                "an int in the range [1, inf)")
+    check_int(owner, "n", n, 1)
+    check_int(owner, "chunk_rows", chunk_rows, 1)
     check_param(owner, "partitions", partitions,
                 partitions is None or (is_int(partitions) and partitions >= 1),
                 "None or an int in the range [1, inf)")

@@ -28,7 +28,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
-from features.errors import DataValidationError, check_param
+from features.errors import DataValidationError, check_int, check_param, check_real, is_int
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +87,7 @@ def basket_scorecard(
     n_seen = len(catalogue)
     if n_items is None:
         n_items = n_seen
-    check_param("basket_scorecard", "n_items", n_items,
-                isinstance(n_items, int | np.integer) and not isinstance(n_items, bool)
-                and n_items >= n_seen,
+    check_param("basket_scorecard", "n_items", n_items, is_int(n_items) and n_items >= n_seen,
                 f"None or an int >= the number of distinct items in the two frames ({n_seen})")
     r = _binary_matrix(real["user_id"], codes[: len(items_real)], int(n_items))
     s = _binary_matrix(synthetic["user_id"], codes[len(items_real):], int(n_items))
@@ -108,12 +106,9 @@ def scorecard_from_matrices(
     Nonzero cells count as one (a basket holds distinct items); users with an empty
     basket are ignored.
     """
-    check_param("basket_scorecard", "top_pairs", top_pairs,
-                isinstance(top_pairs, int | np.integer) and not isinstance(top_pairs, bool)
-                and top_pairs >= 1, "an int in the range [1, inf)")
-    check_param("basket_scorecard", "tail_share", tail_share,
-                isinstance(tail_share, float | int) and not isinstance(tail_share, bool)
-                and 0 < tail_share < 1, "a float in the range (0, 1)")
+    check_int("basket_scorecard", "top_pairs", top_pairs, 1)
+    check_real("basket_scorecard", "tail_share", tail_share, 0, 1, low_open=True,
+               high_open=True)
     if real.shape[1] != synthetic.shape[1]:
         raise ValueError(f"real and synthetic matrices need the same item columns; got "
                          f"{real.shape[1]} and {synthetic.shape[1]}")

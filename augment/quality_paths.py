@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wasserstein_distance
 
+from features.errors import check_int
+
 logger = logging.getLogger(__name__)
 
 #: The six stylized-fact errors (lower is better).
@@ -107,10 +109,10 @@ def path_scorecard(
                              ("drawdown_stride", drawdown_stride, 1),
                              ("novelty_window", novelty_window, 1),
                              ("max_novelty_windows", max_novelty_windows, 1)):
-        _check_int(name, value, low)
+        check_int("path_scorecard", name, value, low)
     horizons = tuple(horizons)
     for h in horizons:
-        _check_int("horizons", h, 1)
+        check_int("path_scorecard", "horizons", h, 1)
     need = max(max_lag, leverage_lags, drawdown_window, *horizons) + 2
     for name, n in (("real_test", real.shape[0]), ("synthetic", syn.shape[1])):
         if n < need:
@@ -325,9 +327,3 @@ def _as_2d(x: np.ndarray | pd.DataFrame, name: str) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} holds NaN or infinite returns; drop or fill those days")
     return arr
-
-
-def _check_int(name: str, value: object, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-        raise ValueError(f"The '{name}' parameter of path_scorecard must be an int in the "
-                         f"range [{low}, inf). Got {value!r} instead.")
