@@ -1,14 +1,17 @@
-"""Device choice, mixed precision and random state for every torch-facing class."""
+"""Device choice, mixed precision, random state and seeded weight initialisation for every
+torch-facing class."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 from collections.abc import Iterator
 
 import numpy as np
 import torch
+from torch import nn
 
 from features.errors import check_param
 
@@ -96,3 +99,33 @@ def make_rngs(random_state: RandomState, device: torch.device | None = None
     gen = torch.Generator(device=device or "cpu")
     gen.manual_seed(int(rng.integers(0, 2**63 - 1)))
     return rng, gen
+
+
+@contextlib.contextmanager
+def torch_seeded(seed: int) -> Iterator[None]:
+    """Build networks with torch's default initialisation drawn from ``seed``: the CPU
+    generator is seeded inside a fork of its state, so the caller's global random state
+    is the same afterwards (networks are built on the CPU, then moved)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        yield
+
+
+def init_weights(module: nn.Module, gen: torch.Generator) -> None:
+    """PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) initialisation of every
+    Linear, Conv1d and GRU in ``module``, drawn from ``gen`` instead of the global
+    generator (same seed -> same network)."""
+    with torch.no_grad():
+        for sub in module.modules():
+            if isinstance(sub, nn.Linear | nn.Conv1d):
+                fan_in = sub.weight[0].numel()
+                params = [sub.weight] + ([sub.bias] if sub.bias is not None else [])
+            elif isinstance(sub, nn.GRU):
+                fan_in = sub.hidden_size
+                params = list(sub.parameters())
+            else:
+                continue
+            bound = 1.0 / math.sqrt(fan_in)
+            for p in params:
+                p.copy_(torch.rand(p.shape, generator=gen, device=gen.device) * 2 * bound
+                        - bound)
