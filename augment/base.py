@@ -1,4 +1,5 @@
-"""The one contract every generator follows, with persistence and training helpers.
+"""The one contract every generator follows, and its persistence (the training loop is
+augment/training.py).
 
 ``fit(frame) -> self``, ``sample(n, *, conditions=None, random_state=None) -> frame``
 with the training schema plus ``is_synthetic``, ``save(path)`` / ``load(path)``.
@@ -12,7 +13,6 @@ the file.
 
 from __future__ import annotations
 
-import copy
 import inspect
 import logging
 import os
@@ -88,9 +88,7 @@ class Generator(Artifact, ABC):
         them, and exactly ``n`` rows come back (no rejection sampling).
         """
         self._check_fitted()
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0:
-            raise ValueError(f"The 'n' parameter of {type(self).__name__}.sample must be an "
-                             f"int >= 1. Got {n!r} instead.")
+        check_n(n, f"{type(self).__name__}.sample")
         with torch_threads():
             out = self._sample(int(n), dict(conditions or {}), random_state)
         out["is_synthetic"] = True
@@ -175,6 +173,13 @@ def generator_kind(params: Mapping[str, Any]) -> str | None:
     return kind if kind is not None else params.get("kind")
 
 
+def check_n(n: object, owner: str) -> None:
+    """The number of synthetic rows (users, paths, windows) one call asks for: an int >= 1."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0:
+        raise ValueError(f"The 'n' parameter of {owner} must be an int >= 1. Got {n!r} "
+                         "instead.")
+
+
 def check_frame(frame: pd.DataFrame, owner: str) -> None:
     """Bad training input: not a frame, no rows, no columns, or an all-missing column."""
     if not isinstance(frame, pd.DataFrame):
@@ -190,31 +195,3 @@ def check_frame(frame: pd.DataFrame, owner: str) -> None:
             f"{owner}.fit: column(s) {', '.join(empty)} hold only missing values",
             column=empty[0], n_rows=len(frame), fix="drop those columns before fitting",
         )
-
-
-class EarlyStopping:
-    """Keep the best model by a validation fidelity score (higher is better) and stop
-    after ``patience`` checks without improvement."""
-
-    def __init__(self, modules: Mapping[str, nn.Module], patience: int) -> None:
-        self.modules = modules
-        self.patience = patience
-        self.best = -np.inf
-        self.best_epoch = -1
-        self.bad_checks = 0
-        self._best_state: dict[str, dict[str, torch.Tensor]] | None = None
-
-    def update(self, epoch: int, score: float) -> bool:
-        """Record ``score``; True when training should stop."""
-        if score > self.best + 1e-6:
-            self.best, self.best_epoch, self.bad_checks = score, epoch, 0
-            self._best_state = {k: copy.deepcopy(m.state_dict())
-                                for k, m in self.modules.items()}
-            return False
-        self.bad_checks += 1
-        return self.patience > 0 and self.bad_checks >= self.patience
-
-    def restore_best(self) -> None:
-        if self._best_state is not None:
-            for k, m in self.modules.items():
-                m.load_state_dict(self._best_state[k])
