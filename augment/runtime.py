@@ -102,12 +102,17 @@ def make_rngs(random_state: RandomState, device: torch.device | None = None
 
 
 @contextlib.contextmanager
-def torch_seeded(seed: int) -> Iterator[None]:
-    """Build networks with torch's default initialisation drawn from ``seed``: the CPU
-    generator is seeded inside a fork of its state, so the caller's global random state
-    is the same afterwards (networks are built on the CPU, then moved)."""
+def torch_seeded(seed: int | None) -> Iterator[None]:
+    """Build networks inside a fork of torch's CPU generator, so that the caller's global
+    random state is the same afterwards (networks are built on the CPU, then moved).
+
+    ``seed`` seeds the fork: torch's default initialisation then comes from it. With
+    None the fork is left as it is, for networks whose weights are all drawn again from
+    an explicit generator (or loaded) right after they are built.
+    """
     with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(seed)
+        if seed is not None:
+            torch.default_generator.manual_seed(seed)
         yield
 
 

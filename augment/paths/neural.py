@@ -22,7 +22,14 @@ from augment.paths.networks import (
     gradient_penalty,
 )
 from augment.quality_paths import fidelity_score
-from augment.runtime import RandomState, autocast, init_weights, make_rngs, resolve_device
+from augment.runtime import (
+    RandomState,
+    autocast,
+    init_weights,
+    make_rngs,
+    resolve_device,
+    torch_seeded,
+)
 from augment.training import train_epochs
 from features.errors import (
     DataValidationError,
@@ -189,7 +196,8 @@ class PricePathGenerator(PathGenerator):
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
         critic: Critic | None = None
         if self.model == "gan":
-            critic = Critic(d, self.hidden)
+            with torch_seeded(None):  # its weights are drawn from gen next
+                critic = Critic(d, self.hidden)
             init_weights(critic, gen)
             critic = critic.to(self.device_)
             opt_c = torch.optim.Adam(critic.parameters(), lr=self.lr, betas=(0.5, 0.9))
@@ -248,8 +256,10 @@ class PricePathGenerator(PathGenerator):
         self.best_score_ = float(stopper.best)
 
     def _build_net(self, n_assets: int) -> PathNet:
-        return PathNet(n_assets, self.hidden, self.latent,
-                       None if self.df is None else float(self.df))
+        # every weight is drawn again from the fit's generator (or loaded) next
+        with torch_seeded(None):
+            return PathNet(n_assets, self.hidden, self.latent,
+                           None if self.df is None else float(self.df))
 
     def _elbo(self, batch: torch.Tensor, gen: torch.Generator
               ) -> tuple[torch.Tensor, torch.Tensor]:

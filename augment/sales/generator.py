@@ -14,7 +14,7 @@ from scipy import stats
 from torch import nn
 
 from augment.base import Callback, Generator
-from augment.runtime import RandomState, autocast, make_rngs, resolve_device
+from augment.runtime import RandomState, autocast, make_rngs, resolve_device, torch_seeded
 from augment.sales.data import check_sales, lag1_acf, robust_sd, run_end
 from augment.sales.networks import SalesNet, init_net
 from augment.training import train_epochs
@@ -312,8 +312,10 @@ class SalesWindowGenerator(Generator):
         self.best_score_ = float(stopper.best)
 
     def _build_net(self, latent: int) -> SalesNet:
-        return SalesNet(len(self.stores_), len(self.items_), self.hidden, latent,
-                        None if self.df is None else float(self.df))
+        # every weight is drawn again from the fit's generator (or loaded) next
+        with torch_seeded(None):
+            return SalesNet(len(self.stores_), len(self.items_), self.hidden, latent,
+                            None if self.df is None else float(self.df))
 
     def _generate(self, rows: np.ndarray, jitter: np.ndarray, rng: np.random.Generator
                   ) -> np.ndarray:
