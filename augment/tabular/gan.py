@@ -72,6 +72,10 @@ class TabularGAN(NeuralTabularGenerator):
                                      tuple(self.hidden)).to(self.device_)
             self.critic_ = CriticNet(d_row, cards, tuple(self.critic_hidden),
                                      self.pac).to(self.device_)
+        # The critic's dropout masks get their own stream, seeded from the fit's seed, so
+        # that the other draws of a fit are the same as before they had one.
+        self.critic_.seed_dropout(
+            torch.Generator(device=self.device_).manual_seed(self.torch_seed_ + 1))
         self.opt_g_ = torch.optim.Adam(self.gen_.parameters(), lr=self.lr, betas=(0.5, 0.9),
                                        weight_decay=1e-6)
         self.opt_c_ = torch.optim.Adam(self.critic_.parameters(), lr=self.lr, betas=(0.5, 0.9),

@@ -153,6 +153,19 @@ class GeneratorNet(nn.Module):
         return self.head(self.body(torch.cat([z, self.cond(cond)], dim=1)))
 
 
+class SeededDropout(nn.Dropout):
+    """Dropout whose masks are drawn from ``generator``, never from torch's global one
+    (same seed -> same training); without a generator it is the identity."""
+
+    generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or self.generator is None:
+            return x
+        u = torch.rand(x.shape, generator=self.generator, device=self.generator.device)
+        return x * (u.to(x.device) >= self.p).to(x.dtype) / (1.0 - self.p)
+
+
 class CriticNet(nn.Module):
     """PacGAN critic: ``pac`` rows are judged together, which penalises mode collapse."""
 
@@ -163,9 +176,15 @@ class CriticNet(nn.Module):
         layers: list[nn.Module] = []
         d = pac * (d_row + self.cond.dim)
         for h in hidden:
-            layers += [nn.Linear(d, h), nn.LeakyReLU(0.2), nn.Dropout(0.5)]
+            layers += [nn.Linear(d, h), nn.LeakyReLU(0.2), SeededDropout(0.5)]
             d = h
         self.body = nn.Sequential(*layers, nn.Linear(d, 1))
+
+    def seed_dropout(self, generator: torch.Generator) -> None:
+        """Draw the dropout masks from ``generator``."""
+        for m in self.modules():
+            if isinstance(m, SeededDropout):
+                m.generator = generator
 
     def forward(self, rows: torch.Tensor, cond_emb: torch.Tensor) -> torch.Tensor:
         x = torch.cat([rows, cond_emb], dim=1)
