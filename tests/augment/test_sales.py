@@ -228,8 +228,3 @@ def test_bad_params(frame: pd.DataFrame, param: str, value: object, expected: st
            f"Got {value!r} instead.")
     with pytest.raises(ValueError, match=re.escape(msg)):
         tiny(**{param: value}).fit(frame)  # type: ignore[arg-type]
-
-
-def test_unfitted_sample_raises() -> None:
-    with pytest.raises(RuntimeError, match="not fitted"):
-        SalesWindowGenerator().sample(1)
