@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -174,7 +174,7 @@ def import_table(store: Store, table: str, frame: pd.DataFrame, *, file: str | P
                  append: bool = False) -> dict[str, Any]:
     """Validate ``frame`` against the contract of ``table`` and load it in one
     transaction (replacing the table, or appending to it)."""
-    mode = "append" if append else "replace"
+    mode: Literal["replace", "append"] = "append" if append else "replace"
     info = store.load({table: frame}, source=f"import {file}", mode=mode)[table]
     return {"table": info.name, "n_rows": info.n_rows, "fingerprint": info.fingerprint,
             "mode": mode, "file": str(file)}
