@@ -91,7 +91,7 @@ def _holder(exc: BaseException) -> str:
     pid = match.group(1)
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        cmd = " ".join(a.decode(errors="replace") for a in argv if a)[:120]
+        cmd = " ".join(" ".join(a.decode(errors="replace") for a in argv if a).split())[:120]
     except OSError:
         cmd = ""
     return f"process {pid}" + (f" ({cmd})" if cmd else "")

@@ -8,16 +8,6 @@ from typing import Any
 
 from features.errors import DataValidationError
 from serving.cli.common import Groups, add_cluster_argument, emit, open_store, summary_text
-from serving.jobs.augment import (
-    DEFAULT_TABLE,
-    FitConfig,
-    fit,
-    report,
-    sample,
-    to_store,
-    write_samples,
-)
-from serving.jobs.cluster import maybe_connect
 
 
 # -- augment -------------------------------------------------------------------------------
@@ -33,6 +23,7 @@ def _conditions(items: list[str] | None) -> dict[str, str]:
 
 
 def cmd_augment_fit(args: argparse.Namespace) -> Any:
+    from serving.jobs.augment import DEFAULT_TABLE, FitConfig, fit
     cfg = FitConfig(kind=args.kind, table=args.table or DEFAULT_TABLE[args.kind],
                     generator=args.generator, seed=args.seed, holdout=args.holdout,
                     epochs=args.epochs, train_end=args.train_end)
@@ -43,6 +34,8 @@ def cmd_augment_fit(args: argparse.Namespace) -> Any:
 
 
 def cmd_augment_sample(args: argparse.Namespace) -> Any:
+    from serving.jobs.augment import sample, to_store, write_samples
+    from serving.jobs.cluster import maybe_connect
     if args.to_store == bool(args.out):
         raise DataValidationError("give exactly one of --out FILE and --to-store",
                                   fix="add --out synthetic.parquet or --to-store")
@@ -63,6 +56,7 @@ def cmd_augment_sample(args: argparse.Namespace) -> Any:
 
 
 def cmd_augment_report(args: argparse.Namespace) -> Any:
+    from serving.jobs.augment import report
     with open_store(args, read_only=True) as store:
         result = report(store, args.dir, args.out, n=args.n, seed=args.seed)
     emit(args, result, f"report: {result['report']}\n" + "\n".join(

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from serving.cli.common import Groups, emit, open_store, table
-from serving.jobs.backtest import BacktestConfig, run
 
 
 def cmd_backtest(args: argparse.Namespace) -> Any:
+    from serving.jobs.backtest import BacktestConfig, run
     cfg = BacktestConfig(strategies=tuple(args.strategies or ()), generator=args.generator,
                          paths=args.paths, horizon=args.horizon, train_end=args.train_end,
                          epochs=args.epochs, cost_bps=args.cost_bps,

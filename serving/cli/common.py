@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +30,19 @@ class Groups:
 
 def open_store(args: argparse.Namespace, *, read_only: bool) -> Store:
     """The store of ``--db``; every command opens it here (read-only when it only
-    reads)."""
-    return Store(args.db, read_only=read_only)
+    reads), waiting up to ``--wait`` seconds while another process holds it."""
+    return Store(args.db, read_only=read_only, wait=args.wait)
+
+
+def wait_seconds(text: str) -> float:
+    """``--wait``: seconds, a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def add_cluster_argument(parser: argparse.ArgumentParser, what: str) -> None:

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from serving.cli.common import Groups, emit, open_store, summary_text, table
-from serving.jobs.credit import evaluate_credit, score_credit, train_credit
 
 CREDIT_METRICS = ("auc", "ks", "brier", "pr_auc", "recall_at_fpr")
 
 
 def cmd_train_credit(args: argparse.Namespace) -> Any:
+    from serving.jobs.credit import train_credit
     with open_store(args, read_only=False) as store:
         summary = train_credit(store, args.out, with_synthetic=args.with_synthetic,
                                synthetic_weight=args.synthetic_weight, seed=args.seed)
@@ -21,6 +21,7 @@ def cmd_train_credit(args: argparse.Namespace) -> Any:
 
 
 def cmd_evaluate_credit(args: argparse.Namespace) -> Any:
+    from serving.jobs.credit import evaluate_credit
     with open_store(args, read_only=False) as store:
         result = evaluate_credit(store, repeats=args.repeats, folds=args.folds,
                                  seed=args.seed)
@@ -38,6 +39,7 @@ def cmd_evaluate_credit(args: argparse.Namespace) -> Any:
 
 
 def cmd_score_credit(args: argparse.Namespace) -> Any:
+    from serving.jobs.credit import score_credit
     summary = score_credit(args.model, args.input, args.out)
     emit(args, summary, summary_text(summary))
     return summary

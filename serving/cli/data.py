@@ -10,13 +10,11 @@ from typing import Any
 from features.datasets import DATASETS
 from features.version import __version__
 from serving.cli.common import METRIC_COLUMNS, Groups, emit, open_store, summary_text, table
-from serving.jobs.data import feature_set, fetch_datasets, import_table, read_import_file
-from serving.jobs.demo import run_demo
-from serving.reports.lift import format_ci, format_ratio
 
 
 # -- data ------------------------------------------------------------------------------
 def cmd_data_fetch(args: argparse.Namespace) -> dict[str, Any]:
+    from serving.jobs.data import fetch_datasets
     names = list(DATASETS) if "all" in args.names else args.names
     with open_store(args, read_only=False) as store:
         result = fetch_datasets(store, names, cache_dir=args.cache_dir,
@@ -29,6 +27,7 @@ def cmd_data_fetch(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_data_import(args: argparse.Namespace) -> dict[str, Any]:
+    from serving.jobs.data import import_table, read_import_file
     frame = read_import_file(args.file, args.table, mapping=args.map, sep=args.sep,
                              encoding=args.encoding)
     created = args.db != ":memory:" and not Path(args.db).exists()
@@ -79,6 +78,7 @@ def cmd_data_datasets(args: argparse.Namespace) -> Any:
 
 # -- features and demo ---------------------------------------------------------------
 def cmd_features(args: argparse.Namespace) -> Any:
+    from serving.jobs.data import feature_set
     with open_store(args, read_only=True) as store:
         summary = feature_set(store, args.name, out=args.out, show_progress=args.progress)
     emit(args, summary, summary_text(summary))
@@ -86,6 +86,7 @@ def cmd_features(args: argparse.Namespace) -> Any:
 
 
 def cmd_demo(args: argparse.Namespace) -> Any:
+    from serving.jobs.demo import run_demo
     with open_store(args, read_only=False) as store:
         result = run_demo(store, cache_dir=args.cache_dir, show_progress=args.progress,
                           reports=args.reports,
@@ -148,6 +149,7 @@ def cmd_demo(args: argparse.Namespace) -> Any:
 
 def print_lift_summary(lift: dict[str, Any]) -> None:
     """The demo's lift table: each task's primary metric per arm and segment."""
+    from serving.reports.lift import format_ci, format_ratio
     rows = [(s["task"], s["arm"], format_ratio(s["ratio"]), s["segment"], s["metric"],
              s["real"], s["delta"] if s["delta"] is not None else float("nan"), format_ci(s),
              s["verdict"], "yes" if s["holm"] else "no")

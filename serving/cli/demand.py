@@ -15,22 +15,13 @@ from serving.cli.common import (
     summary_text,
     table,
 )
-from serving.jobs.cluster import parse_cluster
-from serving.jobs.demand import (
-    check_periods,
-    evaluate_demand,
-    forecast,
-    load_model,
-    plan_inventory,
-    read_history,
-    read_synthetic,
-    train_demand,
-)
 
 DEMAND_METRICS = ("wape", "mase", "rmsse", "bias", "pinball", "coverage80")
 
 
 def cmd_train_demand(args: argparse.Namespace) -> Any:
+    from serving.jobs.cluster import parse_cluster
+    from serving.jobs.demand import read_synthetic, train_demand
     if args.cluster is not None:
         parse_cluster(args.cluster)  # a bad spec fails before the store is opened
     synthetic = read_synthetic(args.synthetic)
@@ -45,6 +36,7 @@ def cmd_train_demand(args: argparse.Namespace) -> Any:
 
 
 def cmd_evaluate_demand(args: argparse.Namespace) -> Any:
+    from serving.jobs.demand import evaluate_demand
     with open_store(args, read_only=False) as store:
         result = evaluate_demand(store, cutoffs=args.cutoffs, horizon=args.horizon)
     metrics = result["metrics"]
@@ -58,6 +50,7 @@ def cmd_evaluate_demand(args: argparse.Namespace) -> Any:
 
 
 def cmd_forecast(args: argparse.Namespace) -> Any:
+    from serving.jobs.demand import check_periods, forecast, load_model, read_history
     model = load_model(args.model)
     check_periods(model, args.horizon, parameter="horizon", owner="forecast")
     with open_store(args, read_only=True) as store:
@@ -69,6 +62,7 @@ def cmd_forecast(args: argparse.Namespace) -> Any:
 
 
 def cmd_plan_inventory(args: argparse.Namespace) -> Any:
+    from serving.jobs.demand import check_periods, load_model, plan_inventory, read_history
     model = load_model(args.model)
     check_periods(model, args.lead_time, parameter="lead_time", owner="plan inventory")
     with open_store(args, read_only=True) as store:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.lift import LiftConfig
 from features.errors import DataValidationError
 from serving.cli.common import Groups, emit, open_store, table
-from serving.jobs.lift import run_all, run_task
-from serving.reports.lift import format_ci, format_ratio, summary_rows
+
+if TYPE_CHECKING:
+    from engine.lift import LiftConfig
 
 TASK_CHOICES = ("recs", "credit", "demand", "paths", "all")
 
@@ -39,6 +39,7 @@ def _csv(kind: type) -> Any:
 
 
 def config_from_args(args: argparse.Namespace, task: str) -> LiftConfig:
+    from engine.lift import LiftConfig
     if args.seeds < 1:
         raise DataValidationError(f"--seeds {args.seeds} must be >= 1",
                                   fix="pass --seeds 5 (the protocol's minimum for a verdict)")
@@ -50,6 +51,7 @@ def config_from_args(args: argparse.Namespace, task: str) -> LiftConfig:
 
 
 def _print_task(result: dict[str, Any]) -> str:
+    from serving.reports.lift import format_ci, format_ratio, summary_rows
     rows = [(s["model"], s["arm"], format_ratio(s["ratio"]), s["segment"], s["real"],
              s["with"], s["delta"] if s["delta"] is not None else float("nan"), format_ci(s),
              s["verdict"], "yes" if s["holm"] else "no",
@@ -67,6 +69,7 @@ def _print_task(result: dict[str, Any]) -> str:
 
 
 def cmd_lift(args: argparse.Namespace) -> Any:
+    from serving.jobs.lift import run_all, run_task
     with open_store(args, read_only=False) as store:
         if args.task == "all":
             cfgs = {t: config_from_args(args, t) for t in TASK_CHOICES[:-1]}

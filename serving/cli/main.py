@@ -16,10 +16,10 @@ from collections.abc import Sequence
 
 from features.datasets import FetchError
 from features.errors import DataValidationError
-from features.store import DEFAULT_DB
+from features.store import DEFAULT_DB, DEFAULT_WAIT
 from features.version import __version__
 from serving.cli import augment, backtest, credit, data, demand, lift, recs, serve
-from serving.cli.common import EXIT_BAD_INPUT, EXIT_FETCH, Groups
+from serving.cli.common import EXIT_BAD_INPUT, EXIT_FETCH, Groups, wait_seconds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print one JSON document instead of tables")
     common.add_argument("--no-progress", dest="progress", action="store_false",
                         default=argparse.SUPPRESS, help="hide progress bars")
+    common.add_argument("--wait", type=wait_seconds, default=argparse.SUPPRESS,
+                        metavar="SECONDS",
+                        help="how long to wait while another genlift command holds the "
+                             f"store (default {DEFAULT_WAIT:g})")
 
     parser = argparse.ArgumentParser(
         prog="genlift", parents=[common],
@@ -64,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name, default in (("db", DEFAULT_DB), ("json", False), ("progress", None)):
+    for name, default in (("db", DEFAULT_DB), ("json", False), ("progress", None),
+                          ("wait", DEFAULT_WAIT)):
         if not hasattr(args, name):
             setattr(args, name, default)
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from engine.recommenders.evaluation import MODELS, EvalConfig
 from serving.cli.common import (
     METRIC_COLUMNS,
     Groups,
@@ -16,13 +15,11 @@ from serving.cli.common import (
     summary_text,
     table,
 )
-from serving.jobs.cluster import maybe_connect, parse_cluster
-from serving.jobs.recs import evaluate, train
-from serving.jobs.scoring import score_recommend, score_similar_items, to_store
 
 
 # -- recommendations -----------------------------------------------------------------------
 def cmd_train_recs(args: argparse.Namespace) -> Any:
+    from serving.jobs.recs import train
     with open_store(args, read_only=False) as store:
         summary = train(store, args.out, model=args.model, tune_params=args.tune,
                         with_synthetic=args.with_synthetic,
@@ -34,6 +31,8 @@ def cmd_train_recs(args: argparse.Namespace) -> Any:
 
 
 def cmd_evaluate_recs(args: argparse.Namespace) -> Any:
+    from engine.recommenders.evaluation import MODELS, EvalConfig
+    from serving.jobs.recs import evaluate
     models = tuple(MODELS) if args.model == "all" else (args.model,)
     cfg = EvalConfig(protocol=args.protocol, models=models, k=args.k, tune=args.tune,
                      seed=args.seed)
@@ -58,6 +57,8 @@ def cmd_evaluate_recs(args: argparse.Namespace) -> Any:
 
 
 def cmd_score_recommend(args: argparse.Namespace) -> Any:
+    from serving.jobs.cluster import maybe_connect, parse_cluster
+    from serving.jobs.scoring import score_recommend, to_store
     if args.cluster is not None:
         parse_cluster(args.cluster)  # a bad spec fails before the store is opened
     with open_store(args, read_only=False) as store, maybe_connect(args.cluster) as client:
@@ -72,6 +73,8 @@ def cmd_score_recommend(args: argparse.Namespace) -> Any:
 
 
 def cmd_score_similar(args: argparse.Namespace) -> Any:
+    from serving.jobs.cluster import maybe_connect
+    from serving.jobs.scoring import score_similar_items, to_store
     with maybe_connect(args.cluster) as client:
         summary = score_similar_items(args.model, args.out, top_k=args.top_k,
                                       block_items=args.block_items,
