@@ -8,6 +8,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from features.store import Store
@@ -51,6 +52,15 @@ def add_cluster_argument(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--cluster", default=None, metavar="SPEC",
                         help=f"{what} on Dask: local (one worker per core), local:N or "
                              "tcp://HOST:PORT (needs genlift[scale])")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, *, seed: int,
+                        weight_help: str | None = None) -> None:
+    """The flags every ``train`` command ends with: the synthetic rows' weight, the seed and
+    the model folder."""
+    parser.add_argument("--synthetic-weight", type=float, default=1.0, help=weight_help)
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--out", required=True, type=Path, help="model folder")
 
 
 def emit(args: argparse.Namespace, payload: Any, text: str) -> None:

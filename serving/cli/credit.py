@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from serving.cli.common import Groups, emit, open_store, summary_text, table
+from serving.cli.common import Groups, add_train_arguments, emit, open_store, summary_text, table
 
 CREDIT_METRICS = ("auc", "ks", "brier", "pr_auc", "recall_at_fpr")
 
@@ -51,9 +51,7 @@ def register(g: Groups) -> None:
                            "calibration) on the store's applicants.")
     p.add_argument("--with-synthetic", action="store_true",
                    help="add synthetic_applicants as extra weighted training rows")
-    p.add_argument("--synthetic-weight", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, type=Path, help="model folder")
+    add_train_arguments(p, seed=0)
     p.set_defaults(func=cmd_train_credit)
 
     p = g.evaluate.add_parser("credit", parents=[g.common], help="cross-validate PD models",

@@ -10,6 +10,7 @@ from typing import Any
 from serving.cli.common import (
     Groups,
     add_cluster_argument,
+    add_train_arguments,
     emit,
     open_store,
     summary_text,
@@ -49,12 +50,21 @@ def cmd_evaluate_demand(args: argparse.Namespace) -> Any:
     return payload
 
 
-def cmd_forecast(args: argparse.Namespace) -> Any:
-    from serving.jobs.demand import check_periods, forecast, load_model, read_history
+def _model_and_history(args: argparse.Namespace, periods: int, *, parameter: str,
+                       owner: str) -> tuple[Any, Any, Any]:
+    """The ``--model`` checked against the periods asked for, then the store's history."""
+    from serving.jobs.demand import check_periods, load_model, read_history
     model = load_model(args.model)
-    check_periods(model, args.horizon, parameter="horizon", owner="forecast")
+    check_periods(model, periods, parameter=parameter, owner=owner)
     with open_store(args, read_only=True) as store:
         sales, stores = read_history(store)
+    return model, sales, stores
+
+
+def cmd_forecast(args: argparse.Namespace) -> Any:
+    from serving.jobs.demand import forecast
+    model, sales, stores = _model_and_history(args, args.horizon, parameter="horizon",
+                                              owner="forecast")
     summary = forecast(model, sales, stores, args.out, horizon=args.horizon,
                        future=args.future)
     emit(args, summary, summary_text(summary))
@@ -62,11 +72,9 @@ def cmd_forecast(args: argparse.Namespace) -> Any:
 
 
 def cmd_plan_inventory(args: argparse.Namespace) -> Any:
-    from serving.jobs.demand import check_periods, load_model, plan_inventory, read_history
-    model = load_model(args.model)
-    check_periods(model, args.lead_time, parameter="lead_time", owner="plan inventory")
-    with open_store(args, read_only=True) as store:
-        sales, stores = read_history(store)
+    from serving.jobs.demand import plan_inventory
+    model, sales, stores = _model_and_history(args, args.lead_time, parameter="lead_time",
+                                              owner="plan inventory")
     report = plan_inventory(model, sales, stores, args.out, lead_time=args.lead_time,
                             service_level=args.service_level, on_hand=args.on_hand,
                             future=args.future, paths=args.paths, seed=args.seed)
@@ -84,9 +92,7 @@ def register(g: Groups) -> None:
     p.add_argument("--synthetic", type=Path, default=None,
                    help="parquet of synthetic sales windows (`augment sample` of a sales "
                         "generator) added as extra weighted training rows")
-    p.add_argument("--synthetic-weight", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, type=Path, help="model folder")
+    add_train_arguments(p, seed=0)
     add_cluster_argument(p, "train the boosters with lightgbm.dask (close to, not equal to, "
                             "the one-machine boosters)")
     p.set_defaults(func=cmd_train_demand)

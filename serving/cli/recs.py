@@ -10,6 +10,7 @@ from serving.cli.common import (
     METRIC_COLUMNS,
     Groups,
     add_cluster_argument,
+    add_train_arguments,
     emit,
     open_store,
     summary_text,
@@ -96,10 +97,7 @@ def register(g: Groups) -> None:
                    help="pick parameters on a validation split carved out of the data")
     p.add_argument("--with-synthetic", action="store_true",
                    help="append synthetic_interactions as extra (weighted) users")
-    p.add_argument("--synthetic-weight", type=float, default=1.0,
-                   help="weight of the synthetic rows (default 1)")
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--out", required=True, type=Path, help="model folder")
+    add_train_arguments(p, seed=42, weight_help="weight of the synthetic rows (default 1)")
     p.set_defaults(func=cmd_train_recs)
 
     p = g.evaluate.add_parser("recs", parents=[g.common], help="evaluate recommenders",
@@ -119,22 +117,21 @@ def register(g: Groups) -> None:
                         help="top-N recommendations for every user",
                         description="Score every user in blocks into parquet partitions; a "
                         "re-run resumes after a crash and never duplicates a user.")
-    p.add_argument("--model", required=True, type=Path, help="folder of `train recs`")
-    p.add_argument("--top-k", type=int, default=10)
-    p.add_argument("--out", required=True, type=Path, help="output folder of parquet parts")
-    p.add_argument("--block-users", type=int, default=4096, help="users per partition")
-    p.add_argument("--to-store", action="store_true",
-                   help="also load the result into the store table `recommendations`")
-    add_cluster_argument(p, "score the partitions")
+    _add_scoring_arguments(p, "users", "recommendations")
     p.set_defaults(func=cmd_score_recommend)
     p = g.score.add_parser("similar-items", parents=[g.common],
                         help="the most similar items of every item")
+    _add_scoring_arguments(p, "items", "similar_items")
+    p.set_defaults(func=cmd_score_similar)
+
+
+def _add_scoring_arguments(p: argparse.ArgumentParser, unit: str, table: str) -> None:
+    """The flags of both batch scoring commands; ``unit`` is what a partition holds."""
     p.add_argument("--model", required=True, type=Path, help="folder of `train recs`")
     p.add_argument("--top-k", type=int, default=10)
     p.add_argument("--out", required=True, type=Path, help="output folder of parquet parts")
-    p.add_argument("--block-items", type=int, default=4096, help="items per partition")
+    p.add_argument(f"--block-{unit}", type=int, default=4096, help=f"{unit} per partition")
     p.add_argument("--to-store", action="store_true",
-                   help="also load the result into the store table `similar_items`")
+                   help=f"also load the result into the store table `{table}`")
     add_cluster_argument(p, "score the partitions")
-    p.set_defaults(func=cmd_score_similar)
 

@@ -11,9 +11,9 @@ import pandas as pd
 
 from engine.credit import CreditModel, cross_validate
 from features.artifacts import write_json_atomic
-from features.errors import DataValidationError
 from features.io import read_table_file, write_parquet_atomic
 from features.store import Store
+from serving.jobs.data import read_synthetic_table
 
 
 def _applicants(store: Store, with_synthetic: bool
@@ -22,12 +22,8 @@ def _applicants(store: Store, with_synthetic: bool
     synthetic = None
     tables = ["applicants"]
     if with_synthetic:
-        if not store.has("synthetic_applicants"):
-            raise DataValidationError(
-                "--with-synthetic: the store has no synthetic_applicants",
-                fix="run `genlift augment fit tabular ...` and `genlift augment sample DIR "
-                    "-n N --to-store` first")
-        synthetic = store.read("synthetic_applicants").drop(columns=["run_id", "generator"])
+        synthetic = read_synthetic_table(store, "synthetic_applicants", "tabular").drop(
+            columns=["run_id", "generator"])
         tables.append("synthetic_applicants")
     return applicants, synthetic, tables
 

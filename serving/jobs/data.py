@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from features.credit import CreditFeatures
 from features.datasets import fetch, source_label
 from features.demand import demand_features
+from features.errors import DataValidationError
 from features.io import parse_mapping, read_table_file, write_parquet_atomic
 from features.matrix import build_user_items
 from features.returns import log_returns
@@ -54,6 +55,17 @@ def table_note(store: Store, table: str) -> str:
     rows = store.query(query)
     value = rows.iloc[0, 0] if len(rows) else None
     return "" if value is None or pd.isna(value) else str(value)
+
+
+def read_synthetic_table(store: Store, table: str, family: str) -> pd.DataFrame:
+    """The store's ``table`` of synthetic rows for ``--with-synthetic``; without it, a
+    DataValidationError that says how a ``family`` generator fills it."""
+    if not store.has(table):
+        raise DataValidationError(
+            f"--with-synthetic: the store has no {table}",
+            fix=f"run `genlift augment fit {family} ...` and `genlift augment sample DIR "
+                "-n N --to-store` first")
+    return store.read(table)
 
 
 def fetch_datasets(

@@ -9,9 +9,9 @@ from typing import Any
 
 from engine.recommenders.evaluation import EvalConfig, make_model, run_evaluation, tune
 from features.artifacts import write_json_atomic
-from features.errors import DataValidationError
 from features.matrix import build_user_items
 from features.store import Store
+from serving.jobs.data import read_synthetic_table
 
 logger = logging.getLogger(__name__)
 
@@ -31,13 +31,9 @@ def train(store: Store, out: str | Path, *, model: str = "als", tune_params: boo
     synthetic = None
     tables = ["interactions"]
     if with_synthetic:
-        if not store.has("synthetic_interactions"):
-            raise DataValidationError(
-                "--with-synthetic: the store has no synthetic_interactions",
-                fix="run `genlift augment fit baskets ...` and `genlift augment sample DIR "
-                    "-n N --to-store` first")
-        synthetic = build_user_items(store.read("synthetic_interactions"),
-                                     item_ids=matrix.item_ids)
+        synthetic = build_user_items(
+            read_synthetic_table(store, "synthetic_interactions", "baskets"),
+            item_ids=matrix.item_ids)
         tables.append("synthetic_interactions")
     chosen: dict[str, Any] = dict(params or {})
     trials: list[dict[str, Any]] = []

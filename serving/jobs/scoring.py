@@ -180,23 +180,26 @@ def _recommend_frame(model: Recommender, block: np.ndarray, top_k: int, exclude_
                      history: pd.DataFrame | None, run_id: str) -> pd.DataFrame:
     items, scores, fallback = recommend_block(model, block, top_k, exclude_seen=exclude_seen,
                                               interactions=history)
-    return pd.DataFrame({
-        "user_id": np.repeat(block, top_k),
-        "rank": np.tile(np.arange(1, top_k + 1, dtype=np.int32), len(block)),
-        "item_id": items.reshape(-1).astype(str),
-        "score": scores.reshape(-1).astype(np.float32),
-        "run_id": run_id,
-        "fallback": np.repeat(fallback, top_k),
-    })
+    frame = _ranked_frame(("user_id", block), ("item_id", items), scores, top_k, run_id)
+    frame["fallback"] = np.repeat(fallback, top_k)
+    return frame
 
 
 def _similar_frame(model: Recommender, block: np.ndarray, top_k: int,
                    run_id: str) -> pd.DataFrame:
     similar, scores = model.similar_items(block, n=top_k)
+    return _ranked_frame(("item_id", block), ("similar_item_id", similar), scores, top_k,
+                         run_id)
+
+
+def _ranked_frame(key: tuple[str, np.ndarray], ranked: tuple[str, np.ndarray],
+                  scores: np.ndarray, top_k: int, run_id: str) -> pd.DataFrame:
+    """One row per (key, rank): the ``top_k`` ranked ids and scores of each key."""
+    (key_name, keys), (ranked_name, ids) = key, ranked
     return pd.DataFrame({
-        "item_id": np.repeat(block, top_k),
-        "rank": np.tile(np.arange(1, top_k + 1, dtype=np.int32), len(block)),
-        "similar_item_id": similar.reshape(-1).astype(str),
+        key_name: np.repeat(keys, top_k),
+        "rank": np.tile(np.arange(1, top_k + 1, dtype=np.int32), len(keys)),
+        ranked_name: ids.reshape(-1).astype(str),
         "score": scores.reshape(-1).astype(np.float32),
         "run_id": run_id,
     })
