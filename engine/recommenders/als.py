@@ -9,9 +9,8 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from engine.recommenders.base import resolve_gpu
 from engine.recommenders.factors import FactorRecommender
-from features.errors import check_int, check_random_state, check_real
+from features.errors import check_real
 
 logger = logging.getLogger(__name__)
 
@@ -62,21 +61,13 @@ class ALSRecommender(FactorRecommender):
     def __init__(self, *, factors: int = 64, regularization: float = 0.01, alpha: float = 1.0,
                  iterations: int = 15, random_state: int | np.random.Generator | None = None,
                  use_gpu: bool | str = "auto") -> None:
-        self.factors = factors
-        self.regularization = regularization
+        super().__init__(factors=factors, regularization=regularization,
+                         iterations=iterations, random_state=random_state, use_gpu=use_gpu)
         self.alpha = alpha
-        self.iterations = iterations
-        self.random_state = random_state
-        self.use_gpu = use_gpu
 
-    def _validate_params(self) -> None:
-        name = self._name
-        check_int(name, "factors", self.factors, 1)
+    def _check_reals(self, name: str) -> None:
         check_real(name, "regularization", self.regularization, 0.0)
         check_real(name, "alpha", self.alpha, 0.0, low_open=True)
-        check_int(name, "iterations", self.iterations, 1)
-        check_random_state(name, self.random_state)
-        resolve_gpu(name, self.use_gpu)
 
     def _new_cpu_model(self) -> Any:
         import implicit.cpu.als
@@ -88,18 +79,13 @@ class ALSRecommender(FactorRecommender):
                 alpha=float(self.alpha), dtype=np.float32, iterations=int(self.iterations),
                 random_state=self.random_state, num_threads=0)
 
-    def _fit(self, train: sp.csr_matrix, n_real: int, *, show_progress: bool) -> None:
+    def _new_model(self, gpu: bool) -> Any:
         import implicit.als
 
-        gpu = resolve_gpu(self._name, self.use_gpu)
-        logger.info("%s: fitting on %s", self._name, "CUDA (implicit.gpu)" if gpu else "CPU")
-        with threadpool_limits(1, "blas"):
-            model = implicit.als.AlternatingLeastSquares(
-                factors=int(self.factors), regularization=float(self.regularization),
-                alpha=float(self.alpha), dtype=np.float32, iterations=int(self.iterations),
-                use_gpu=gpu, random_state=self.random_state, num_threads=0)
-            model.fit(train, show_progress=show_progress)
-        self._take_factors(model, n_real, gpu)
+        return implicit.als.AlternatingLeastSquares(
+            factors=int(self.factors), regularization=float(self.regularization),
+            alpha=float(self.alpha), dtype=np.float32, iterations=int(self.iterations),
+            use_gpu=gpu, random_state=self.random_state, num_threads=0)
 
     def _attach(self, model: Any = None) -> None:
         """(Re)point a CPU implicit model at ``user_factors_`` / ``item_factors_``."""

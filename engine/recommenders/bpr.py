@@ -9,9 +9,8 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from engine.recommenders.base import resolve_gpu
 from engine.recommenders.factors import FactorRecommender
-from features.errors import check_int, check_random_state, check_real
+from features.errors import check_real
 
 logger = logging.getLogger(__name__)
 
@@ -63,21 +62,13 @@ class BPRRecommender(FactorRecommender):
                  regularization: float = 0.01, iterations: int = 100,
                  random_state: int | np.random.Generator | None = None,
                  use_gpu: bool | str = "auto") -> None:
-        self.factors = factors
+        super().__init__(factors=factors, regularization=regularization,
+                         iterations=iterations, random_state=random_state, use_gpu=use_gpu)
         self.learning_rate = learning_rate
-        self.regularization = regularization
-        self.iterations = iterations
-        self.random_state = random_state
-        self.use_gpu = use_gpu
 
-    def _validate_params(self) -> None:
-        name = self._name
-        check_int(name, "factors", self.factors, 1)
+    def _check_reals(self, name: str) -> None:
         check_real(name, "learning_rate", self.learning_rate, 0.0, low_open=True)
         check_real(name, "regularization", self.regularization, 0.0)
-        check_int(name, "iterations", self.iterations, 1)
-        check_random_state(name, self.random_state)
-        resolve_gpu(name, self.use_gpu)
 
     def _num_threads(self) -> int:
         return 1 if self.random_state is not None else 0
@@ -107,19 +98,14 @@ class BPRRecommender(FactorRecommender):
             iterations=int(self.iterations), num_threads=self._num_threads(),
             random_state=self.random_state)
 
-    def _fit(self, train: sp.csr_matrix, n_real: int, *, show_progress: bool) -> None:
+    def _new_model(self, gpu: bool) -> Any:
         import implicit.bpr
 
-        gpu = resolve_gpu(self._name, self.use_gpu)
-        logger.info("%s: fitting on %s", self._name, "CUDA (implicit.gpu)" if gpu else "CPU")
-        with threadpool_limits(1, "blas"):
-            model = implicit.bpr.BayesianPersonalizedRanking(
-                factors=int(self.factors), learning_rate=float(self.learning_rate),
-                regularization=float(self.regularization), dtype=np.float32,
-                iterations=int(self.iterations), use_gpu=gpu,
-                num_threads=self._num_threads(), random_state=self.random_state)
-            model.fit(train, show_progress=show_progress)
-        self._take_factors(model, n_real, gpu)
+        return implicit.bpr.BayesianPersonalizedRanking(
+            factors=int(self.factors), learning_rate=float(self.learning_rate),
+            regularization=float(self.regularization), dtype=np.float32,
+            iterations=int(self.iterations), use_gpu=gpu,
+            num_threads=self._num_threads(), random_state=self.random_state)
 
     def _attach(self, model: Any = None) -> None:
         cpu = model if model is not None else self._new_cpu_model()

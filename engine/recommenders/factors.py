@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import logging
 from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
-from engine.recommenders.base import Recommender
+from engine.recommenders.base import Recommender, resolve_gpu
+from features.errors import check_int, check_random_state
 
 
 class FactorRecommender(Recommender):
@@ -18,6 +22,41 @@ class FactorRecommender(Recommender):
     user_factors_: np.ndarray
     item_factors_: np.ndarray
     model_: Any
+
+    def __init__(self, *, factors: int, regularization: float, iterations: int,
+                 random_state: int | np.random.Generator | None,
+                 use_gpu: bool | str) -> None:
+        self.factors = factors
+        self.regularization = regularization
+        self.iterations = iterations
+        self.random_state = random_state
+        self.use_gpu = use_gpu
+
+    def _validate_params(self) -> None:
+        name = self._name
+        check_int(name, "factors", self.factors, 1)
+        self._check_reals(name)
+        check_int(name, "iterations", self.iterations, 1)
+        check_random_state(name, self.random_state)
+        resolve_gpu(name, self.use_gpu)
+
+    @abstractmethod
+    def _check_reals(self, name: str) -> None:
+        """Check the real-valued parameters, in the order of the signature."""
+
+    @abstractmethod
+    def _new_model(self, gpu: bool) -> Any:
+        """A new implicit model to fit, on CUDA when ``gpu``."""
+
+    def _fit(self, train: sp.csr_matrix, n_real: int, *, show_progress: bool) -> None:
+        gpu = resolve_gpu(self._name, self.use_gpu)
+        # Logged under the subclass's module, where the fit used to live.
+        logging.getLogger(type(self).__module__).info(
+            "%s: fitting on %s", self._name, "CUDA (implicit.gpu)" if gpu else "CPU")
+        with threadpool_limits(1, "blas"):
+            model = self._new_model(gpu)
+            model.fit(train, show_progress=show_progress)
+        self._take_factors(model, n_real, gpu)
 
     @abstractmethod
     def _attach(self, model: Any = None) -> None:
