@@ -30,24 +30,16 @@ class TabularGAN(NeuralTabularGenerator):
                  patience: int = 10, eval_every: int = 5, device: str = "auto",
                  random_state: int | None = None, show_progress: bool = False,
                  callback: Callback | None = None) -> None:
-        self.discrete_columns = discrete_columns
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.latent_dim = latent_dim
-        self.hidden = hidden
+        super().__init__(
+            discrete_columns=discrete_columns, epochs=epochs, batch_size=batch_size, lr=lr,
+            latent_dim=latent_dim, hidden=hidden, max_categories=max_categories,
+            validation_fraction=validation_fraction, patience=patience, eval_every=eval_every,
+            device=device, random_state=random_state, show_progress=show_progress,
+            callback=callback)
         self.critic_hidden = critic_hidden
         self.pac = pac
         self.critic_steps = critic_steps
         self.gp_weight = gp_weight
-        self.max_categories = max_categories
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.eval_every = eval_every
-        self.device = device
-        self.random_state = random_state
-        self.show_progress = show_progress
-        self.callback = callback
 
     def _pac(self) -> int:
         return self.pac

@@ -35,27 +35,33 @@ logger = logging.getLogger(__name__)
 class NeuralTabularGenerator(Generator):
     """Shared fitting, sampling and persistence of the neural tabular generators.
 
-    Subclasses store their constructor arguments and implement ``_build`` (networks and
-    optimisers), ``_modules``, ``_step`` (one optimisation step on a batch of encoded
-    rows) and ``_decode_batch`` (encoded outputs for ``n`` conditions).
+    Subclasses list every constructor argument in their own ``__init__`` (``get_params``
+    reads it), store the shared ones through this ``__init__``, and implement ``_build``
+    (networks and optimisers), ``_modules``, ``_step`` (one optimisation step on a batch of
+    encoded rows) and ``_decode_batch`` (encoded outputs for ``n`` conditions).
     """
 
     kind = "tabular"
-    # Constructor arguments shared by both subclasses (stored by their __init__).
-    discrete_columns: list[str] | None
-    epochs: int
-    batch_size: int
-    lr: float
-    latent_dim: int
-    hidden: tuple[int, ...]
-    max_categories: int
-    validation_fraction: float
-    patience: int
-    eval_every: int
-    device: str
-    random_state: int | None
-    show_progress: bool
-    callback: Callback | None
+
+    def __init__(self, *, discrete_columns: list[str] | None, epochs: int, batch_size: int,
+                 lr: float, latent_dim: int, hidden: tuple[int, ...], max_categories: int,
+                 validation_fraction: float, patience: int, eval_every: int, device: str,
+                 random_state: int | None, show_progress: bool,
+                 callback: Callback | None) -> None:
+        self.discrete_columns = discrete_columns
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.latent_dim = latent_dim
+        self.hidden = hidden
+        self.max_categories = max_categories
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.eval_every = eval_every
+        self.device = device
+        self.random_state = random_state
+        self.show_progress = show_progress
+        self.callback = callback
 
     def _check_params(self) -> None:
         name = type(self).__name__

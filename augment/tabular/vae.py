@@ -51,21 +51,13 @@ class TabularVAE(NeuralTabularGenerator):
                  patience: int = 10, eval_every: int = 5, device: str = "auto",
                  random_state: int | None = None, show_progress: bool = False,
                  callback: Callback | None = None) -> None:
-        self.discrete_columns = discrete_columns
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.latent_dim = latent_dim
-        self.hidden = hidden
+        super().__init__(
+            discrete_columns=discrete_columns, epochs=epochs, batch_size=batch_size, lr=lr,
+            latent_dim=latent_dim, hidden=hidden, max_categories=max_categories,
+            validation_fraction=validation_fraction, patience=patience, eval_every=eval_every,
+            device=device, random_state=random_state, show_progress=show_progress,
+            callback=callback)
         self.beta = beta
-        self.max_categories = max_categories
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.eval_every = eval_every
-        self.device = device
-        self.random_state = random_state
-        self.show_progress = show_progress
-        self.callback = callback
 
     def _check_params(self) -> None:
         super()._check_params()
