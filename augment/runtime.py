@@ -54,6 +54,26 @@ def autocast(device: torch.device, enabled: bool = True) -> Iterator[None]:
         yield
 
 
+def grad_scaler(device: torch.device) -> torch.amp.GradScaler:
+    """The loss scaler of :func:`autocast`: active only where it runs in fp16 (CUDA
+    without bf16)."""
+    use_fp16 = device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    return torch.amp.GradScaler(device.type, enabled=use_fp16)
+
+
+def scaled_step(loss: torch.Tensor, opt: torch.optim.Optimizer,
+                scaler: torch.amp.GradScaler, module: nn.Module,
+                max_norm: float = 5.0) -> None:
+    """One optimiser step on ``loss``: scaled backward, gradient norms of ``module``
+    clipped to ``max_norm``, then the step."""
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    nn.utils.clip_grad_norm_(module.parameters(), max_norm)
+    scaler.step(opt)
+    scaler.update()
+
+
 def cpu_threads() -> int:
     """Torch threads for CPU work: ``$GENLIFT_TORCH_THREADS``, default 1.
 

@@ -25,9 +25,11 @@ from augment.quality_paths import fidelity_score
 from augment.runtime import (
     RandomState,
     autocast,
+    grad_scaler,
     init_weights,
     make_rngs,
     resolve_device,
+    scaled_step,
     torch_seeded,
 )
 from augment.training import train_epochs
@@ -201,8 +203,7 @@ class PricePathGenerator(PathGenerator):
             init_weights(critic, gen)
             critic = critic.to(self.device_)
             opt_c = torch.optim.Adam(critic.parameters(), lr=self.lr, betas=(0.5, 0.9))
-        use_fp16 = self.device_.type == "cuda" and not torch.cuda.is_bf16_supported()
-        scaler = torch.amp.GradScaler(self.device_.type, enabled=use_fp16)
+        scaler = grad_scaler(self.device_)
         val_len = min(len(val), 1024)
         val_seed = int(rng.integers(0, 2**63 - 1))
         stride = max(1, self.window // 8)
@@ -236,12 +237,7 @@ class PricePathGenerator(PathGenerator):
                     g_adv = -critic(fake.float()).mean()
                     loss = loss + self.adv_weight * g_adv
                     parts["adv_loss"] = g_adv.item()
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-            scaler.step(opt)
-            scaler.update()
+            scaled_step(loss, opt, scaler, net)
             parts.update(loss=loss.item(), nll=nll.item(), kl=kl.item())
             return parts
 

@@ -14,7 +14,15 @@ from scipy import stats
 from torch import nn
 
 from augment.base import Callback, Generator
-from augment.runtime import RandomState, autocast, make_rngs, resolve_device, torch_seeded
+from augment.runtime import (
+    RandomState,
+    autocast,
+    grad_scaler,
+    make_rngs,
+    resolve_device,
+    scaled_step,
+    torch_seeded,
+)
 from augment.sales.data import check_sales, lag1_acf, robust_sd, run_end
 from augment.sales.networks import SalesNet, init_net
 from augment.training import train_epochs
@@ -275,8 +283,7 @@ class SalesWindowGenerator(Generator):
         self.net_.to(self.device_)
         net = self.net_
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
-        use_fp16 = self.device_.type == "cuda" and not torch.cuda.is_bf16_supported()
-        scaler = torch.amp.GradScaler(self.device_.type, enabled=use_fp16)
+        scaler = grad_scaler(self.device_)
         val_seed = int(rng.integers(0, 2**63 - 1))
         stride = max(1, self.window // 4)
 
@@ -294,12 +301,7 @@ class SalesWindowGenerator(Generator):
                 nll, kl = net.elbo(ys_t[idx].to(self.device_), cov_t[idx].to(self.device_),
                                    ctx, gen)
                 loss = nll + kl
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-            scaler.step(opt)
-            scaler.update()
+            scaled_step(loss, opt, scaler, net)
             return {"loss": loss.item(), "nll": nll.item(), "kl": kl.item()}
 
         stopper = train_epochs(
