@@ -27,6 +27,19 @@ _TARGET_COLS = ["price", "log_price", "rel_price", "promo"]
 _CALENDAR = ["week_of_year", "month"]
 
 
+def check_no_missing(frame: pd.DataFrame, table: str, columns: Sequence[str]) -> None:
+    """Raise DataValidationError naming the first of ``columns`` with missing values (rows
+    counted from 1 on a frame with a fresh index)."""
+    for col in columns:
+        bad = frame[col].isna().to_numpy()
+        if bad.any():
+            rows = (np.flatnonzero(bad)[:5] + 1).tolist()
+            raise DataValidationError(
+                f"{table}.{col} has {int(bad.sum())} missing values (rows {rows})",
+                table=table, column=col, n_rows=int(bad.sum()), rows=rows,
+                fix=f"drop those rows or fill {col}")
+
+
 def check_frame(frame: object, table: str, columns: Sequence[str], *,
                  units: bool) -> pd.DataFrame:
     """A validated copy with string ids and normalised dates."""
@@ -42,14 +55,7 @@ def check_frame(frame: object, table: str, columns: Sequence[str], *,
             table=table, column=missing[0], n_rows=len(frame),
             fix=f"add or rename the columns {missing}")
     out = frame.reset_index(drop=True)
-    for col in columns:
-        bad = out[col].isna().to_numpy()
-        if bad.any():
-            rows = (np.flatnonzero(bad)[:5] + 1).tolist()
-            raise DataValidationError(
-                f"{table}.{col} has {int(bad.sum())} missing values (rows {rows})",
-                table=table, column=col, n_rows=int(bad.sum()), rows=rows,
-                fix=f"drop those rows or fill {col}")
+    check_no_missing(out, table, columns)
     out["store_id"] = out["store_id"].astype(str)
     out["item_id"] = out["item_id"].astype(str)
     out["date"] = pd.to_datetime(out["date"]).dt.normalize()

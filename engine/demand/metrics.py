@@ -24,7 +24,7 @@ infinite / NaN MASE term; they are dropped from the mean with a log message.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
 import numpy as np
@@ -153,12 +153,7 @@ def mase(y: ArrayLike, yhat: ArrayLike, scale: ArrayLike | float,
     >>> mase([3, 5], [2, 5], 0.5)
     1.0
     """
-    a, b = _pair(y, yhat, "mase")
-    s = np.broadcast_to(np.asarray(scale, dtype=float), a.shape)
-    mae, first = _per_group_mean(np.abs(a - b), groups)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = mae / s[first]
-    return _scaled_mean(terms, "mase")
+    return _scaled_mean(_per_series_ratio(y, yhat, scale, groups, "mase", np.abs), "mase")
 
 
 def rmsse(y: ArrayLike, yhat: ArrayLike, scale: ArrayLike | float,
@@ -173,12 +168,22 @@ def rmsse(y: ArrayLike, yhat: ArrayLike, scale: ArrayLike | float,
     >>> rmsse([3, 5], [1, 5], 2.0)
     1.0
     """
-    a, b = _pair(y, yhat, "rmsse")
-    s = np.broadcast_to(np.asarray(scale, dtype=float), a.shape)
-    mse, first = _per_group_mean((a - b) ** 2, groups)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.sqrt(mse / s[first])
+    terms = _per_series_ratio(y, yhat, scale, groups, "rmsse", np.square, root=True)
     return _scaled_mean(terms, "rmsse")
+
+
+def _per_series_ratio(y: ArrayLike, yhat: ArrayLike, scale: ArrayLike | float,
+                      groups: ArrayLike | None, name: str,
+                      loss: Callable[[np.ndarray], np.ndarray], *,
+                      root: bool = False) -> np.ndarray:
+    """Per series, the mean ``loss(y - yhat)`` over the series' ``scale`` (its square
+    root with ``root``)."""
+    a, b = _pair(y, yhat, name)
+    s = np.broadcast_to(np.asarray(scale, dtype=float), a.shape)
+    mean, first = _per_group_mean(loss(a - b), groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = mean / s[first]
+        return np.sqrt(ratio) if root else ratio
 
 
 def pinball(y: ArrayLike, q_pred: ArrayLike, q: float | Sequence[float]) -> float | np.ndarray:

@@ -39,6 +39,7 @@ from scipy import stats as sstats
 
 from augment.registry import make_generator
 from engine.demand import DemandModel
+from engine.demand.features import check_no_missing
 from engine.lift.protocol import Arm, ArmState, LiftConfig, LiftSplit, LiftTask
 from engine.lift.stats import Metric, Units, ratio_metric
 from features.errors import DataValidationError, check_param, is_int, is_real
@@ -331,14 +332,7 @@ class DemandLiftTask(LiftTask):
                 fix=f"add or rename them; lift demand needs {', '.join(REQUIRED)}")
         cols = [*REQUIRED, *(["feat"] if "feat" in sales.columns else [])]
         frame = sales[cols].reset_index(drop=True)
-        for col in cols:
-            bad = frame[col].isna().to_numpy()
-            if bad.any():
-                rows = (np.flatnonzero(bad)[:5] + 1).tolist()
-                raise DataValidationError(
-                    f"sales.{col} has {int(bad.sum())} missing values (rows {rows})",
-                    table="sales", column=col, n_rows=int(bad.sum()), rows=rows,
-                    fix=f"drop those rows or fill {col}")
+        check_no_missing(frame, "sales", cols)
         frame["store_id"] = frame["store_id"].astype(str)
         frame["item_id"] = frame["item_id"].astype(str)
         try:
