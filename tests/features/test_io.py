@@ -114,18 +114,27 @@ def test_file_not_found(tmp_path: Path) -> None:
     assert exc.value.table == "users"
 
 
-def test_empty_file(tmp_path: Path) -> None:
-    path = write(tmp_path / "u.csv", "")
-    with pytest.raises(DataValidationError,
-                       match=r"users: .*u\.csv: the file is empty\. Fix: give a file with a "
-                             r"header row and at least one data row"):
-        read_table_file(path, "users")
-
-
-def test_blank_lines_only(tmp_path: Path) -> None:
-    path = write(tmp_path / "u.csv", "\n\n\n")
-    with pytest.raises(DataValidationError, match=r"the file has no header and no rows"):
-        read_table_file(path, "users")
+@pytest.mark.parametrize(("content", "pattern"), [
+    pytest.param("", r"users: .*u\.csv: the file is empty\. Fix: give a file with a header row "
+                 r"and at least one data row", id="empty"),
+    pytest.param("\n\n\n", r"the file has no header and no rows", id="blank-lines-only"),
+    pytest.param("user_id,note\nu1,a\nu2,b,extra\n",
+                 r"users: .*u\.csv: malformed CSV: Expected 2 columns, got 3: u2,b,extra "
+                 r"\(line 3\)\. Fix: every line needs as many fields as the header",
+                 id="too-many-fields"),
+    pytest.param("user_id,note,age\nu1,a,1\nu2\nu3,c,3\nu4,d\n",
+                 r"users: .*u\.csv: malformed CSV: Expected 3 columns, got 1: u2 \(line 3\)\. "
+                 r"Fix: every line needs as many fields as the header", id="too-few-fields"),
+    pytest.param('user_id,note\n"u1,never closed\nu2,b\n',
+                 r"users: .*u\.csv: malformed CSV: a quote is never closed \(line 2\)\. "
+                 r"Fix: every line needs", id="unclosed-quote"),
+    pytest.param("user_id,city\nu1,Köln\n".encode("latin-1"),
+                 r"users: .*u\.csv: not utf-8 text\. Fix: save the file as UTF-8, or pass "
+                 r"--encoding latin-1", id="not-utf8"),
+])
+def test_bad_csv(tmp_path: Path, content: str | bytes, pattern: str) -> None:
+    with pytest.raises(DataValidationError, match=pattern):
+        read_table_file(write(tmp_path / "u.csv", content), "users")
 
 
 def test_header_only_is_read_and_then_refused_by_validation(tmp_path: Path) -> None:
@@ -133,39 +142,6 @@ def test_header_only_is_read_and_then_refused_by_validation(tmp_path: Path) -> N
     assert len(frame) == 0
     with pytest.raises(DataValidationError, match=r"users: the input has no rows"):
         validate_frame("users", frame)
-
-
-def test_too_many_fields_on_a_line(tmp_path: Path) -> None:
-    path = write(tmp_path / "u.csv", "user_id,note\nu1,a\nu2,b,extra\n")
-    with pytest.raises(DataValidationError,
-                       match=r"users: .*u\.csv: malformed CSV: Expected 2 columns, got 3: "
-                             r"u2,b,extra \(line 3\)\. Fix: every line needs as many fields as "
-                             r"the header"):
-        read_table_file(path, "users")
-
-
-def test_too_few_fields_on_a_line(tmp_path: Path) -> None:
-    path = write(tmp_path / "u.csv", "user_id,note,age\nu1,a,1\nu2\nu3,c,3\nu4,d\n")
-    with pytest.raises(DataValidationError,
-                       match=r"users: .*u\.csv: malformed CSV: Expected 3 columns, got 1: u2 "
-                             r"\(line 3\)\. Fix: every line needs as many fields as the header"):
-        read_table_file(path, "users")
-
-
-def test_unclosed_quote(tmp_path: Path) -> None:
-    path = write(tmp_path / "u.csv", 'user_id,note\n"u1,never closed\nu2,b\n')
-    with pytest.raises(DataValidationError,
-                       match=r"users: .*u\.csv: malformed CSV: a quote is never closed "
-                             r"\(line 2\)\. Fix: every line needs"):
-        read_table_file(path, "users")
-
-
-def test_non_utf8_csv(tmp_path: Path) -> None:
-    path = write(tmp_path / "u.csv", "user_id,city\nu1,Köln\n".encode("latin-1"))
-    with pytest.raises(DataValidationError,
-                       match=r"users: .*u\.csv: not utf-8 text\. Fix: save the file as "
-                             r"UTF-8, or pass --encoding latin-1"):
-        read_table_file(path, "users")
 
 
 @pytest.mark.parametrize("content", [b"user_id\nu1\n", b"", b"PAR1garbagePAR1"])
@@ -204,54 +180,33 @@ def test_map_onto_an_existing_column_is_refused_by_validation(tmp_path: Path) ->
 
 
 # -- regressions for fixed library bugs, and the bugs still open (xfail) ---------------------
-def test_extra_field_on_every_line_is_malformed(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "content", "table", "options", "pattern"), [
     # pandas used to take the first column as the index here, shifting every column left
-    path = write(tmp_path / "i.csv", "user_id,item_id\nu1,i1,5\nu2,i2,6\n")
-    with pytest.raises(DataValidationError,
-                       match=r"interactions: .*i\.csv: malformed CSV: Expected 2 columns, got 3: "
-                             r"u1,i1,5 \(line 2\)"):
-        read_table_file(path, "interactions")
-
-
-
-
-@pytest.mark.parametrize("case", [
-    "gzip", "whitespace-line"])
-def test_short_lines_are_found_in_every_file_form(tmp_path: Path, case: str) -> None:
-    if case == "gzip":  # no line number for compressed files, the line's text says which
-        path = write(tmp_path / "u.csv.gz", gzip.compress(b"user_id,note\nu1,a\nu2\n"))
-        pattern = r"users: .*u\.csv\.gz: malformed CSV: Expected 2 columns, got 1: u2\."
-    else:
-        path = write(tmp_path / "u.csv", "user_id,note\n   \nu1,a\nu2\n")
-        pattern = (r"users: .*u\.csv: malformed CSV: Expected 2 columns, got 1, a line of only "
-                   r"spaces \(line 2\)")
-    with pytest.raises(DataValidationError, match=pattern):
-        read_table_file(path, "users")
-
-
-def test_multi_character_sep_is_refused(tmp_path: Path) -> None:
-    path = write(tmp_path / "u.csv", "user_id::note\nu1::a\nu2\n")
-    with pytest.raises(DataValidationError,
-                       match=r"users: .*u\.csv: --sep '::' is not a single character\. "
-                             r"Fix: pass one separator character"):
-        read_table_file(path, "users", sep="::")
-
-
-def test_unknown_encoding_is_a_validation_error(tmp_path: Path) -> None:
-    path = write(tmp_path / "u.csv", "user_id\nu1\n")
-    with pytest.raises(DataValidationError,
-                       match=r"users: .*u\.csv: unknown text encoding 'no-such-codec'\. Fix: "
-                             r"pass --encoding utf-8"):
-        read_table_file(path, "users", encoding="no-such-codec")
-
-
-def test_unclosed_quote_in_the_last_column(tmp_path: Path) -> None:
+    pytest.param("i.csv", "user_id,item_id\nu1,i1,5\nu2,i2,6\n", "interactions", {},
+                 r"interactions: .*i\.csv: malformed CSV: Expected 2 columns, got 3: u1,i1,5 "
+                 r"\(line 2\)", id="extra-field-on-every-line"),
+    # no line number for compressed files, the line's text says which
+    pytest.param("u.csv.gz", gzip.compress(b"user_id,note\nu1,a\nu2\n"), "users", {},
+                 r"users: .*u\.csv\.gz: malformed CSV: Expected 2 columns, got 1: u2\.",
+                 id="short-line-gzip"),
+    pytest.param("u.csv", "user_id,note\n   \nu1,a\nu2\n", "users", {},
+                 r"users: .*u\.csv: malformed CSV: Expected 2 columns, got 1, a line of only "
+                 r"spaces \(line 2\)", id="short-line-whitespace-line"),
+    pytest.param("u.csv", "user_id::note\nu1::a\nu2\n", "users", {"sep": "::"},
+                 r"users: .*u\.csv: --sep '::' is not a single character\. "
+                 r"Fix: pass one separator character", id="multi-character-sep"),
+    pytest.param("u.csv", "user_id\nu1\n", "users", {"encoding": "no-such-codec"},
+                 r"users: .*u\.csv: unknown text encoding 'no-such-codec'\. Fix: "
+                 r"pass --encoding utf-8", id="unknown-encoding"),
     # a quote left open in the last column must not silently swallow rows u2 and u3
-    path = write(tmp_path / "u.csv", 'user_id,note\nu1,"never closed\nu2,b\nu3,c\n')
-    with pytest.raises(DataValidationError,
-                       match=r"users: .*u\.csv: malformed CSV: a quote opened in column 'note' "
-                             r"of row 1 is never closed"):
-        read_table_file(path, "users")
+    pytest.param("u.csv", 'user_id,note\nu1,"never closed\nu2,b\nu3,c\n', "users", {},
+                 r"users: .*u\.csv: malformed CSV: a quote opened in column 'note' of row 1 "
+                 r"is never closed", id="unclosed-quote-in-the-last-column"),
+])
+def test_malformed_file_regressions(tmp_path: Path, name: str, content: str | bytes, table: str,
+                                     options: dict[str, str], pattern: str) -> None:
+    with pytest.raises(DataValidationError, match=pattern):
+        read_table_file(write(tmp_path / name, content), table, **options)
 
 
 def cells(column: pd.Series) -> list[object]:
