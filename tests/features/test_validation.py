@@ -144,6 +144,7 @@ def test_missing_required_column_names_it_and_suggests_map() -> None:
 
 
 @pytest.mark.parametrize(("table", "frame", "pattern"), [
+    # not of the column's type
     ("interactions", interactions(qty=["1", "abc", "2"]),
      r"interactions\.qty has 1 values that are not numbers \(rows 2: 'abc'\)\. "
      r"Fix: make every qty a number"),
@@ -161,8 +162,26 @@ def test_missing_required_column_names_it_and_suggests_map() -> None:
     ("applicants", pd.DataFrame({"applicant_id": ["a", "b"], "default": ["0.5", "1"]}),
      r"applicants\.default has 1 values that are not whole numbers \(rows 1: '0\.5'\)\. "
      r"Fix: make default an integer"),
+    # negative quantities
+    ("interactions", interactions(qty=["1", "-1", "-3"]),
+     r"interactions\.qty has 2 negative values \(rows 2, 3: '-1', '-3'\)\. "
+     r"Fix: quantities must be >= 0"),
+    ("interactions", interactions(value=["-0.5", "1", "2"]),
+     r"interactions\.value has 1 negative values \(rows 1: '-0\.5'\)\. Fix: values must be >= 0"),
+    ("sales", sales(units=["1", "-2", "0"]),
+     r"sales\.units has 1 negative values \(rows 2: '-2'\)\. Fix: units must be >= 0"),
+    ("sales", sales(promo=["0", "1", "-1"]),
+     r"sales\.promo has 1 negative values \(rows 3: '-1'\)\. "
+     r"Fix: promo flags/intensities must be >= 0"),
+    # non-positive prices
+    ("items", pd.DataFrame({"item_id": ["i1", "i2", "i3"], "price": ["1", "0", "-2"]}),
+     r"items\.price has 2 values not > 0 \(rows 2, 3: '0', '-2'\)\. Fix: prices must be > 0"),
+    ("sales", sales(price=["2", "0", "1"]),
+     r"sales\.price has 1 values not > 0 \(rows 2: '0'\)\. Fix: prices must be > 0"),
+    ("prices", pd.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "close": ["0"]}),
+     r"prices\.close has 1 values not > 0 \(rows 1: '0'\)\. Fix: close prices must be > 0"),
 ])
-def test_wrong_type(table: str, frame: pd.DataFrame, pattern: str) -> None:
+def test_bad_values(table: str, frame: pd.DataFrame, pattern: str) -> None:
     with pytest.raises(DataValidationError, match=pattern):
         validate_frame(table, frame)
 
@@ -189,36 +208,6 @@ def test_empty_timestamp_key_and_missing_required_value() -> None:
     with pytest.raises(DataValidationError,
                        match=r"interactions\.qty has 2 missing values \(rows 1, 3\)"):
         validate_frame("interactions", interactions(qty=[None, "1", ""]))
-
-
-@pytest.mark.parametrize(("table", "frame", "pattern"), [
-    ("interactions", interactions(qty=["1", "-1", "-3"]),
-     r"interactions\.qty has 2 negative values \(rows 2, 3: '-1', '-3'\)\. "
-     r"Fix: quantities must be >= 0"),
-    ("interactions", interactions(value=["-0.5", "1", "2"]),
-     r"interactions\.value has 1 negative values \(rows 1: '-0\.5'\)\. Fix: values must be >= 0"),
-    ("sales", sales(units=["1", "-2", "0"]),
-     r"sales\.units has 1 negative values \(rows 2: '-2'\)\. Fix: units must be >= 0"),
-    ("sales", sales(promo=["0", "1", "-1"]),
-     r"sales\.promo has 1 negative values \(rows 3: '-1'\)\. "
-     r"Fix: promo flags/intensities must be >= 0"),
-])
-def test_negative_quantities(table: str, frame: pd.DataFrame, pattern: str) -> None:
-    with pytest.raises(DataValidationError, match=pattern):
-        validate_frame(table, frame)
-
-
-@pytest.mark.parametrize(("table", "frame", "pattern"), [
-    ("items", pd.DataFrame({"item_id": ["i1", "i2", "i3"], "price": ["1", "0", "-2"]}),
-     r"items\.price has 2 values not > 0 \(rows 2, 3: '0', '-2'\)\. Fix: prices must be > 0"),
-    ("sales", sales(price=["2", "0", "1"]),
-     r"sales\.price has 1 values not > 0 \(rows 2: '0'\)\. Fix: prices must be > 0"),
-    ("prices", pd.DataFrame({"date": ["2024-01-01"], "asset": ["A"], "close": ["0"]}),
-     r"prices\.close has 1 values not > 0 \(rows 1: '0'\)\. Fix: close prices must be > 0"),
-])
-def test_non_positive_price(table: str, frame: pd.DataFrame, pattern: str) -> None:
-    with pytest.raises(DataValidationError, match=pattern):
-        validate_frame(table, frame)
 
 
 @pytest.mark.parametrize("bad", ["2", "-1", 3])
