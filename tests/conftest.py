@@ -8,10 +8,13 @@ what several modules share lives here, as fixtures.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+
+from features.store import Store
 
 #: ``cli(*args) -> (exit code, stdout, stderr)``: see the ``cli`` fixture.
 CliRunner = Callable[..., tuple[int, str, str]]
@@ -75,3 +78,12 @@ def credit_applicants() -> Callable[..., pd.DataFrame]:
     """``make(n=300, seed=0)``: an applicants table whose default risk rises with the
     amount, with renting and with youth (the lift and credit tests' data)."""
     return _credit_applicants
+
+
+@pytest.fixture
+def credit_db(tmp_path: Path, credit_applicants: Callable[..., pd.DataFrame]) -> str:
+    """A store file holding :func:`credit_applicants`' table as ``applicants``."""
+    path = str(tmp_path / "s.duckdb")
+    with Store(path) as store:
+        store.load({"applicants": credit_applicants()}, source="test")
+    return path

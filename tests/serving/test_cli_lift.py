@@ -7,7 +7,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from features.store import Store
@@ -20,18 +19,10 @@ FAST = ["--seeds", "2", "--n-boot", "100", "--generators", "copula", "--baseline
         "class_weights", "--ratios", "0.5,1"]
 
 
-@pytest.fixture
-def db(tmp_path: Path, credit_applicants: Callable[..., pd.DataFrame]) -> str:
-    path = str(tmp_path / "s.duckdb")
-    with Store(path) as store:
-        store.load({"applicants": credit_applicants()}, source="test")
-    return path
-
-
 def test_lift_credit_writes_reports_and_records_the_run(
-        cli: Cli, db: str, tmp_path: Path) -> None:
+        cli: Cli, credit_db: str, tmp_path: Path) -> None:
     out = tmp_path / "lift"
-    code, text, err = cli("--db", db, "lift", "credit", *FAST, "--out", str(out))
+    code, text, err = cli("--db", credit_db, "lift", "credit", *FAST, "--out", str(out))
     assert code == 0, err
     assert "lift credit (german-credit, 2 seeds" in text and "PROVISIONAL" in text
     assert "copula-minority" in text and "class_weights" in text
@@ -45,7 +36,7 @@ def test_lift_credit_writes_reports_and_records_the_run(
                and r["segment"] == "all")
     assert f"{row['delta']:.4g}" in page
     assert result["config"]["seeds"] == [0, 1] and result["fingerprints"]["applicants"]
-    with Store(db, read_only=True) as store:
+    with Store(credit_db, read_only=True) as store:
         runs = store.runs()
     lift = runs[runs.kind == "lift"].iloc[-1]
     assert lift["status"] == "finished" and lift["run_id"] == result["run_id"]
@@ -56,9 +47,9 @@ def test_lift_credit_writes_reports_and_records_the_run(
     assert (out / "summary.md").read_text() == summary_markdown([result]) + "\n"
 
 
-def test_lift_json_is_strict(cli: Cli, db: str,
+def test_lift_json_is_strict(cli: Cli, credit_db: str,
                              tmp_path: Path) -> None:
-    code, text, err = cli("--db", db, "--json", "lift", "credit", *FAST, "--out",
+    code, text, err = cli("--db", credit_db, "--json", "lift", "credit", *FAST, "--out",
                           str(tmp_path / "l"))
     assert code == 0, err
     doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
@@ -71,48 +62,48 @@ def test_lift_json_is_strict(cli: Cli, db: str,
     (["--generators", "diffusion"], "unknown generator 'diffusion'"),
     (["--ratios", "-1"], "ratios"),
 ])
-def test_bad_settings_exit_2_and_write_nothing(cli: Cli, db: str,
+def test_bad_settings_exit_2_and_write_nothing(cli: Cli, credit_db: str,
                                                tmp_path: Path, extra: list[str],
                                                message: str) -> None:
     out = tmp_path / "l"
-    code, _, err = cli("--db", db, "lift", "credit", "--seeds", "2", *extra,
+    code, _, err = cli("--db", credit_db, "lift", "credit", "--seeds", "2", *extra,
                        "--out", str(out))
     assert code == 2 and message in err and "Traceback" not in err
     assert not out.exists()
 
 
-def test_missing_table_names_the_fetch(cli: Cli, capsys: pytest.CaptureFixture[str], db: str,
+def test_missing_table_names_the_fetch(cli: Cli, capsys: pytest.CaptureFixture[str], credit_db: str,
                                        tmp_path: Path) -> None:
     out = tmp_path / "l"
-    code, _, err = cli("--db", db, "lift", "recs", "--out", str(out))
+    code, _, err = cli("--db", credit_db, "lift", "recs", "--out", str(out))
     assert code == 2 and "needs table(s) interactions, users" in err
     assert "data fetch movielens-100k" in err and not out.exists()
-    with Store(db, read_only=True) as store:
+    with Store(credit_db, read_only=True) as store:
         assert "lift" not in set(store.runs()["kind"])
-    code, _, err = cli("--db", db, "lift", "all", "--param", "nope=1")
+    code, _, err = cli("--db", credit_db, "lift", "all", "--param", "nope=1")
     assert code == 2 and "no task takes parameter(s) nope" in err
     with pytest.raises(SystemExit) as exc:  # argparse's own usage error
-        cli("--db", db, "lift", "credit", "--param", "broken")
+        cli("--db", credit_db, "lift", "credit", "--param", "broken")
     assert exc.value.code == 2 and "NAME=VALUE" in capsys.readouterr().err
 
 
-def test_unwritable_out_fails_before_any_run(cli: Cli, db: str,
+def test_unwritable_out_fails_before_any_run(cli: Cli, credit_db: str,
                                             tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    code, _, err = cli("--db", db, "lift", "credit", *FAST, "--out", str(blocker))
+    code, _, err = cli("--db", credit_db, "lift", "credit", *FAST, "--out", str(blocker))
     assert code == 2 and "is a file, not a folder" in err
-    with Store(db, read_only=True) as store:
+    with Store(credit_db, read_only=True) as store:
         assert "lift" not in set(store.runs()["kind"])
 
 
-def test_index_skips_stale_or_foreign_json(cli: Cli, db: str,
+def test_index_skips_stale_or_foreign_json(cli: Cli, credit_db: str,
                                           tmp_path: Path) -> None:
     out = tmp_path / "l"
     out.mkdir()
     (out / "paths.json").write_text("{not json")
     (out / "recs.json").write_text('{"task": "credit"}')
-    code, _, err = cli("--db", db, "lift", "credit", *FAST, "--out", str(out))
+    code, _, err = cli("--db", credit_db, "lift", "credit", *FAST, "--out", str(out))
     assert code == 0, err
     index = (out / "index.html").read_text()
     assert 'href="credit.html"' in index and 'href="paths.html"' not in index
@@ -121,11 +112,11 @@ def test_index_skips_stale_or_foreign_json(cli: Cli, db: str,
 
 
 def test_lift_all_checks_every_task_before_running(cli: Cli,
-                                                   db: str, tmp_path: Path) -> None:
+                                                   credit_db: str, tmp_path: Path) -> None:
     out = tmp_path / "l"
-    code, _, err = cli("--db", db, "lift", "all", "--generators", "copula",
+    code, _, err = cli("--db", credit_db, "lift", "all", "--generators", "copula",
                        "--out", str(out))
     assert code == 2 and "lift recs: unknown generator 'copula'" in err
-    with Store(db, read_only=True) as store:
+    with Store(credit_db, read_only=True) as store:
         assert "lift" not in set(store.runs()["kind"])
     assert not out.exists()

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from features.store import Store
@@ -26,17 +25,9 @@ def genlift(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
                           text=True, timeout=timeout)
 
 
-@pytest.fixture
-def db(tmp_path: Path, credit_applicants: Callable[..., pd.DataFrame]) -> str:
-    path = str(tmp_path / "s.duckdb")
-    with Store(path) as store:
-        store.load({"applicants": credit_applicants()}, source="test")
-    return path
-
-
 @pytest.mark.slow
-def test_reads_and_imports_run_beside_a_long_lift_job(db: str, tmp_path: Path) -> None:
-    job = subprocess.Popen([*GENLIFT, "--no-progress", "--db", db, "lift", "credit",
+def test_reads_and_imports_run_beside_a_long_lift_job(credit_db: str, tmp_path: Path) -> None:
+    job = subprocess.Popen([*GENLIFT, "--no-progress", "--db", credit_db, "lift", "credit",
                             "--seeds", "2", "--n-boot", "100", "--generators", "copula",
                             "--baselines", "class_weights", "--ratios", "0.5,1", "--out",
                             str(tmp_path / "lift")], cwd=ROOT, stdout=subprocess.PIPE,
@@ -46,28 +37,28 @@ def test_reads_and_imports_run_beside_a_long_lift_job(db: str, tmp_path: Path) -
     users.write_text("user_id,age\nu1,30\nu2,41\n")
     try:
         while job.poll() is None and reads < 20:
-            shown = genlift("--db", db, "--json", "data", "show", timeout=120)
+            shown = genlift("--db", credit_db, "--json", "data", "show", timeout=120)
             assert shown.returncode == 0, shown.stderr
             assert "applicants" in shown.stdout
             reads += 1
-        imported = genlift("--db", db, "data", "import", "users", str(users), timeout=120)
+        imported = genlift("--db", credit_db, "data", "import", "users", str(users), timeout=120)
         assert imported.returncode == 0, imported.stderr
     finally:
         out, err = job.communicate(timeout=600)
     assert job.returncode == 0, err
     assert reads >= 1
-    with Store(db, read_only=True) as store:
+    with Store(credit_db, read_only=True) as store:
         assert store.row_count("users") == 2
         runs = store.runs()
     assert runs[runs.kind == "lift"]["status"].tolist() == ["finished"]
 
 
 def test_a_command_that_cannot_wait_long_enough_exits_2_naming_the_holder(
-        db: str, tmp_path: Path) -> None:
+        credit_db: str, tmp_path: Path) -> None:
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
         from features.store import Store
-        with Store({db!r}).transaction():
+        with Store({credit_db!r}).transaction():
             print("holding", flush=True)
             time.sleep(20)
     """)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -76,27 +67,27 @@ def test_a_command_that_cannot_wait_long_enough_exits_2_naming_the_holder(
         users = tmp_path / "users.csv"
         users.write_text("user_id,age\nu1,30\n")
         start = time.monotonic()
-        late = genlift("--db", db, "--wait", "0.5", "data", "import", "users", str(users))
+        late = genlift("--db", credit_db, "--wait", "0.5", "data", "import", "users", str(users))
         assert late.returncode == 2
         assert time.monotonic() - start < 15  # it gave up after --wait, not the holder
         lines = late.stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in late.stderr
-        assert f"store {db} is in use by process {holder.pid}" in lines[0]
+        assert f"store {credit_db} is in use by process {holder.pid}" in lines[0]
         assert "--wait SECONDS" in lines[0]
-        shown = genlift("--db", db, "--wait", "0.5", "--json", "data", "show")
+        shown = genlift("--db", credit_db, "--wait", "0.5", "--json", "data", "show")
         assert shown.returncode == 2 and "is in use by" in shown.stderr
     finally:
         holder.kill()
         holder.wait(timeout=30)
-    with Store(db, read_only=True) as store:
+    with Store(credit_db, read_only=True) as store:
         assert not store.has("users")  # the refused import wrote nothing
-    again = genlift("--db", db, "--json", "data", "show")
+    again = genlift("--db", credit_db, "--json", "data", "show")
     assert again.returncode == 0 and "applicants" in json.dumps(json.loads(again.stdout))
 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "inf", "soon"])
-def test_bad_wait_exits_2(cli: Callable[..., tuple[int, str, str]], db: str,
+def test_bad_wait_exits_2(cli: Callable[..., tuple[int, str, str]], credit_db: str,
                           value: str) -> None:
     with pytest.raises(SystemExit) as info:
-        cli("--db", db, "--wait", value, "data", "show")
+        cli("--db", credit_db, "--wait", value, "data", "show")
     assert info.value.code == 2
