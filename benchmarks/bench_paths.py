@@ -18,11 +18,10 @@ import time
 from typing import Any
 
 import numpy as np
-import torch
 
 from augment.paths import BlockBootstrap, GarchT, PathGenerator, PricePathGenerator
 from augment.quality_paths import STYLIZED_FACTS, markdown_table, path_scorecard, scorecard_frame
-from benchmarks.common import peak_rss_mb, write_results
+from benchmarks.common import parse_torch_args, peak_rss_mb, write_results
 from features.datasets import fetch
 from features.returns import log_returns
 
@@ -44,12 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--paths", type=int, default=200)
     ap.add_argument("--vae-epochs", type=int, default=120)
     ap.add_argument("--gan-epochs", type=int, default=50)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads: tiny recurrent steps run fastest on one")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    torch.set_num_threads(args.threads)
+    args = parse_torch_args(ap, argv)
 
     returns = log_returns(fetch("sp500-20")["prices"])
     train, test = returns.loc[:TRAIN_END], returns.loc[TEST_START:]

@@ -36,12 +36,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import stats
 
 from augment.quality_paths import markdown_table
 from augment.sales import SalesWindowGenerator, lag1_acf
-from benchmarks.common import peak_rss_mb, write_results
+from benchmarks.common import parse_torch_args, peak_rss_mb, write_results
 from features.datasets import fetch
 
 LENGTH = 12
@@ -139,12 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--windows", type=int, default=5000)
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--cutoff", default="1992-01-01")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads: tiny recurrent steps run fastest on one")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    torch.set_num_threads(args.threads)
+    args = parse_torch_args(ap, argv)
 
     sales = fetch("dominicks-oj")["sales"][[*KEYS, "units", "price", "promo", "feat"]]
     cutoff = pd.Timestamp(args.cutoff)

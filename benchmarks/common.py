@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import os
 import platform
 import resource
@@ -27,6 +29,21 @@ def timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
         out = fn()
         best = min(best, time.perf_counter() - start)
     return best, out
+
+
+def parse_torch_args(ap: argparse.ArgumentParser,
+                     argv: list[str] | None) -> argparse.Namespace:
+    """Add ``--seed`` and ``--threads`` to a recurrent-network benchmark's flags, parse
+    them, log at INFO and set torch's thread count."""
+    import torch  # not every benchmark needs it
+
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads: tiny recurrent steps run fastest on one")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    torch.set_num_threads(args.threads)
+    return args
 
 
 def peak_rss_mb() -> float:
