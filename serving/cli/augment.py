@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from features.errors import DataValidationError
-from serving.cli.common import Groups, add_cluster_argument, emit, open_store, summary_text
+from serving.cli.common import (
+    Groups,
+    add_cluster_argument,
+    emit,
+    emit_summary,
+    open_store,
+)
 
 
 # -- augment -------------------------------------------------------------------------------
@@ -29,8 +35,7 @@ def cmd_augment_fit(args: argparse.Namespace) -> Any:
                     epochs=args.epochs, train_end=args.train_end)
     with open_store(args, read_only=False) as store:
         summary = fit(store, cfg, args.out, show_progress=args.progress)
-    emit(args, summary, summary_text(summary))
-    return summary
+    return emit_summary(args, summary)
 
 
 def cmd_augment_sample(args: argparse.Namespace) -> Any:

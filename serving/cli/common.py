@@ -71,6 +71,12 @@ def emit(args: argparse.Namespace, payload: Any, text: str) -> None:
         print(text)
 
 
+def emit_summary(args: argparse.Namespace, summary: dict[str, Any]) -> dict[str, Any]:
+    """:func:`emit` a job's summary (JSON, or ``key: value`` lines) and return it."""
+    emit(args, summary, summary_text(summary))
+    return summary
+
+
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     """A plain-text table; numeric columns right-aligned."""
     cells = [list(map(str, header))] + [[fmt(v) for v in r] for r in rows]

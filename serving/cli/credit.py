@@ -6,7 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from serving.cli.common import Groups, add_train_arguments, emit, open_store, summary_text, table
+from serving.cli.common import (
+    Groups,
+    add_train_arguments,
+    emit,
+    emit_summary,
+    open_store,
+    table,
+)
 
 CREDIT_METRICS = ("auc", "ks", "brier", "pr_auc", "recall_at_fpr")
 
@@ -16,8 +23,7 @@ def cmd_train_credit(args: argparse.Namespace) -> Any:
     with open_store(args, read_only=False) as store:
         summary = train_credit(store, args.out, with_synthetic=args.with_synthetic,
                                synthetic_weight=args.synthetic_weight, seed=args.seed)
-    emit(args, summary, summary_text(summary))
-    return summary
+    return emit_summary(args, summary)
 
 
 def cmd_evaluate_credit(args: argparse.Namespace) -> Any:
@@ -41,8 +47,7 @@ def cmd_evaluate_credit(args: argparse.Namespace) -> Any:
 def cmd_score_credit(args: argparse.Namespace) -> Any:
     from serving.jobs.credit import score_credit
     summary = score_credit(args.model, args.input, args.out)
-    emit(args, summary, summary_text(summary))
-    return summary
+    return emit_summary(args, summary)
 
 
 def register(g: Groups) -> None:

@@ -9,7 +9,14 @@ from typing import Any
 
 from features.datasets import DATASETS
 from features.version import __version__
-from serving.cli.common import METRIC_COLUMNS, Groups, emit, open_store, summary_text, table
+from serving.cli.common import (
+    METRIC_COLUMNS,
+    Groups,
+    emit,
+    emit_summary,
+    open_store,
+    table,
+)
 
 
 # -- data ------------------------------------------------------------------------------
@@ -81,8 +88,7 @@ def cmd_features(args: argparse.Namespace) -> Any:
     from serving.jobs.data import feature_set
     with open_store(args, read_only=True) as store:
         summary = feature_set(store, args.name, out=args.out, show_progress=args.progress)
-    emit(args, summary, summary_text(summary))
-    return summary
+    return emit_summary(args, summary)
 
 
 def cmd_demo(args: argparse.Namespace) -> Any:

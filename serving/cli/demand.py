@@ -12,8 +12,8 @@ from serving.cli.common import (
     add_cluster_argument,
     add_train_arguments,
     emit,
+    emit_summary,
     open_store,
-    summary_text,
     table,
 )
 
@@ -32,8 +32,7 @@ def cmd_train_demand(args: argparse.Namespace) -> Any:
                                synthetic=synthetic, synthetic_path=str(args.synthetic or ""),
                                synthetic_weight=args.synthetic_weight, seed=args.seed,
                                cluster=args.cluster)
-    emit(args, summary, summary_text(summary))
-    return summary
+    return emit_summary(args, summary)
 
 
 def cmd_evaluate_demand(args: argparse.Namespace) -> Any:
@@ -67,8 +66,7 @@ def cmd_forecast(args: argparse.Namespace) -> Any:
                                               owner="forecast")
     summary = forecast(model, sales, stores, args.out, horizon=args.horizon,
                        future=args.future)
-    emit(args, summary, summary_text(summary))
-    return summary
+    return emit_summary(args, summary)
 
 
 def cmd_plan_inventory(args: argparse.Namespace) -> Any:
@@ -78,8 +76,7 @@ def cmd_plan_inventory(args: argparse.Namespace) -> Any:
     report = plan_inventory(model, sales, stores, args.out, lead_time=args.lead_time,
                             service_level=args.service_level, on_hand=args.on_hand,
                             future=args.future, paths=args.paths, seed=args.seed)
-    emit(args, report, summary_text(report))
-    return report
+    return emit_summary(args, report)
 
 
 def register(g: Groups) -> None:

@@ -12,6 +12,7 @@ from serving.cli.common import (
     add_cluster_argument,
     add_train_arguments,
     emit,
+    emit_summary,
     open_store,
     summary_text,
     table,
@@ -69,8 +70,7 @@ def cmd_score_recommend(args: argparse.Namespace) -> Any:
         if args.to_store:
             summary["store_table"] = "recommendations"
             summary["store_rows"] = to_store(store, args.out, "recommendations")
-    emit(args, summary, summary_text(summary))
-    return summary
+    return emit_summary(args, summary)
 
 
 def cmd_score_similar(args: argparse.Namespace) -> Any:
@@ -84,8 +84,7 @@ def cmd_score_similar(args: argparse.Namespace) -> Any:
         with open_store(args, read_only=False) as store:
             summary["store_table"] = "similar_items"
             summary["store_rows"] = to_store(store, args.out, "similar_items")
-    emit(args, summary, summary_text(summary))
-    return summary
+    return emit_summary(args, summary)
 
 
 def register(g: Groups) -> None:
