@@ -1,9 +1,9 @@
 """No pickled code in artifacts: the product source never reads or writes pickles.
 
 docs/architecture.md ("Artifacts"): arrays are ``.npz`` read with ``allow_pickle=False``,
-torch state dicts are read with ``weights_only=True``, LightGBM models are text. This test parses every
-module of features/, augment/, engine/ and serving/ with ``ast`` (so comments, docstrings
-and strings do not count) and reports each offender as ``file:line: what``:
+torch state dicts are read with ``weights_only=True``, LightGBM models are text. This test
+parses every module of features/, augment/, engine/ and serving/ with ``ast`` (so comments,
+docstrings and strings do not count) and reports each offender as ``file:line: what``:
 
 - an import of pickle, cPickle, _pickle, cloudpickle, dill, joblib, shelve or marshal;
 - ``torch.load(...)`` without ``weights_only=True``;
