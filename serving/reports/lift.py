@@ -285,7 +285,8 @@ def summary_markdown(results: Sequence[Mapping[str, Any]]) -> str:
               "95% CI | verdict | Holm |", "|---|---|---|---:|---|---|---:|---:|---|---|---|"]
     for res in results:
         for s in summary_rows(res):
-            lines.append(f"| {s['task']} | {s['model']} | {s['arm']} | {format_ratio(s['ratio'])} | "
+            lines.append(f"| {s['task']} | {s['model']} | {s['arm']} | "
+                         f"{format_ratio(s['ratio'])} | "
                          f"{s['segment']} | {s['metric']} | {_num(s['real']):.4f} | "
                          f"{_num(s['delta']):+.4f} | {format_ci(s)} | {s['verdict']} | "
                          f"{'yes' if s['holm'] else 'no'} |")
