@@ -152,18 +152,22 @@ class Generator(Artifact, ABC):
     def load(cls: type[G], path: str | os.PathLike[str], *, device: str = "auto",
              **options: Any) -> G:
         """Read an artifact written by :meth:`save`, on any device."""
-        read_params(Path(path))  # a missing folder is an ArtifactError for generators
+        _check_folder(Path(path))  # a missing folder is an ArtifactError for generators
         return super().load(path, device=device, **options)
 
 
 def read_params(path: Path) -> dict[str, Any]:
     """A generator folder's params.json in the current layout, checked for format and
     genlift major version (its files are checked when it is loaded)."""
+    _check_folder(path)
+    return upgrade_params(_read_params(path, what="generator", refit=REFIT))
+
+
+def _check_folder(path: Path) -> None:
     if not path.is_dir():
         raise ArtifactError(f"{path} is not a genlift generator folder (no params.json)",
                             table="generator", fix="pass the folder `genlift augment fit` "
                             "wrote")
-    return upgrade_params(_read_params(path, what="generator", refit=REFIT))
 
 
 def generator_kind(params: Mapping[str, Any]) -> str | None:

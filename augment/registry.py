@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from augment.base import Generator, read_params
+from augment.base import Generator
 from augment.baskets import BasketGenerator
 from augment.copula import GaussianCopula
 from augment.paths import BlockBootstrap, GarchT, PricePathGenerator
@@ -43,5 +43,4 @@ def make_generator(kind: str, name: str, **params: Any) -> Generator:
 
 def load_generator(path: str | Path, *, device: str = "auto") -> Generator:
     """Load any generator artifact (the class is read from its params.json)."""
-    read_params(Path(path))  # clear errors for a missing or foreign folder first
     return Generator.load(path, device=device)
