@@ -5,7 +5,9 @@ column shapes (1 - KS statistic for numbers, 1 - total variation distance for
 categories) and column-pair trends (1 - |correlation difference| / 2 for number pairs,
 1 - TVD of the contingency table otherwise, numbers binned by real-data quantiles).
 Detection: the cross-validated ROC AUC of a classifier told to tell real from synthetic
-(0.5 = indistinguishable). Privacy: distance to the closest training record for
+(0.5 = indistinguishable), and the columns its trees split on most (what gives synthetic
+rows away). Utility: train on synthetic, test on real (TSTR) against train on real, test
+on real (TRTR), with the same LightGBM. Privacy: distance to the closest training record for
 synthetic rows versus for held-out real rows (synthetic rows should not sit closer to
 training rows than unseen real rows do), a distance-based membership-inference AUC
 (0.5 = the attacker learns nothing), and exact copies of training rows, which are
@@ -26,12 +28,20 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
+from features.errors import DataValidationError
+
 logger = logging.getLogger(__name__)
 
 
 def _is_numeric(s: pd.Series) -> bool:
     return (pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
             and s.nunique(dropna=True) > 2)
+
+
+def is_number_column(s: pd.Series) -> bool:
+    """Whether the scorecard treats ``s`` as a number (numeric, more than two values) rather
+    than a category: the split behind column shapes, pair trends and the design matrix."""
+    return _is_numeric(s)
 
 
 def _text(s: pd.Series) -> np.ndarray:
@@ -126,7 +136,15 @@ def pair_trends(real: pd.DataFrame, synth: pd.DataFrame, *, max_pairs: int = 200
 def _design(frames: list[pd.DataFrame], reference: pd.DataFrame) -> list[np.ndarray]:
     """Numeric matrices for distances and classifiers: numbers scaled by the reference's
     interquartile range (robust), categories one-hot over the reference's top values."""
+    return _design_owned(frames, reference)[0]
+
+
+def _design_owned(frames: list[pd.DataFrame], reference: pd.DataFrame
+                  ) -> tuple[list[np.ndarray], list[str]]:
+    """:func:`_design`, and the source column of each design column (a number's scaled
+    value and its missing-value flag, a category's one-hot block) to add importances back."""
     blocks: list[list[np.ndarray]] = [[] for _ in frames]
+    owners: list[str] = []
     for col in reference.columns:
         ref = reference[col]
         if _is_numeric(ref):
@@ -138,36 +156,87 @@ def _design(frames: list[pd.DataFrame], reference: pd.DataFrame) -> list[np.ndar
                 v = pd.to_numeric(f[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
                 blocks[i].append(np.nan_to_num((v - med) / scale, nan=0.0)[:, None])
                 blocks[i].append(np.isnan(v).astype(float)[:, None])
+            owners += [str(col), str(col)]
         else:
             top = pd.Series(_text(ref)).value_counts().index[:50].to_numpy()
             for i, f in enumerate(frames):
                 t = _text(f[col])
                 blocks[i].append((t[:, None] == top[None, :]).astype(float))
-    return [np.hstack(b) if b else np.zeros((len(f), 0)) for b, f in zip(blocks, frames,
-                                                                         strict=True)]
+            owners += [str(col)] * len(top)
+    mats = [np.hstack(b) if b else np.zeros((len(f), 0)) for b, f in zip(blocks, frames,
+                                                                          strict=True)]
+    return mats, owners
 
 
-def detection_auc(real: pd.DataFrame, synth: pd.DataFrame, *, folds: int = 3,
-                  random_state: int = 0, max_rows: int = 5000) -> float:
-    """Cross-validated ROC AUC of gradient-boosted trees separating real from synthetic."""
+def _lgbm_params(random_state: int) -> dict[str, Any]:
+    """Fixed, modest and deterministic LightGBM settings for the judges here."""
+    return {"learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 10, "verbose": -1,
+            "n_jobs": 1, "random_state": random_state, "deterministic": True,
+            "force_row_wise": True}
+
+
+def detection(real: pd.DataFrame, synth: pd.DataFrame, *, folds: int = 3,
+              random_state: int = 0, max_rows: int = 5000, top: int = 5) -> dict[str, Any]:
+    """What tells synthetic rows from real ones.
+
+    ``auc``: the cross-validated ROC AUC of gradient-boosted trees separating real from
+    synthetic rows (0.5 = indistinguishable, 1 = every row told apart). ``top_features``:
+    the ``top`` source columns the fold classifiers split on most, as ``{column, share}``
+    with the share of the total split gain (one-hot blocks and missing-value flags are
+    added back to their column; the shares of all columns sum to 1), largest first;
+    empty when the classifiers found nothing to split on.
+    """
     import lightgbm as lgb
     from sklearn.model_selection import StratifiedKFold
 
     rng = np.random.default_rng(random_state)
     n = min(len(real), len(synth), max_rows)
+    if n < 2 * folds:  # e.g. every synthetic row was a copy of a training row
+        return {"auc": float("nan"), "top_features": []}
     r = real.iloc[rng.choice(len(real), n, replace=False)]
     s = synth.iloc[rng.choice(len(synth), n, replace=False)]
-    xr, xs = _design([r, s], real)
+    (xr, xs), owners = _design_owned([r, s], real)
     X = np.vstack([xr, xs])
     y = np.r_[np.zeros(n), np.ones(n)]
     scores = np.zeros(len(y))
+    gain = np.zeros(X.shape[1])
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=random_state).split(X, y):
-        clf = lgb.LGBMClassifier(n_estimators=100, learning_rate=0.1, num_leaves=15,
-                                 min_child_samples=10, verbose=-1, n_jobs=1,
-                                 random_state=random_state)
+        clf = lgb.LGBMClassifier(n_estimators=100, **_lgbm_params(random_state))
         clf.fit(X[train], y[train])
         scores[test] = np.asarray(clf.predict_proba(X[test]))[:, 1]
-    return float(roc_auc_score(y, scores))
+        gain += clf.booster_.feature_importance(importance_type="gain")
+    per_column = pd.Series(gain, index=owners).groupby(level=0, sort=False).sum()
+    total = float(per_column.sum())
+    shares = (per_column / total).sort_values(ascending=False, kind="stable") if total > 0 \
+        else pd.Series(dtype=float)
+    return {"auc": float(roc_auc_score(y, scores)),
+            "top_features": [{"column": str(c), "share": float(v)}
+                             for c, v in shares.iloc[:top].items()]}
+
+
+def detection_auc(real: pd.DataFrame, synth: pd.DataFrame, *, folds: int = 3,
+                  random_state: int = 0, max_rows: int = 5000) -> float:
+    """Cross-validated ROC AUC of gradient-boosted trees separating real from synthetic."""
+    return float(detection(real, synth, folds=folds, random_state=random_state,
+                           max_rows=max_rows)["auc"])
+
+
+def worst_pairs(pairs: dict[str, float], k: int = 5) -> list[dict[str, Any]]:
+    """The ``k`` lowest pair-trend scores of :func:`pair_trends`, as ``{pair, score}``."""
+    ordered = sorted(pairs.items(), key=lambda kv: (kv[1], kv[0]))[:k]
+    return [{"pair": p, "score": float(v)} for p, v in ordered]
+
+
+def worst_numeric_pair(reference: pd.DataFrame, pairs: dict[str, float]
+                       ) -> tuple[str, str] | None:
+    """The lowest-scoring pair of :func:`pair_trends` with a number column in it (number
+    vs number or number vs category: the pair a plot of real vs synthetic explains best),
+    as its two columns; None when no scored pair holds a number."""
+    for key, _ in sorted(pairs.items(), key=lambda kv: (kv[1], kv[0])):
+        for a, b in itertools.combinations(reference.columns, 2):
+            if f"{a}|{b}" == key and (_is_numeric(reference[a]) or _is_numeric(reference[b])):
+                return str(a), str(b)
+    return None
 
 
 def drop_copies(train: pd.DataFrame, synth: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -196,6 +265,9 @@ def privacy(train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.DataFrame,
         return f if len(f) <= max_rows else f.iloc[rng.choice(len(f), max_rows, replace=False)]
 
     train, holdout, synth = cap(train), cap(holdout), cap(synth)
+    if min(len(train), len(holdout), len(synth)) == 0:
+        return dict.fromkeys(("dcr_synth_median", "dcr_holdout_median", "dcr_ratio",
+                              "share_closer_than_p5", "membership_auc"), float("nan"))
     xt, xh, xs = _design([train, holdout, synth], train)
     nn_train = NearestNeighbors(n_neighbors=1).fit(xt)
     d_syn = nn_train.kneighbors(xs)[0][:, 0]
@@ -217,26 +289,123 @@ def privacy(train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.DataFrame,
 
 
 def tabular_scorecard(train: pd.DataFrame, holdout: pd.DataFrame | None,
-                      synth: pd.DataFrame, *, random_state: int = 0) -> dict[str, Any]:
+                      synth: pd.DataFrame, *, random_state: int = 0,
+                      detection_folds: int = 3) -> dict[str, Any]:
     """The full scorecard of one tabular generator's sample.
 
     Exact copies of training rows are dropped first (and counted); fidelity is measured
     against the held-out real rows when given (the fair comparison), else the training rows.
+    Besides the scores: ``detection_top_features`` (the columns that give synthetic rows
+    away, :func:`detection`), ``worst_pairs`` (the 5 lowest pair trends), ``per_column``
+    and ``per_pair`` (every score behind the means).
     """
     synth = synth.drop(columns=[c for c in ("is_synthetic",) if c in synth.columns])
     kept, copies = drop_copies(train, synth)
     reference = holdout if holdout is not None and len(holdout) else train
     shapes = column_shapes(reference, kept)
     pairs = pair_trends(reference, kept, random_state=random_state)
+    found = detection(reference, kept, folds=detection_folds, random_state=random_state)
     card: dict[str, Any] = {
         "n_synthetic": len(synth),
         "copies_dropped": copies,
         "column_shapes": float(np.mean(list(shapes.values()))),
         "pair_trends": float(np.mean(list(pairs.values()))) if pairs else float("nan"),
-        "detection_auc": detection_auc(reference, kept, random_state=random_state),
+        "detection_auc": found["auc"],
+        "detection_top_features": found["top_features"],
+        "worst_pairs": worst_pairs(pairs),
         "per_column": shapes,
+        "per_pair": pairs,
     }
     card["quality"] = float(np.nanmean([card["column_shapes"], card["pair_trends"]]))
     if holdout is not None and len(holdout):
         card.update(privacy(train, holdout, kept, random_state=random_state))
     return card
+
+
+def _target(frames: dict[str, pd.DataFrame], target: str) -> None:
+    for name, frame in frames.items():
+        if target not in frame.columns:
+            raise DataValidationError(
+                f"utility: target column {target!r} is missing from the {name} rows",
+                column=target, fix=f"pass a column all three frames hold, e.g. one of "
+                                   f"{', '.join(map(str, list(frames['train'].columns)[:8]))}")
+    if len(frames["train"].columns) < 2:
+        raise DataValidationError(
+            f"utility: the frames hold no column besides the target {target!r}",
+            column=target, fix="pass the whole table, target included")
+    for name in ("train", "holdout"):
+        if frames[name][target].nunique(dropna=True) < 2:
+            raise DataValidationError(
+                f"utility: target column {target!r} is constant (or empty) in the {name} rows",
+                column=target, fix="pick a target that varies in the real training and "
+                                   "held-out rows")
+
+
+def utility(train: pd.DataFrame, holdout: pd.DataFrame, synth: pd.DataFrame,
+            target: str, *, random_state: int = 0, n_estimators: int = 150
+            ) -> dict[str, Any]:
+    """Machine-learning utility: train on synthetic, test on real (TSTR) vs train on real,
+    test on real (TRTR).
+
+    The same LightGBM (fixed modest settings, one thread, deterministic) learns ``target``
+    from the other columns once on ``synth`` and once on the real ``train`` rows; both are
+    scored on the held-out real rows: ROC AUC for a category target (macro one-vs-rest
+    over the training classes when there are more than two), R^2 for a number target.
+    ``ratio`` = tstr / trtr (1 = the synthetic rows teach as much as the real ones; NaN
+    when trtr <= 0). A synthetic target with a single value gives a constant prediction.
+    Rows with a missing target are left out.
+    """
+    import lightgbm as lgb
+    from sklearn.metrics import r2_score
+
+    synth = synth.drop(columns=[c for c in ("is_synthetic",) if c in synth.columns])
+    _target({"train": train, "holdout": holdout, "synthetic": synth}, target)
+    train, holdout, synth = (f[f[target].notna()] for f in (train, holdout, synth))
+    features = [c for c in train.columns if c != target]
+    xt, xh, xs = _design([train[features], holdout[features], synth[features]],
+                         train[features])
+    params = _lgbm_params(random_state) | {"n_estimators": n_estimators,
+                                            "learning_rate": 0.05}
+    if _is_numeric(train[target]):
+        def r2(x: np.ndarray, y: np.ndarray) -> float:
+            x, y = x[np.isfinite(y)], y[np.isfinite(y)]
+            if len(y) == 0 or np.unique(y).size < 2:
+                pred = np.full(len(xh), float(np.mean(y)) if len(y) else 0.0)
+            else:
+                pred = np.asarray(lgb.LGBMRegressor(**params).fit(x, y).predict(xh), float)
+            return float(r2_score(yh, pred))
+
+        yh = holdout[target].to_numpy(dtype=float)
+        tstr = r2(xs, pd.to_numeric(synth[target], errors="coerce").to_numpy(dtype=float))
+        trtr = r2(xt, train[target].to_numpy(dtype=float))
+        metric = "r2"
+    else:
+        classes = np.unique(_text(train[target]))
+        index = {c: i for i, c in enumerate(classes)}
+
+        def codes(frame: pd.DataFrame) -> np.ndarray:
+            return np.array([index.get(c, -1) for c in _text(frame[target])])
+
+        def auc(x: np.ndarray, y: np.ndarray) -> float:
+            x, y = x[y >= 0], y[y >= 0]
+            proba = np.zeros((len(xh), len(classes)))
+            if np.unique(y).size < 2:
+                proba[:, y[0] if len(y) else 0] = 1.0
+            else:
+                clf = lgb.LGBMClassifier(**params).fit(x, y)
+                proba[:, clf.classes_] = np.asarray(clf.predict_proba(xh))
+            per_class = [roc_auc_score(yh == k, proba[:, k]) for k in range(len(classes))
+                         if 0 < (yh == k).sum() < len(yh)]
+            return float(np.mean(per_class[:1] if len(classes) == 2 else per_class))
+
+        yh = codes(holdout)
+        xh, yh = xh[yh >= 0], yh[yh >= 0]  # held-out classes never seen in training
+        if np.unique(yh).size < 2:
+            raise DataValidationError(
+                f"utility: the held-out rows hold fewer than two of the training classes "
+                f"of {target!r}", column=target,
+                fix="hold out more rows, or pick a target with common classes")
+        tstr, trtr = auc(xs, codes(synth)), auc(xt, codes(train))
+        metric = "auc"
+    return {"tstr": tstr, "trtr": trtr, "ratio": tstr / trtr if trtr > 0 else float("nan"),
+            "metric": metric}

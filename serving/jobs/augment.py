@@ -21,7 +21,7 @@ from augment.base import Generator
 from augment.baskets import BasketGenerator, to_store_frames
 from augment.partitioned import sample_partitioned, sample_users_partitioned
 from augment.paths import PathGenerator
-from augment.quality import ks_statistic, tabular_scorecard
+from augment.quality import ks_statistic, tabular_scorecard, worst_numeric_pair
 from augment.quality_baskets import basket_scorecard
 from augment.quality_paths import path_scorecard
 from augment.registry import load_generator, make_generator
@@ -35,6 +35,7 @@ from features.store import Store
 from serving.reports.generator import (
     Section,
     basket_plots,
+    giveaway_sections,
     path_plots,
     sales_plots,
     tabular_plots,
@@ -286,7 +287,11 @@ def report(store: Store, out: str | Path, html_path: str | Path, *, n: int | Non
         card, plots = _score_baskets(gen, parts, n, seed)
     else:
         card, plots = _score_tabular(gen, parts, n, seed)
-    scalar = {k: v for k, v in card.items() if isinstance(v, int | float | str)}
+    scalar: dict[str, Any] = {k: v for k, v in card.items() if isinstance(v, int | float | str)}
+    # the lists behind the report's "what gives it away" section, rounded for reading
+    scalar |= {k: [{f: round(v, 4) if isinstance(v, float) else v for f, v in item.items()}
+                   for item in card[k]]
+               for k in ("detection_top_features", "worst_pairs") if k in card}
     write_generator_report(
         html_path, title=title, scorecard=scalar, plots=plots,
         history=getattr(gen, "history_", []),
@@ -301,7 +306,9 @@ def _score_tabular(gen: Generator, parts: dict[str, Any], n: int | None, seed: i
     synth = gen.sample(n or max(len(train), 1000), random_state=seed)
     card = tabular_scorecard(train, hold if len(hold) else None, synth)
     ref = hold if len(hold) else train
-    return card, tabular_plots(ref, synth, list(train.columns)[:16], card["per_column"])
+    pair = worst_numeric_pair(ref, card["per_pair"])
+    return card, (tabular_plots(ref, synth, list(train.columns)[:16], card["per_column"])
+                  + giveaway_sections(card, ref, synth, pair))
 
 
 def _score_baskets(gen: BasketGenerator, parts: dict[str, Any], n: int | None, seed: int

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from augment.quality import is_number_column
 from serving.reports import html
 
 Section = tuple[str, str]
@@ -71,6 +72,102 @@ def tabular_plots(ref: pd.DataFrame, synth: pd.DataFrame, columns: Sequence[str]
         fig.colorbar(im, ax=axes, shrink=0.8)
         plots.append(("Correlation heatmaps", html.img(fig)))
     return plots
+
+
+def detection_reading(auc: float) -> str:
+    """The detection AUC in plain words."""
+    if not np.isfinite(auc):
+        return "not measured (too few synthetic rows left after dropping copies)"
+    if auc < 0.6:
+        return "hard to tell apart: close to 0.5, where a classifier does no better than a coin"
+    if auc < 0.75:
+        return "somewhat distinguishable: a classifier beats a coin, but often errs"
+    if auc < 0.9:
+        return "clearly distinguishable: a classifier tells most rows apart"
+    return "easily told apart: a classifier picks out nearly every synthetic row"
+
+
+def giveaway_sections(scorecard: Mapping[str, Any], ref: pd.DataFrame, synth: pd.DataFrame,
+                      pair: tuple[str, str] | None) -> list[Section]:
+    """What gives synthetic rows away: the detection AUC in words, a bar chart of the
+    columns the detector splits on most (``detection_top_features``), a table of the
+    ``worst_pairs`` and a plot of ``pair`` (the worst pair with a number in it), real
+    (``ref``) vs synthetic."""
+    auc = float(scorecard.get("detection_auc", float("nan")))
+    text = (f"<p>Detection AUC <b>{auc:.3f}</b>: {html.fmt(detection_reading(auc))}. "
+            "Gradient-boosted trees learn to tell held-out real rows from synthetic ones "
+            "(cross-validated); 0.5 = indistinguishable, 0.75 = noticeably different, "
+            "0.9 or more = easily told apart.</p>")
+    top = list(scorecard.get("detection_top_features", []))
+    if top:
+        fig, ax = html.figure(8, 0.45 * len(top) + 1.2)
+        names = [str(t["column"])[:40] for t in top][::-1]
+        ax.barh(names, [float(t["share"]) for t in top][::-1], color="#c62828")
+        ax.set_xlabel("share of the detector's split gain")
+        ax.set_title("columns that give synthetic rows away")
+        text += ("<p>The columns the detector leans on most (share of its split gain, "
+                 "one-hot levels and missing-value flags added back to their column): "
+                 "fix these first.</p>" + html.img(fig))
+    else:
+        text += "<p>The detector found no column to split on.</p>"
+    sections: list[Section] = [("What gives synthetic rows away", text)]
+    worst = list(scorecard.get("worst_pairs", []))
+    if worst:
+        sections.append(("Worst column pairs", (
+            "<p>Pair trends (1 = the pair moves together in synthetic rows as in real "
+            "ones): correlation for two numbers, joint frequencies otherwise.</p>"
+            + html.table([(w["pair"].replace("|", " vs "), float(w["score"]))
+                          for w in worst], ["pair", "pair-trend score"]))))
+    if pair is not None:
+        a, b = pair
+        score = dict(scorecard.get("per_pair", {})).get(f"{a}|{b}", float("nan"))
+        sections.append((f"Worst pair with a number: {a} vs {b} ({score:.2f})",
+                         pair_plot(ref, synth, a, b)))
+    return sections
+
+
+def pair_plot(ref: pd.DataFrame, synth: pd.DataFrame, a: str, b: str,
+              max_points: int = 2000) -> str:
+    """Real vs synthetic for one column pair: side-by-side scatters for two numbers, the
+    number's box per category (the 8 commonest real ones) otherwise."""
+    rng = np.random.default_rng(0)
+
+    def some(frame: pd.DataFrame) -> pd.DataFrame:
+        take = min(len(frame), max_points)
+        return frame.iloc[np.sort(rng.choice(len(frame), take, replace=False))]
+
+    if is_number_column(ref[a]) and is_number_column(ref[b]):
+        fig, axes = html.figure(11, 4.2, ncols=2, sharex=True, sharey=True)
+        for ax, (label, frame) in zip(axes, (("real (held out)", ref), ("synthetic", synth)),
+                                      strict=True):
+            f = some(frame[[a, b]].apply(pd.to_numeric, errors="coerce").dropna())
+            ax.scatter(f[a], f[b], s=4, alpha=0.35,
+                       color="#444" if label.startswith("real") else "#c62828")
+            ax.set_title(label)
+            ax.set_xlabel(a[:40])
+        axes[0].set_ylabel(b[:40])
+        return html.img(fig)
+    num, cat = (a, b) if is_number_column(ref[a]) else (b, a)
+    cats = ref[cat].astype("string").fillna("<NA>").value_counts().index[:8].tolist()
+    fig, ax = html.figure(11, 4.2)
+    for offset, (label, frame, color) in enumerate((("real (held out)", ref, "#444"),
+                                                    ("synthetic", synth, "#c62828"))):
+        keys = frame[cat].astype("string").fillna("<NA>")
+        values = pd.to_numeric(frame[num], errors="coerce")
+        data = [values[(keys == c).to_numpy()].dropna().to_numpy() for c in cats]
+        data = [d if len(d) else np.array([np.nan]) for d in data]
+        box = ax.boxplot(data, positions=np.arange(len(cats)) * 3 + offset, widths=0.8,
+                         patch_artist=True, showfliers=False)
+        for patch in box["boxes"]:
+            patch.set(facecolor=color, alpha=0.45)
+        ax.plot([], [], color=color, lw=6, alpha=0.45, label=label)
+    ax.set_xticks(np.arange(len(cats)) * 3 + 0.5, [str(c)[:14] for c in cats], rotation=30,
+                  fontsize=8)
+    ax.set_xlabel(cat[:40])
+    ax.set_ylabel(num[:40])
+    ax.set_title(f"{num[:30]} by {cat[:30]}: real vs synthetic")
+    ax.legend(fontsize=8)
+    return html.img(fig)
 
 
 def basket_plots(hold: pd.DataFrame, synth: pd.DataFrame) -> list[Section]:
@@ -143,10 +240,12 @@ def write_generator_report(path: str | Path, *, title: str, scorecard: Mapping[s
                            plots: Sequence[Section],
                            history: Sequence[Mapping[str, float]],
                            config: Mapping[str, Any], run_id: Any) -> Path:
-    """The page: scorecard, the kind's plots, training history (when there is one) and
+    """The page: scorecard (its numbers and words; lists and tables are the plots'
+    business), the kind's plots, training history (when there is one) and
     the fit configuration."""
+    scalars = {k: v for k, v in scorecard.items() if isinstance(v, int | float | str)}
     sections: list[Section] = [("Scorecard (synthetic vs held-out real data)",
-                                html.kv_table(scorecard))]
+                                html.kv_table(scalars))]
     sections += plots
     if history:
         sections.append(("Training history", history_plot(history)))
@@ -155,5 +254,5 @@ def write_generator_report(path: str | Path, *, title: str, scorecard: Mapping[s
     return html.write_html(html.page(title, sections, subtitle=f"fit run {run_id}"), path)
 
 
-__all__ = ["basket_plots", "history_plot", "path_plots", "sales_plots", "tabular_plots",
-           "write_generator_report"]
+__all__ = ["basket_plots", "detection_reading", "giveaway_sections", "history_plot",
+           "pair_plot", "path_plots", "sales_plots", "tabular_plots", "write_generator_report"]

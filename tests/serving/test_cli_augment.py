@@ -78,8 +78,17 @@ def test_tabular_fit_sample_report(cli: Cli, db: str,
     assert code == 0, err
     card = json.loads(text)["scorecard"]
     assert 0 <= card["quality"] <= 1 and 0 <= card["detection_auc"] <= 1
+    top, worst = card["detection_top_features"], card["worst_pairs"]
+    assert 1 <= len(top) <= 4 and {t["column"] for t in top} <= {"age", "amount", "housing",
+                                                                  "default"}
+    assert len(worst) == 5 and set(worst[0]) == {"pair", "score"}
+    assert [w["score"] for w in worst] == sorted(w["score"] for w in worst)
     page = (tmp_path / "r.html").read_text()
-    assert page.count("<img src=\"data:image/png;base64,") >= 2 and "Scorecard" in page
+    assert page.count("<img src=\"data:image/png;base64,") >= 4 and "Scorecard" in page
+    for heading in ("What gives synthetic rows away", "Worst column pairs",
+                    "Worst pair with a number: "):
+        assert heading in page
+    assert "Detection AUC <b>" in page
 
 
 def test_sample_to_store_appends_synthetic_rows(cli: Cli, db: str,
