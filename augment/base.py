@@ -40,6 +40,8 @@ Callback = Callable[[int, float, dict[str, float]], None]
 
 
 REFIT = "fit the generator (`genlift augment fit`)"
+#: Fewest training rows a generator accepts.
+MIN_ROWS = 10
 
 
 class Generator(Artifact, ABC):
@@ -185,7 +187,8 @@ def check_n(n: object, owner: str) -> None:
 
 
 def check_frame(frame: pd.DataFrame, owner: str) -> None:
-    """Bad training input: not a frame, no rows, no columns, or an all-missing column."""
+    """Bad training input: not a frame, fewer than :data:`MIN_ROWS` rows, no columns, or
+    an all-missing column."""
     if not isinstance(frame, pd.DataFrame):
         raise DataValidationError(f"{owner}.fit needs a pandas DataFrame, got "
                                   f"{type(frame).__name__}", fix="pass a DataFrame")
@@ -199,3 +202,8 @@ def check_frame(frame: pd.DataFrame, owner: str) -> None:
             f"{owner}.fit: column(s) {', '.join(empty)} hold only missing values",
             column=empty[0], n_rows=len(frame), fix="drop those columns before fitting",
         )
+    if frame.shape[0] < MIN_ROWS:
+        raise DataValidationError(
+            f"{owner}.fit got {frame.shape[0]} row(s): too few to learn a distribution from "
+            "(a generator would only replay them)", n_rows=frame.shape[0],
+            fix=f"fit on at least {MIN_ROWS} rows")

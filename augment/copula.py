@@ -18,7 +18,7 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from augment.base import Generator
-from augment.encoding import TabularEncoder
+from augment.encoding import DEPENDENCE, TabularEncoder
 from augment.runtime import RandomState, make_rngs
 from features.errors import check_int, check_random_state, check_real
 
@@ -56,7 +56,8 @@ class GaussianCopula(Generator):
         rng, _ = make_rngs(self.random_state)
         frame = frame.set_axis([str(c) for c in frame.columns], axis=1).reset_index(drop=True)
         self.encoder_ = TabularEncoder(discrete_columns=self.discrete_columns,
-                                       max_categories=self.max_categories).fit(frame)
+                                       max_categories=self.max_categories,
+                                       dependence=DEPENDENCE).fit(frame)
         cont, codes = self.encoder_.transform(frame, rng)
         self.cum_ = self._cumulative(codes)
         z = np.hstack([cont.astype(np.float64), self._codes_to_normal(codes, rng)])

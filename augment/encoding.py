@@ -1,15 +1,19 @@
 """Vectorised per-column encodings of tables for the generators' networks.
 
-:class:`TabularEncoder` (the tabular VAE/GAN and the copula): continuous columns go
-through their empirical quantile function to a standard normal score (a randomized
-probability-integral transform where values repeat, so integer columns with few values
-are not lumped). The inverse maps normal scores back through the same quantile function:
-sampled values stay inside the training range and integer columns come back as integers.
-Categorical columns become integer codes (a model embeds them, so a high-cardinality
-column never becomes a wide one-hot matrix); past ``max_categories`` the rarest values
-share one bucket that the inverse resamples by frequency. Missing values are a category
-of their own (categoricals) or a separate 0/1 indicator column (continuous). Constant
-columns are stored, not modelled.
+:class:`TabularEncoder` (the tabular VAE/GAN/diffusion and the copula): continuous columns
+go through their empirical distribution (augment/marginals.py) to a standard normal score
+(a randomized probability-integral transform where values repeat, so integer columns with
+few values are not lumped and spikes such as many exact zeros keep their mass). The inverse
+maps normal scores back through the same distribution: sampled values stay inside the
+training range, spikes and the few values of a discrete column come back exactly, and
+values are rounded to the grid the column lies on (integers, amounts in hundreds, rates in
+steps of 0.01). A continuous column that a categorical one largely determines (a rate set
+by a grade) is encoded *within* its category and decoded through the generated category's
+own distribution, so the pair stays possible. Categorical columns become integer codes (a
+model embeds them, so a high-cardinality column never becomes a wide one-hot matrix); past
+``max_categories`` the rarest values share one bucket that the inverse resamples by
+frequency. Missing values are a category of their own (categoricals) or a separate 0/1
+indicator column (continuous). Constant columns are stored, not modelled.
 
 :class:`ProfileEncoder` (the basket generator's user profiles, a network *input* that is
 never decoded): numeric columns standardised (missing -> 0), categorical columns one-hot
@@ -27,8 +31,12 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
+from augment.marginals import Marginal, correlation_ratio, grid_step, snap
 from features.errors import DataValidationError
 
+#: The generators' share of explained rank variance from which a categorical column
+#: conditions a continuous one (TabularEncoder's ``dependence``).
+DEPENDENCE = 0.3
 NAN_TOKEN = "__nan__"
 OTHER_TOKEN = "__other__"
 EPS = 1e-6
@@ -48,6 +56,10 @@ class ColumnInfo:
     hi: float = 0.0
     categories: list[str] = field(default_factory=list)
     constant: Any = None
+    grid: float = 0.0  # every value is a multiple of grid: generated values are rounded to it
+    parent: str | None = None  # categorical column whose groups have their own marginals
+    group_codes: list[int] = field(default_factory=list)  # the parent's codes with one
+    group_steps: list[bool] = field(default_factory=list)  # ... and whether it is a step
 
 
 class TabularEncoder:
@@ -62,13 +74,27 @@ class TabularEncoder:
         Points of each continuous column's quantile function that are stored.
     max_categories : int
         Categories kept per column; rarer ones share one resampled bucket.
+    dependence : float or None
+        A continuous column whose ranks a categorical column explains to at least this
+        share (eta squared) gets one marginal per category of that column (categories
+        with ``min_group_rows`` rows or more): its values are encoded as ranks *within*
+        the category and decoded through the generated category's own distribution, so
+        that a rate set by a grade stays possible. None: never (the 0.1 encoding).
+    min_group_rows : int
+        Rows a category needs for a marginal of its own.
+    spike_share : float
+        Share of rows at which a single value is a spike, returned exactly.
     """
 
     def __init__(self, *, discrete_columns: list[str] | None = None, n_quantiles: int = 512,
-                 max_categories: int = 1000) -> None:
+                 max_categories: int = 1000, dependence: float | None = None,
+                 min_group_rows: int = 30, spike_share: float = 0.005) -> None:
         self.discrete_columns = discrete_columns
         self.n_quantiles = n_quantiles
         self.max_categories = max_categories
+        self.dependence = dependence
+        self.min_group_rows = min_group_rows
+        self.spike_share = spike_share
 
     # -- fit ---------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame) -> TabularEncoder:
@@ -79,13 +105,76 @@ class TabularEncoder:
                 f"discrete_columns names column(s) {sorted(unknown)} the frame does not have",
                 column=sorted(unknown)[0], fix="name columns of the training frame")
         self.columns_: list[ColumnInfo] = []
-        self.quantiles_: dict[str, np.ndarray] = {}
-        self.levels_: dict[str, np.ndarray] = {}
+        self.marginals_: dict[str, Marginal] = {}
         self.rare_values_: dict[str, np.ndarray] = {}
         self.rare_probs_: dict[str, np.ndarray] = {}
         for name in frame.columns:
             self.columns_.append(self._fit_column(str(name), frame[name], name in discrete))
+        if all(c.kind == "constant" for c in self.columns_):
+            raise DataValidationError(
+                f"every column is constant ({', '.join(c.name for c in self.columns_)}): "
+                "there is nothing to learn", n_rows=len(frame),
+                fix="fit on a table with at least one column whose values vary")
+        self.bin_edges_: dict[str, np.ndarray] = {}
+        if self.dependence is not None:
+            self._fit_dependencies(frame)
         return self
+
+    def _fit_dependencies(self, frame: pd.DataFrame) -> None:
+        """Give a continuous column one marginal per group of the column that explains its
+        ranks best (eta squared >= ``dependence``): a categorical column's categories, or a
+        continuous column's quantile bins. Strongest pairs first; a continuous parent has
+        no continuous parent itself, so one pass decodes the parents before the children."""
+        groups: dict[str, tuple[np.ndarray, int]] = {
+            c.name: (self.codes(c, frame[c.name]), len(c.categories) + 1)
+            for c in self.categorical if 3 <= len(c.categories) + 1 <= 1000}
+        n_bins = min(20, len(frame) // (2 * self.min_group_rows))
+        numeric: set[str] = set()
+        for c in self.continuous if n_bins >= 2 else []:
+            x = _as_float(frame[c.name].dropna(), c.value_kind)
+            edges = np.unique(np.quantile(x, np.arange(1, n_bins) / n_bins))
+            if edges.size:
+                self.bin_edges_[c.name] = edges
+                groups[c.name] = (self._bins(c.name, frame[c.name]), edges.size + 2)
+                numeric.add(c.name)
+        pairs = []
+        for col in self.continuous:
+            nan = frame[col.name].isna().to_numpy()
+            x = _as_float(frame[col.name][~nan], col.value_kind)
+            for name, (g, k) in groups.items():
+                if name != col.name:
+                    pairs.append((correlation_ratio(x, g[~nan], k), col.name, name))
+        parent_of: dict[str, str] = {}
+        for eta, child, parent in sorted(pairs, key=lambda t: -t[0]):
+            if eta < float(self.dependence or 0.0):
+                break
+            if child in parent_of or (parent in numeric and (
+                    parent_of.get(parent) in numeric or child in parent_of.values())):
+                continue
+            parent_of[child] = parent
+        for col in self.continuous:
+            if col.name not in parent_of:
+                continue
+            col.parent = parent_of[col.name]
+            nan = frame[col.name].isna().to_numpy()
+            x = _as_float(frame[col.name][~nan], col.value_kind)
+            g = groups[col.parent][0][~nan]
+            for code in np.flatnonzero(np.bincount(g) >= self.min_group_rows):
+                m = self._marginal(x[g == code], step=col.step)
+                self.marginals_[f"{col.name}::{code}"] = m
+                col.group_codes.append(int(code))
+                col.group_steps.append(m.step)
+        self.bin_edges_ = {k: v for k, v in self.bin_edges_.items()
+                           if k in {c.parent for c in self.continuous}}
+
+    def _bins(self, name: str, s: pd.Series) -> np.ndarray:
+        """Quantile-bin codes of a continuous parent's values (missing: the last code)."""
+        edges = self.bin_edges_[name]
+        col = next(c for c in self.continuous if c.name == name)
+        nan = s.isna().to_numpy()
+        out = np.full(len(s), edges.size + 1, dtype=np.int64)
+        out[~nan] = np.searchsorted(edges, _as_float(s[~nan], col.value_kind), side="right")
+        return out
 
     def _fit_column(self, name: str, s: pd.Series, force_discrete: bool) -> ColumnInfo:
         vk = _value_kind(s)
@@ -109,20 +198,18 @@ class TabularEncoder:
             return ColumnInfo(name, "categorical", vk, has_nan=bool(nan.any()),
                               nan_rate=float(nan.mean()), categories=[str(c) for c in cats])
         x = _as_float(values, vk)
-        levels = np.linspace(0.0, 1.0, self.n_quantiles)
-        uniq = np.unique(x)
-        step = uniq.size <= 64
-        if step:
-            # Step CDF over the distinct values: level = share of rows <= value.
-            counts = np.searchsorted(np.sort(x), uniq, side="right")
-            self.quantiles_[name] = uniq.astype(np.float64)
-            self.levels_[name] = counts / x.size
-        else:
-            self.quantiles_[name] = np.quantile(x, levels)
-            self.levels_[name] = levels
+        m = self._marginal(x)
+        self.marginals_[name] = m
         return ColumnInfo(name, "continuous", vk, has_nan=bool(nan.any()),
-                          nan_rate=float(nan.mean()), step=step, lo=float(x.min()),
-                          hi=float(x.max()))
+                          nan_rate=float(nan.mean()), step=m.step, lo=float(x.min()),
+                          hi=float(x.max()), grid=grid_step(x) if vk != "datetime" else 0.0)
+
+    def _marginal(self, x: np.ndarray, step: bool | None = None) -> Marginal:
+        """A column's (``step`` None) or one group's distribution: a group's is a step
+        function only where its column's is, so a small group of a continuous column is
+        interpolated, never replayed value by value."""
+        return Marginal.fit(x, n_quantiles=self.n_quantiles, spike_share=self.spike_share,
+                            max_steps=64 if step in (None, True) else 0)
 
     # -- layout ------------------------------------------------------------------------
     @property
@@ -161,7 +248,8 @@ class TabularEncoder:
             nan = s.isna().to_numpy()
             x = np.zeros(n)
             x[~nan] = _as_float(s[~nan], col.value_kind)
-            cont[:, j] = np.where(nan, 0.0, self._to_normal(col, x, rng))
+            parent = self._parent_codes(col, frame)
+            cont[:, j] = np.where(nan, 0.0, self._to_normal(col, x, rng, parent))
             if col.has_nan:
                 nan_flags.append(nan.astype(np.int64))
         for j, col in enumerate(self.categorical):
@@ -180,15 +268,33 @@ class TabularEncoder:
         out[nan] = len(col.categories)
         return out
 
-    def _to_normal(self, col: ColumnInfo, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        q, lv = self.quantiles_[col.name], self.levels_[col.name]
-        if col.step:
-            k = np.clip(np.searchsorted(q, x), 0, len(q) - 1)
-            upper = lv[k]
-            lower = np.where(k > 0, lv[np.maximum(k - 1, 0)], 0.0)
-            u = lower + rng.random(x.size) * (upper - lower)
-        else:
-            u = np.interp(x, q, lv)
+    def _parent_codes(self, col: ColumnInfo, frame: pd.DataFrame) -> np.ndarray | None:
+        if col.parent is None:
+            return None
+        if col.parent in self.bin_edges_:
+            return self._bins(col.parent, frame[col.parent])
+        info = next(c for c in self.categorical if c.name == col.parent)
+        return self.codes(info, frame[col.parent])
+
+    def _groups(self, col: ColumnInfo, parent: np.ndarray | None
+                ) -> list[tuple[Marginal, np.ndarray | None]]:
+        """(marginal, rows or None for all) pairs that cover every row once."""
+        if parent is None or not col.group_codes:
+            return [(self.marginals_[col.name], None)]
+        own = np.isin(parent, col.group_codes)
+        out: list[tuple[Marginal, np.ndarray | None]] = [(self.marginals_[col.name], ~own)]
+        out += [(self.marginals_[f"{col.name}::{code}"], parent == code)
+                for code in col.group_codes]
+        return out
+
+    def _to_normal(self, col: ColumnInfo, x: np.ndarray, rng: np.random.Generator,
+                   parent: np.ndarray | None = None) -> np.ndarray:
+        u = np.zeros(x.size)
+        for marginal, rows in self._groups(col, parent):
+            if rows is None:
+                u = marginal.to_uniform(x, rng)
+            elif rows.any():
+                u[rows] = marginal.to_uniform(x[rows], rng)
         return ndtri(np.clip(u, EPS, 1 - EPS))
 
     # -- inverse -----------------------------------------------------------------------
@@ -196,34 +302,48 @@ class TabularEncoder:
                 ) -> pd.DataFrame:
         """Rows back in the training schema (column order and dtypes)."""
         n = cont.shape[0]
+        cat_names = [c.name for c in self.categorical]
+        nan_of = {c.name: codes[:, len(cat_names) + i] == 1
+                  for i, c in enumerate(c for c in self.continuous if c.has_nan)}
+        conts = self.continuous
+        values: dict[str, np.ndarray] = {}
+        # Columns whose parent is continuous come last: their groups are bins of the
+        # parent's decoded values.
+        for j in sorted(range(len(conts)), key=lambda j: conts[j].parent in self.bin_edges_):
+            col = conts[j]
+            parent = None
+            if col.parent in self.bin_edges_:
+                edges = self.bin_edges_[col.parent]
+                parent = np.searchsorted(edges, values[col.parent], side="right")
+                parent[nan_of.get(col.parent, np.zeros(n, dtype=bool))] = edges.size + 1
+            elif col.parent is not None:
+                parent = codes[:, cat_names.index(col.parent)]
+            values[col.name] = self._from_normal(col, cont[:, j].astype(np.float64), parent)
         out: dict[str, Any] = {}
-        nan_col = len(self.categorical)
-        cont_j = 0
         for col in self.columns_:
             if col.kind == "constant":
                 out[col.name] = _restore(np.full(n, col.constant, dtype=object),
                                          col.value_kind, np.zeros(n, dtype=bool))
             elif col.kind == "categorical":
-                j = [c.name for c in self.categorical].index(col.name)
+                j = cat_names.index(col.name)
                 out[col.name] = self._inverse_categorical(col, codes[:, j], rng)
             else:
-                x = self._from_normal(col, cont[:, cont_j].astype(np.float64))
-                cont_j += 1
-                nan = np.zeros(n, dtype=bool)
-                if col.has_nan:
-                    nan = codes[:, nan_col] == 1
-                    nan_col += 1
-                out[col.name] = _restore(x, col.value_kind, nan)
+                out[col.name] = _restore(values[col.name], col.value_kind,
+                                         nan_of.get(col.name, np.zeros(n, dtype=bool)))
         return pd.DataFrame(out)
 
-    def _from_normal(self, col: ColumnInfo, z: np.ndarray) -> np.ndarray:
-        q, lv = self.quantiles_[col.name], self.levels_[col.name]
+    def _from_normal(self, col: ColumnInfo, z: np.ndarray,
+                     parent: np.ndarray | None = None) -> np.ndarray:
         u = ndtr(z)
-        if col.step:
-            x = q[np.clip(np.searchsorted(lv, u, side="left"), 0, len(q) - 1)]
-        else:
-            x = np.interp(u, lv, q)
-        if col.value_kind == "int":
+        x = np.zeros(u.size)
+        for marginal, rows in self._groups(col, parent):
+            if rows is None:
+                x = marginal.from_uniform(u)
+            elif rows.any():
+                x[rows] = marginal.from_uniform(u[rows])
+        if col.grid > 0:
+            x = snap(x, col.grid)
+        elif col.value_kind == "int":
             x = np.round(x)
         return np.clip(x, col.lo, col.hi)
 
@@ -250,12 +370,16 @@ class TabularEncoder:
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"params": {"discrete_columns": self.discrete_columns,
                            "n_quantiles": self.n_quantiles,
-                           "max_categories": self.max_categories},
+                           "max_categories": self.max_categories,
+                           "dependence": self.dependence,
+                           "min_group_rows": self.min_group_rows,
+                           "spike_share": self.spike_share},
                 "columns": [_info_json(c) for c in self.columns_]}
         arrays: dict[str, np.ndarray] = {}
-        for name, arr in self.quantiles_.items():
-            arrays[f"enc_q::{name}"] = arr
-            arrays[f"enc_l::{name}"] = self.levels_[name]
+        for key, marginal in self.marginals_.items():
+            arrays.update(marginal.arrays(key))
+        for name, edges in self.bin_edges_.items():
+            arrays[f"enc_b::{name}"] = edges
         for name, arr in self.rare_values_.items():
             arrays[f"enc_rv::{name}"] = arr.astype(str)
             arrays[f"enc_rp::{name}"] = self.rare_probs_[name]
@@ -265,10 +389,14 @@ class TabularEncoder:
     def from_state(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> TabularEncoder:
         enc = cls(**meta["params"])
         enc.columns_ = [ColumnInfo(**c) for c in meta["columns"]]
-        enc.quantiles_ = {k.split("::", 1)[1]: v for k, v in arrays.items()
-                          if k.startswith("enc_q::")}
-        enc.levels_ = {k.split("::", 1)[1]: v for k, v in arrays.items()
-                       if k.startswith("enc_l::")}
+        enc.marginals_ = {}
+        enc.bin_edges_ = {k.split("::", 1)[1]: v for k, v in arrays.items()
+                          if k.startswith("enc_b::")}
+        for col in enc.continuous:
+            enc.marginals_[col.name] = Marginal.from_arrays(col.name, arrays, col.step)
+            for code, step in zip(col.group_codes, col.group_steps, strict=True):
+                key = f"{col.name}::{code}"
+                enc.marginals_[key] = Marginal.from_arrays(key, arrays, step)
         enc.rare_values_ = {k.split("::", 1)[1]: v for k, v in arrays.items()
                             if k.startswith("enc_rv::")}
         enc.rare_probs_ = {k.split("::", 1)[1]: v for k, v in arrays.items()

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from augment.base import Callback, Generator
-from augment.encoding import TabularEncoder
+from augment.encoding import DEPENDENCE, TabularEncoder
 from augment.quality import encoded_fidelity
 from augment.runtime import RandomState, make_rngs, resolve_device
 from augment.tabular.networks import CatLayout
@@ -89,7 +89,8 @@ class NeuralTabularGenerator(Generator):
         self.columns_ = [str(c) for c in frame.columns]
         frame = frame.set_axis(self.columns_, axis=1).reset_index(drop=True)
         self.encoder_ = TabularEncoder(discrete_columns=self.discrete_columns,
-                                       max_categories=self.max_categories).fit(frame)
+                                       max_categories=self.max_categories,
+                                       dependence=DEPENDENCE).fit(frame)
         order = rng.permutation(len(frame))
         n_val = int(round(self.validation_fraction * len(frame))) if len(frame) >= 50 else 0
         val = frame.iloc[order[:n_val]] if n_val else None

@@ -143,6 +143,9 @@ def test_early_stopping_keeps_the_best_epoch(frame: pd.DataFrame) -> None:
 @pytest.mark.parametrize(("bad", "match"), [
     (pd.DataFrame(), "empty frame"),
     (pd.DataFrame({"a": [1.0, 2.0], "b": [np.nan, np.nan]}), "b hold only missing values"),
+    (pd.DataFrame({"a": [1.0], "c": ["x"]}), r"got 1 row\(s\): too few .* at least 10 rows"),
+    (pd.DataFrame({"a": [3.0] * 20, "c": ["x"] * 20}),
+     r"every column is constant \(a, c\): there is nothing to learn"),
 ])
 @pytest.mark.parametrize("gen", all_generators(), ids=["copula", "vae", "gan"])
 def test_bad_training_frames(gen: Generator, bad: pd.DataFrame, match: str) -> None:
