@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from augment.encoding import ProfileColumn, ProfileEncoder, is_numeric
+from augment.baskets.encoding import ProfileColumn, ProfileEncoder, is_numeric
 from features.errors import DataValidationError, GenliftWarning
 
 MAX_CATEGORIES = 50  # more distinct values: dropped by default, else bucketed

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from augment.encoding import ProfileEncoder
+from augment.baskets.encoding import ProfileEncoder
 from features.errors import DataValidationError
 
 
