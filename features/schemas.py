@@ -330,16 +330,44 @@ def _cast(table: str, col: Column, s: pd.Series) -> pd.Series:
     return num
 
 
+INTEGRAL = r"[+-]?[0-9]+"  # ASCII digits only: \d would take other scripts' digits
+TRUE_FALSE = {"true": True, "false": False}
+
+
 def _infer_extra(s: pd.Series) -> pd.Series:
-    """Attribute columns keep their type; text that is wholly numeric becomes a number,
-    unless it has leading zeros (zip codes, account numbers stay text)."""
+    """Attribute columns keep their type; text columns get the narrowest type that holds
+    every given (non-blank) value, blanks becoming missing:
+
+    - only whole numbers that fit int64 (``12``, ``-3``, ``+7``) -> nullable ``Int64``
+      (BIGINT in the store);
+    - only ``true``/``false`` in any case -> nullable ``boolean`` (BOOLEAN);
+    - only numbers -> float64 (DOUBLE), as ``1.0``, ``2.5`` or ``1e3``;
+    - anything else, or numbers with a leading zero (zip codes, account numbers
+      ``007``) -> text.
+    """
     if s.dtype != object and not pd.api.types.is_string_dtype(s.dtype):
         return s
     txt = s.astype("string").str.strip()
-    given = txt.notna() & (txt != "")
-    if not given.any() or txt[given].str.match(r"^-?0\d").any():
+    given = (txt.notna() & (txt != "")).to_numpy(dtype=bool)
+    if not given.any():
         return s.astype("string")
-    num = _text_to_float(txt.where(given))
+    values = txt[given]
+    lower = txt.str.lower()
+    if lower[given].isin(list(TRUE_FALSE)).all():
+        return lower.map(TRUE_FALSE).astype("boolean")  # blanks map to missing
+    if values.str.match(r"^[+-]?0\d").any():
+        return s.astype("string")
+    if values.str.fullmatch(INTEGRAL).all():
+        try:  # Arrow refuses values past int64 (then the float path below takes them)
+            ints = pc.cast(pa.array(values.str.removeprefix("+"), from_pandas=True,
+                                    type=pa.string()), pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        else:
+            out = pd.Series(pd.NA, index=s.index, dtype="Int64")
+            out[given] = ints.to_numpy(zero_copy_only=False)
+            return out
+    num = _text_to_float(txt.where(pd.Series(given, index=s.index)))
     if num[given].notna().all():
         return num
     return s.astype("string")

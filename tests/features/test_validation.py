@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -107,10 +109,88 @@ def test_extra_attribute_columns_are_kept_with_leading_zeros_as_text() -> None:
     assert list(out.columns) == ["user_id", "zip", "age", "city", "account"]
     assert out["zip"].tolist() == ["01234", "10115", "00501"]
     assert pd.api.types.is_string_dtype(out["zip"].dtype)
-    assert pd.api.types.is_numeric_dtype(out["age"].dtype)
-    assert out["age"].iloc[0] == 31 and np.isnan(out["age"].iloc[2])
+    assert out["age"].dtype == "Int64"  # whole numbers stay integers, blanks missing
+    assert out["age"].iloc[0] == 31 and out["age"].isna().tolist() == [False, False, True]
     assert out["city"].tolist() == ["Berlin", "Paris", "42"]
     assert out["account"].tolist() == ["-0012", "7", "8"]
+
+
+# -- attribute types inferred from text (a CSV import), and kept by the store ------------
+def _attrs(**cols: list) -> pd.DataFrame:
+    """Typed attribute columns of a users frame with one row per value given."""
+    n = len(next(iter(cols.values())))
+    out = validate_frame("users", pd.DataFrame({"user_id": [f"u{i}" for i in range(n)],
+                                                **cols}))
+    return out.drop(columns="user_id")
+
+
+def test_whole_numbers_become_nullable_int64() -> None:
+    out = _attrs(a=["1", "-2", "+3"], b=["10", "", None], c=[" 7 ", "8", "9"],
+                 big=["9223372036854775807", "0", "-9223372036854775808"])
+    assert all(out[c].dtype == "Int64" for c in out.columns)
+    assert out["a"].tolist() == [1, -2, 3] and out["c"].tolist() == [7, 8, 9]
+    assert out["b"].iloc[0] == 10 and out["b"].isna().tolist() == [False, True, True]
+    assert out["big"].tolist() == [2**63 - 1, 0, -(2**63)]
+
+
+def test_true_false_text_becomes_nullable_boolean() -> None:
+    out = _attrs(flag=["true", "FALSE", "True"], gaps=["false", "", None],
+                 yes_no=["yes", "no", "yes"], mixed=["true", "1", "false"])
+    assert out["flag"].dtype == "boolean" and out["flag"].tolist() == [True, False, True]
+    assert out["gaps"].dtype == "boolean"
+    assert out["gaps"].tolist()[0] is False
+    assert out["gaps"].isna().tolist() == [False, True, True]
+    # only true/false: yes/no stays text, and so does a mix of flags and numbers
+    assert pd.api.types.is_string_dtype(out["yes_no"].dtype)
+    assert out["mixed"].tolist() == ["true", "1", "false"]
+
+
+def test_other_numbers_stay_float_and_leading_zeros_stay_text() -> None:
+    out = _attrs(frac=["1.5", "2", "-3"], dotted=["1.0", "2.0", "3.0"], exp=["1e3", "2", "3"],
+                 past_int64=["9223372036854775808", "1", "2"],
+                 zip=["01234", "10115", "7"], signed_zero=["-012", "3", "4"],
+                 zero=["0", "-0", "10"])
+    for col in ("frac", "dotted", "exp", "past_int64"):
+        assert out[col].dtype == np.float64, col
+    assert out["frac"].tolist() == [1.5, 2.0, -3.0] and out["exp"].iloc[0] == 1000.0
+    assert out["zip"].tolist() == ["01234", "10115", "7"]
+    assert out["signed_zero"].tolist() == ["-012", "3", "4"]
+    assert pd.api.types.is_string_dtype(out["zip"].dtype)
+    assert out["zero"].dtype == "Int64" and out["zero"].tolist() == [0, 0, 10]
+
+
+def test_typed_columns_are_not_reinferred() -> None:
+    out = _attrs(f=[1.0, 2.0, 3.0], i=np.array([1, 2, 3], dtype=np.int32), b=[True, False, True])
+    assert out["f"].dtype == np.float64 and out["i"].dtype == np.int32
+    assert out["b"].dtype == bool
+
+
+def test_inferred_types_survive_a_store_round_trip(tmp_path: Path) -> None:
+    from features.store import Store
+
+    frame = pd.DataFrame({
+        "user_id": ["u1", "u2", "u3"], "age": ["31", "45", "27"], "visits": ["3", "", "5"],
+        "active": ["true", "false", "TRUE"], "maybe": ["true", "", "false"],
+        "score": ["0.5", "1", "2.25"], "zip": ["01234", "10115", "00501"],
+    })
+    with Store(tmp_path / "t.duckdb") as store:
+        store.load({"users": frame}, source="test")
+        types = dict(store.query("SELECT column_name, data_type FROM "
+                                 "information_schema.columns WHERE table_name = 'users'")
+                     .itertuples(index=False, name=None))
+    with Store(tmp_path / "t.duckdb", read_only=True) as store:
+        back = store.read("users").sort_values("user_id", ignore_index=True)
+    assert types == {"user_id": "VARCHAR", "age": "BIGINT", "visits": "BIGINT",
+                     "active": "BOOLEAN", "maybe": "BOOLEAN", "score": "DOUBLE",
+                     "zip": "VARCHAR"}
+    assert back["age"].dtype == np.int64 and back["age"].tolist() == [31, 45, 27]
+    assert back["visits"].dtype == "Int64"
+    assert back["visits"].isna().tolist() == [False, True, False]
+    assert back["active"].dtype == bool and back["active"].tolist() == [True, False, True]
+    assert back["maybe"].dtype == "boolean" and back["maybe"].isna().tolist() == [False, True,
+                                                                                  False]
+    assert back["score"].dtype == np.float64 and back["zip"].tolist() == ["01234", "10115",
+                                                                          "00501"]
 
 
 def test_binary_default_accepts_0_1_and_booleans() -> None:
