@@ -218,7 +218,7 @@ def register_data(g: Groups) -> None:
 def register_demo(g: Groups) -> None:
     """`genlift demo`, listed last."""
     p = g.sub.add_parser("demo", parents=[g.common], help="the main job, end to end",
-                       description="Fetch the four real datasets, validate them into the "
+                       description="Fetch the demo's four real datasets, validate them into the "
                        "store, build every feature set and print a summary.")
     p.add_argument("--cache-dir", type=Path, default=None, help=CACHE_HELP)
     p.add_argument("--reports", type=Path, default=Path("reports/demo"),

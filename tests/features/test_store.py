@@ -273,8 +273,8 @@ def test_one_bad_table_writes_nothing(loaded: Store) -> None:
 
 def test_unknown_table_and_bad_mode(loaded: Store) -> None:
     before = snapshot(loaded)
-    with pytest.raises(DataValidationError, match=r"unknown table 'customers'"):
-        loaded.load({"customers": users("u1")}, source="bad")
+    with pytest.raises(DataValidationError, match=r"unknown table 'nonsense'"):
+        loaded.load({"nonsense": users("u1")}, source="bad")
     with pytest.raises(ValueError,
                        match=r"The 'mode' parameter of Store\.load must be 'replace' or "
                              r"'append'\. Got 'upsert' instead\."):
