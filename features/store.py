@@ -416,6 +416,14 @@ class Store:
                         fix=f"make {shown} whole numbers, or load the table again without "
                         "--append",
                     )
+            if have == "BOOLEAN" and not pd.api.types.is_bool_dtype(s.dtype) and \
+                    s.notna().any():  # DuckDB would store 2 or 'yes' as true without a word
+                raise DataValidationError(
+                    f"{table}.{shown} is stored as BOOLEAN but the appended rows hold "
+                    f"{'text' if text_new else 'numbers'} other than true/false",
+                    table=table, column=col, n_rows=len(frame),
+                    fix=f"write {shown} as true or false, or load the table again without "
+                    "--append")
             if (numeric_stored and text_new) or (have == "VARCHAR" and numeric_new and
                                                  col not in schema_for(table).column_names):
                 raise DataValidationError(

@@ -374,6 +374,20 @@ def test_append_with_an_incompatible_attribute_type(store: Store) -> None:
         assert snapshot(store) == before
 
 
+@pytest.mark.parametrize("value", ["2", "yes", "0"])
+def test_append_other_than_true_false_onto_a_boolean_column(store: Store, value: str) -> None:
+    store.load({"users": users("u1", vip=["true"])}, source="t")
+    assert store.read("users")["vip"].dtype == bool
+    before = snapshot(store)
+    with pytest.raises(DataValidationError,
+                       match=r"users\.vip is stored as BOOLEAN but the appended rows hold "
+                             r"(text|numbers) other than true/false\. Fix: write vip as true"):
+        store.load({"users": users("u2", vip=[value])}, source="bad", mode="append")
+    assert snapshot(store) == before
+    store.load({"users": users("u3", vip=["FALSE"])}, source="ok", mode="append")
+    assert store.read("users")["vip"].tolist() == [True, False]
+
+
 def test_append_text_with_leading_zeros_onto_a_numeric_column(store: Store) -> None:
     store.load({"users": users("u1", zip=["12345"])}, source="t")
     try:
