@@ -187,3 +187,40 @@ def test_bad_sample_flags(cli: Cli, db: str, tmp_path: Path) -> None:
     code, _, err = cli("--db", db, "augment", "sample", str(out), "-n", "3",
                        "--condition", "housing=castle", "--to-store")
     assert code == 2 and "value unseen in training" in err
+
+
+def test_types_survive_import_fit_and_sample(cli: Cli, tmp_path: Path) -> None:
+    """A CSV's whole numbers are imported as BIGINT and its true/false as BOOLEAN, and the
+    synthetic rows come back as integers and flags, inside the observed ranges."""
+    rng = np.random.default_rng(1)
+    n = 200
+    csv = tmp_path / "loans.csv"
+    pd.DataFrame({
+        "applicant_id": [f"l{i}" for i in range(n)],
+        "balance": rng.integers(0, 20_000, n),
+        "delinquencies": np.where(rng.random(n) < 0.7, 0, rng.integers(1, 5, n)),
+        "rate": np.round(rng.uniform(5, 20, n), 2),
+        "owner": np.where(rng.random(n) < 0.4, "true", "false"),
+        "state": rng.choice(["CA", "NY"], n),
+        "default": rng.integers(0, 2, n),
+    }).to_csv(csv, index=False)
+    db = str(tmp_path / "t.duckdb")
+    assert cli("--db", db, "data", "import", "applicants", str(csv))[0] == 0
+    with Store(db, read_only=True) as store:
+        types = store.query("SELECT column_name, data_type FROM information_schema.columns "
+                            "WHERE table_name = 'applicants'")
+    assert dict(zip(types["column_name"], types["data_type"], strict=True)) == {
+        "applicant_id": "VARCHAR", "balance": "BIGINT", "delinquencies": "BIGINT",
+        "rate": "DOUBLE", "owner": "BOOLEAN", "state": "VARCHAR", "default": "BIGINT"}
+    model = tmp_path / "m"
+    assert cli("--db", db, "augment", "fit", "tabular", "--generator", "copula",
+               "--out", str(model))[0] == 0
+    out = tmp_path / "s.parquet"
+    assert cli("--db", db, "augment", "sample", str(model), "-n", "500", "--seed", "1",
+               "--out", str(out))[0] == 0
+    synth = pd.read_parquet(out)
+    assert synth["balance"].dtype == np.int64 and synth["delinquencies"].dtype == np.int64
+    assert synth["owner"].dtype == bool and set(synth["state"]) <= {"CA", "NY"}
+    assert synth["balance"].between(0, 20_000).all()
+    assert 0.5 < (synth["delinquencies"] == 0).mean() < 0.9
+    assert np.allclose(synth["rate"] * 100, np.round(synth["rate"] * 100))
