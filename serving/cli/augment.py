@@ -65,9 +65,19 @@ def cmd_augment_report(args: argparse.Namespace) -> Any:
     with open_store(args, read_only=True) as store:
         result = report(store, args.dir, args.out, n=args.n, seed=args.seed)
     emit(args, result, f"report: {result['report']}\n" + "\n".join(
-        f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}"
-        for k, v in result["scorecard"].items()))
+        f"  {k}: {_shown(v)}" for k, v in result["scorecard"].items()))
     return result
+
+
+def _shown(value: Any) -> str:
+    """A scorecard value for people: numbers to 4 digits, the giveaway columns and worst
+    pairs as "name 0.14, name 0.09" (never a Python list)."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(" ".join(_shown(v) for v in item.values()) if isinstance(item, dict)
+                         else _shown(item) for item in value)
+    return str(value)
 
 
 def register(g: Groups) -> None:

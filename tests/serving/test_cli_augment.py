@@ -89,6 +89,13 @@ def test_tabular_fit_sample_report(cli: Cli, db: str,
                     "Worst pair with a number: "):
         assert heading in page
     assert "Detection AUC <b>" in page
+    code, text, err = cli("--db", db, "augment", "report", str(out),
+                          "--out", str(tmp_path / "r2.html"), "-n", "200")
+    assert code == 0, err
+    lines = dict(line.strip().split(": ", 1) for line in text.splitlines()[1:])
+    assert "[" not in text and "{" not in text and "'" not in text  # no Python reprs
+    first = lines["detection_top_features"].split(", ")[0].split(" ")
+    assert first[0] == top[0]["column"] and float(first[1]) == pytest.approx(top[0]["share"])
 
 
 def test_sample_to_store_appends_synthetic_rows(cli: Cli, db: str,
