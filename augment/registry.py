@@ -10,12 +10,13 @@ from augment.baskets import BasketGenerator
 from augment.copula import GaussianCopula
 from augment.paths import BlockBootstrap, GarchT, PricePathGenerator
 from augment.sales import SalesWindowGenerator
-from augment.tabular import TabularDiffusion, TabularGAN, TabularVAE
+from augment.tabular import AutoTabular, TabularDiffusion, TabularGAN, TabularVAE
 from features.errors import DataValidationError
 
 GENERATORS: dict[str, dict[str, tuple[type[Generator], dict[str, Any]]]] = {
     "tabular": {"copula": (GaussianCopula, {}), "vae": (TabularVAE, {}),
-                "gan": (TabularGAN, {}), "diffusion": (TabularDiffusion, {})},
+                "gan": (TabularGAN, {}), "diffusion": (TabularDiffusion, {}),
+                "auto": (AutoTabular, {})},
     "baskets": {"vae": (BasketGenerator, {"model": "vae"}),
                 "gan": (BasketGenerator, {"model": "gan"})},
     "paths": {"gan": (PricePathGenerator, {"model": "gan"}),

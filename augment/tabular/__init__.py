@@ -8,8 +8,9 @@ epoch loop, sampling, persistence), ``vae``, ``gan`` and ``diffusion`` the model
 schedule, reverse steps and denoiser.
 """
 
+from augment.tabular.auto import AutoTabular
 from augment.tabular.diffusion import TabularDiffusion
 from augment.tabular.gan import TabularGAN
 from augment.tabular.vae import TabularVAE
 
-__all__ = ["TabularDiffusion", "TabularGAN", "TabularVAE"]
+__all__ = ["AutoTabular", "TabularDiffusion", "TabularGAN", "TabularVAE"]

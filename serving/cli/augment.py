@@ -91,7 +91,7 @@ def register(g: Groups) -> None:
     p.add_argument("--table", default=None,
                    help="store table (default applicants | interactions | prices | sales)")
     p.add_argument("--generator", required=True,
-                   help="tabular: copula|vae|gan|diffusion; baskets: vae|gan; "
+                   help="tabular: copula|vae|gan|diffusion|auto; baskets: vae|gan; "
                         "paths: gan|vae|bootstrap|garch; sales: ar|vae")
     p.add_argument("--out", required=True, type=Path, help="folder for the fitted generator")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (neural models)")

@@ -19,7 +19,7 @@ from engine.demand import DemandModel, backtest
 from engine.inventory import plan
 from engine.lift import LiftConfig
 from engine.recommenders.evaluation import EvalConfig
-from features.datasets import DATASETS
+from features.datasets import DEMO_DATASETS
 from features.store import Store
 from serving.jobs.augment import FitConfig
 from serving.jobs.augment import fit as fit_generator
@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 DEMO_GENERATORS: list[tuple[str, str, str, dict[str, Any], tuple[str, ...]]] = [
     ("tabular", "applicants", "copula", {}, ("quality", "detection_auc", "membership_auc")),
     ("tabular", "applicants", "vae", {"epochs": 150},
+     ("quality", "detection_auc", "membership_auc")),
+    ("tabular", "applicants", "diffusion", {},
      ("quality", "detection_auc", "membership_auc")),
     ("baskets", "interactions", "vae",
      {"epochs": 30, "params": {"profile_columns": ["age", "gender", "occupation"]}},
@@ -168,9 +170,9 @@ def run_demo(
     """The main job: fetch the real datasets, validate them into ``store``, build every
     feature set, fit and score the generators, run the lift experiment of every task
     (unless ``lift_budget`` is None), and record it all as one run."""
-    run_id = store.start_run("demo", {"datasets": list(DATASETS)})
+    run_id = store.start_run("demo", {"datasets": list(DEMO_DATASETS)})
     try:
-        datasets = fetch_datasets(store, list(DATASETS), cache_dir=cache_dir,
+        datasets = fetch_datasets(store, list(DEMO_DATASETS), cache_dir=cache_dir,
                                   show_progress=show_progress)
         built = build_features(store, list(BUILDERS), show_progress=show_progress)
         generators = demo_augment(store, reports, show_progress=show_progress)

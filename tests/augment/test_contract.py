@@ -96,7 +96,9 @@ FAMILIES: dict[str, Family] = {
     "tabular": Family(
         data=lambda: (tabular_frame(),),
         params={"copula": {}, "vae": TAB_NN,
-                "gan": {**TAB_NN, "pac": 5, "critic_hidden": (16,)}},
+                "gan": {**TAB_NN, "pac": 5, "critic_hidden": (16,)},
+                "diffusion": TAB_NN,
+                "auto": {"candidates": ("copula", "vae"), "epochs": 2}},
         columns=lambda: list(tabular_frame().columns),
         units=len, conditions={"kind": "b", "flag": 1},
         holds=lambda out: bool((out["kind"] == "b").all() and (out["flag"] == 1).all())),

@@ -379,10 +379,10 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     counts = {t: v["n_rows"] for d in result["datasets"].values() for t, v in d.items()}
     gens = result["generators"]
     assert [(g["kind"], g["generator"]) for g in gens] == [
-        ("tabular", "copula"), ("tabular", "vae"), ("baskets", "vae"), ("paths", "bootstrap"),
-        ("paths", "garch")]
+        ("tabular", "copula"), ("tabular", "vae"), ("tabular", "diffusion"), ("baskets", "vae"),
+        ("paths", "bootstrap"), ("paths", "garch")]
     assert all(Path(g["report"]).is_file() for g in gens)
-    assert all(0.0 <= v <= 1.0 for g in gens[:2] for v in g["scores"].values())
+    assert all(0.0 <= v <= 1.0 for g in gens[:3] for v in g["scores"].values())
     assert counts == {"interactions": 100_000, "users": 943, "items": 1_682,
                       "applicants": 1_000, "prices": 8_313 * 20, "sales": 106_139,
                       "stores": 83}

@@ -165,8 +165,8 @@ def test_sales_windows(cli: Cli, db: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["augment", "fit", "tabular", "--generator", "diffusion", "--out", "x"],
-     "unknown tabular generator 'diffusion'. Fix: use one of copula, vae, gan"),
+    (["augment", "fit", "tabular", "--generator", "flow", "--out", "x"],
+     "unknown tabular generator 'flow'. Fix: use one of copula, vae, gan, diffusion, auto"),
     (["augment", "sample", "nowhere", "-n", "3", "--to-store"],
      "nowhere is not a `genlift augment fit` folder"),
     (["augment", "fit", "paths", "--generator", "garch", "--train-end", "2031-01-01",

@@ -59,7 +59,7 @@ def test_lift_json_is_strict(cli: Cli, credit_db: str,
 @pytest.mark.parametrize(("extra", "message"), [
     (["--param", "epochz=3"], "unknown parameter(s) epochz"),
     (["--seeds", "0"], "--seeds 0 must be >= 1"),
-    (["--generators", "diffusion"], "unknown generator 'diffusion'"),
+    (["--generators", "flow"], "unknown generator 'flow'"),
     (["--ratios", "-1"], "ratios"),
 ])
 def test_bad_settings_exit_2_and_write_nothing(cli: Cli, credit_db: str,
