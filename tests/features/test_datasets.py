@@ -399,7 +399,7 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         before = store.fingerprints()
         runs = store.runs()
         assert (runs["status"] == "finished").all()
-        assert runs["kind"].tolist().count("augment-fit") == 5
+        assert runs["kind"].tolist().count("augment-fit") == 6
         assert store.row_count("recommendations") == 943 * 10
     recs = result["recommendations"]
     assert recs["evaluation"]["models"]["als"]["ndcg"] > 0.44  # tuned on validation only
