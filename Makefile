@@ -9,9 +9,14 @@ PIP := $(PY) -m pip
 #   make demo TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then echo "torch"; else echo "torch==2.13.0"; fi)
 DB ?= genlift.duckdb
+# The peers measured by the benchmarks (mlforecast, ctgan) live in their own venv: their
+# pins would downgrade the product's pandas 3. Scripts in benchmarks/peers/ run there.
+BENCH_VENV ?= .venv-bench
+BENCH_PY := $(BENCH_VENV)/bin/python
+BENCH_REQ := benchmarks/peers/requirements.txt
 DEMO_ARGS ?=
 
-.PHONY: demo test lint typecheck bench clean venv
+.PHONY: demo test lint typecheck bench bench-env clean venv
 
 $(VENV)/.base: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "genlift needs Python >= 3.11; set PYTHON=python3.11")'
@@ -40,8 +45,18 @@ $(VENV)/.bench: $(VENV)/.dev
 	$(PIP) install -q -e '.[dev,bench]'
 	touch $@
 
-bench: $(VENV)/.bench
-	$(PY) -m benchmarks.run_all
+$(BENCH_VENV)/.peers: $(BENCH_REQ)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "the bench venv needs Python >= 3.11; set PYTHON=python3.11")'
+	test -x $(BENCH_PY) || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install -q -r $(BENCH_REQ)
+	$(BENCH_PY) -c 'import ctgan, lightgbm, mlforecast, pandas; print("peers:", "mlforecast", mlforecast.__version__, "lightgbm", lightgbm.__version__, "pandas", pandas.__version__)'
+	touch $@
+
+bench-env: $(BENCH_VENV)/.peers
+
+# GENLIFT_BENCH_PYTHON tells benchmarks/peers where the peers' python is
+bench: $(VENV)/.bench $(BENCH_VENV)/.peers
+	GENLIFT_BENCH_PYTHON=$(abspath $(BENCH_PY)) $(PY) -m benchmarks.run_all
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(BENCH_VENV) *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -18,17 +18,19 @@ that table. A second table says which of the issue's targets genlift's best meet
         [--peers ctgan tvae] [--epochs N] [--ctgan-epochs 300] [--no-same-time]
         [--rows 100000] [--seed 0] [--dry-run]
 
-ctgan comes with the bench extra (`pip install -e '.[bench]'`); without it the ctgan
-rows are skipped with a note. ctgan takes no missing numbers: its copy of the data gets
-the SDV treatment (a missing-value flag column per such number, the gap filled with the
-median, put back as missing after sampling) and its missing categories a "<NA>" level.
+ctgan pins pandas below 3 (through rdt), so it runs in the peers' own venv (`make
+bench-env`, or GENLIFT_BENCH_PYTHON), one subprocess per fit (benchmarks/peers/
+ctgan_fit.py); its fit and sampling seconds are measured there, without the interpreter
+start. Without that venv the ctgan rows are skipped with a note. ctgan takes no missing
+numbers: its copy of the data gets the SDV treatment (a missing-value flag column per such
+number, the gap filled with the median, put back as missing after sampling) and its
+missing categories a "<NA>" level.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import logging
 import time
 import traceback
@@ -43,6 +45,7 @@ import torch
 from augment.quality import drop_copies, is_number_column, tabular_scorecard, utility
 from augment.registry import make_generator
 from benchmarks.common import peak_rss_mb, write_results
+from benchmarks.peers import bench_python, peer_missing, run_peer
 from features.datasets import fetch
 from features.schemas import schema_for
 
@@ -58,6 +61,8 @@ TARGETS = {"detection_auc": 0.75, "column_shapes": 0.90, "tstr_ratio": 0.95,
            "membership_auc": 0.55, "ctgan_speedup": 10.0, "sample_rows_per_s": 200_000}
 
 Sampler = Callable[[int], pd.DataFrame]
+#: rows sampled by a generator and the seconds that took
+Drawn = tuple[pd.DataFrame, float]
 
 
 def load_table(name: str) -> pd.DataFrame | None:
@@ -129,24 +134,42 @@ def ctgan_frame(train: pd.DataFrame) -> tuple[pd.DataFrame, list[str],
     return data, discrete, restore
 
 
-def fit_ctgan(name: str, train: pd.DataFrame, epochs: int, seed: int) -> Sampler:
-    from ctgan import CTGAN, TVAE
-
-    torch.manual_seed(seed)  # ctgan draws from the global generators
-    np.random.seed(seed)  # noqa: NPY002 - the peer reads the legacy global state
+def fit_ctgan(name: str, train: pd.DataFrame, epochs: int, seed: int, rows: int = 0,
+              timeout: float = 7200.0) -> tuple[float, Drawn | None]:
+    """Fit ctgan's ``name`` ("ctgan" or "tvae") in the bench venv and sample ``rows``
+    rows: the fit seconds and (the restored rows, their sampling seconds), None for
+    ``rows=0``. Seconds are the peer's own (measured in its process) plus the time
+    spent here on its copy of the data and on restoring the samples. Raises
+    RuntimeError when the peer did not run."""
+    start = time.perf_counter()
     data, discrete, restore = ctgan_frame(train)
-    model = (CTGAN if name == "ctgan" else TVAE)(epochs=epochs)
-    model.fit(data, discrete_columns=discrete)
-    return lambda n: restore(model.sample(n))
+    prep_s = time.perf_counter() - start
+    run = run_peer("ctgan_fit.py", {"train": data, "params": {
+        "model": name, "epochs": epochs, "seed": seed, "discrete": discrete, "rows": rows,
+        "threads": torch.get_num_threads()}}, timeout=timeout)
+    if not run.ok:
+        raise RuntimeError(f"{run.note}\n{run.result.get('log', '')}".strip())
+    fit_s = prep_s + float(run.result["fit_s"])
+    if rows <= 0:
+        return fit_s, None
+    start = time.perf_counter()
+    sample = restore(run.frames["sample"])
+    return fit_s, (sample, float(run.result["sample_s"]) + time.perf_counter() - start)
 
 
-def judge(train: pd.DataFrame, test: pd.DataFrame, sampler: Sampler, rows: int,
-          target: str, seed: int) -> dict[str, Any]:
-    """Sampling speed on ``rows`` rows, then the scorecard and utility of the first
-    len(train) of them against the held-out rows."""
+def draw(sampler: Sampler, rows: int) -> Drawn:
+    """``rows`` rows from ``sampler`` and the seconds that took."""
     start = time.perf_counter()
     big = sampler(rows)
-    rate = rows / (time.perf_counter() - start)
+    return big, time.perf_counter() - start
+
+
+def judge(train: pd.DataFrame, test: pd.DataFrame, drawn: Drawn, rows: int,
+          target: str, seed: int) -> dict[str, Any]:
+    """Sampling speed of the ``rows`` rows drawn, then the scorecard and utility of the
+    first len(train) of them against the held-out rows."""
+    big, seconds = drawn
+    rate = rows / max(seconds, 1e-9)
     synth = big.iloc[: len(train)].reset_index(drop=True)
     card = tabular_scorecard(train, test, synth, random_state=seed, detection_folds=5)
     kept, _ = drop_copies(train, synth)
@@ -187,9 +210,9 @@ def run_table(name: str, frame: pd.DataFrame, args: argparse.Namespace,
     target = TABLES[name][2]
     rows: list[dict[str, Any]] = []
 
-    def record(model: str, epochs: Any, fit_s: float, sampler: Sampler) -> dict[str, Any]:
+    def record(model: str, epochs: Any, fit_s: float, drawn: Drawn) -> dict[str, Any]:
         row = {"table": name, "model": model, "epochs": epochs, "fit_s": round(fit_s, 2),
-               **{k: r4(v) for k, v in judge(train, test, sampler, args.rows, target,
+               **{k: r4(v) for k, v in judge(train, test, drawn, args.rows, target,
                                              args.seed).items()}}
         rows.append(row)
         print({k: v for k, v in row.items() if k != "detection_top_features"}, flush=True)
@@ -199,7 +222,8 @@ def run_table(name: str, frame: pd.DataFrame, args: argparse.Namespace,
         try:
             start = time.perf_counter()
             sampler, epochs_run = fit_ours(model, train, args.epochs, args.seed)
-            record(f"genlift {model}", epochs_run, time.perf_counter() - start, sampler)
+            fit_s = time.perf_counter() - start
+            record(f"genlift {model}", epochs_run, fit_s, draw(sampler, args.rows))
         except Exception as exc:  # noqa: BLE001 - an unknown name, a failing model: note it
             print(f"note: skipping genlift {model} on {name}: {type(exc).__name__}: {exc}",
                   flush=True)
@@ -208,19 +232,16 @@ def run_table(name: str, frame: pd.DataFrame, args: argparse.Namespace,
     for peer in args.peers if have_ctgan else []:
         label = f"ctgan {PEERS[peer]}"
         try:
-            start = time.perf_counter()
-            sampler = fit_ctgan(peer, train, args.ctgan_epochs, args.seed)
-            full_s = time.perf_counter() - start
-            record(label, args.ctgan_epochs, full_s, sampler)
+            full_s, drawn = fit_ctgan(peer, train, args.ctgan_epochs, args.seed, args.rows)
+            assert drawn is not None
+            record(label, args.ctgan_epochs, full_s, drawn)
             if args.no_same_time or best is None:
                 continue
-            start = time.perf_counter()
-            fit_ctgan(peer, train, 1, args.seed)
-            one_s = time.perf_counter() - start
+            one_s, _ = fit_ctgan(peer, train, 1, args.seed)
             epochs = same_time_epochs(best["fit_s"], one_s, full_s, args.ctgan_epochs)
-            start = time.perf_counter()
-            sampler = fit_ctgan(peer, train, epochs, args.seed)
-            row = record(f"{label} (same time)", epochs, time.perf_counter() - start, sampler)
+            fit_s, drawn = fit_ctgan(peer, train, epochs, args.seed, args.rows)
+            assert drawn is not None
+            row = record(f"{label} (same time)", epochs, fit_s, drawn)
             row["time_budget_s"] = best["fit_s"]
         except Exception as exc:  # noqa: BLE001 - report and go on with the next one
             print(f"note: {label} failed on {name}: {type(exc).__name__}: {exc}", flush=True)
@@ -330,10 +351,12 @@ def main(argv: list[str] | None = None) -> None:
     # The first torch optimizer imports torch._dynamo (seconds, once per process): take it
     # here so that it is not charged to whichever model happens to be timed first.
     importlib.import_module("torch._dynamo")
-    have_ctgan = importlib.util.find_spec("ctgan") is not None
+    missing = peer_missing()
+    have_ctgan = missing is None
     if not have_ctgan and args.peers:
-        print("note: ctgan is not installed (pip install -e '.[bench]'): no ctgan rows",
-              flush=True)
+        print(f"note: ctgan {missing}: no ctgan rows", flush=True)
+    elif args.peers:
+        print(f"note: ctgan runs in {bench_python()}", flush=True)
     results: list[dict[str, Any]] = []
     for name in args.tables:
         frame = load_table(name)
