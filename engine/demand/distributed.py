@@ -150,8 +150,7 @@ class _DaskTrainer(DemandModel):
         from lightgbm.dask import DaskLGBMRegressor
 
         tick = time.perf_counter()
-        params = (self._lgb_params(self.objective) if isinstance(kind, str)
-                  else self._lgb_params("quantile", kind))
+        params = self._booster_params(kind)
         workers, X, y, w = self._scattered(data)
         # _lgb_params names lgb.train parameters; the sklearn API takes five of them under
         # its own names. num_threads: lightgbm.dask sets each worker's own thread count.

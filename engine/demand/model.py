@@ -69,6 +69,8 @@ logger = logging.getLogger(__name__)
 
 REFIT = "train the model (`genlift train demand`)"
 ARRAYS_FILE = "arrays.npz"
+#: Point objectives: name -> the LightGBM objective trained on the scaled units.
+OBJECTIVES = ("tweedie", "poisson", "l1", "mape")
 
 
 class DemandModel(Estimator, Artifact):
@@ -77,11 +79,19 @@ class DemandModel(Estimator, Artifact):
     Parameters
     ----------
     horizon : int
-        Periods ahead (``1..horizon``), one booster set per horizon.
+        Periods ahead (``gap + 1 .. horizon``), one booster set per horizon.
+    gap : int
+        Periods right after the origin that are never forecast (e.g. 1 when orders are
+        placed a week ahead and next week's demand is already committed): boosters are
+        trained for horizons ``gap + 1 .. horizon`` only.
     quantiles : sequence of float
         Quantile levels in (0, 1), one quantile-objective booster per level and horizon.
-    objective : {"tweedie", "poisson"}
-        Point-forecast objective on (scaled) units.
+    objective : {"tweedie", "poisson", "l1", "mape"}
+        Point-forecast objective on (scaled) units: ``tweedie`` / ``poisson`` forecast the
+        mean; ``l1`` the median (the forecast that minimises WAPE / MAE); ``mape`` the
+        forecast that minimises the mean absolute percentage error (the weighted median
+        with weights ``1 / max(units, 1)``, below the median: under-forecasts cost less in
+        percent than over-forecasts).
     lags : sequence of int
         Unit lags counted from the target at horizon 1 (``1`` = the origin period).
     windows : sequence of int
@@ -115,6 +125,9 @@ class DemandModel(Estimator, Artifact):
         Ids mapped to LightGBM categorical codes (unknown ids -> missing).
     fingerprint_ : str
         sha256 of the real training rows.
+    train_end_ : Timestamp or None
+        The last date of the real training rows (None for models saved before it was
+        recorded).
 
     Examples
     --------
@@ -129,6 +142,7 @@ class DemandModel(Estimator, Artifact):
         self,
         *,
         horizon: int = 4,
+        gap: int = 0,
         quantiles: Sequence[float] = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95),
         objective: str = "tweedie",
         lags: Sequence[int] = (1, 2, 3, 4, 8, 12),
@@ -144,6 +158,7 @@ class DemandModel(Estimator, Artifact):
         n_jobs: int = 0,
     ) -> None:
         self.horizon = horizon
+        self.gap = gap
         self.quantiles = quantiles
         self.objective = objective
         self.lags = lags
@@ -161,7 +176,7 @@ class DemandModel(Estimator, Artifact):
     # -------------------------------------------------------------- parameters
     def _validate_params(self) -> None:
         own = "DemandModel"
-        for name, low in (("horizon", 1), ("n_estimators", 1), ("num_leaves", 2),
+        for name, low in (("horizon", 1), ("gap", 0), ("n_estimators", 1), ("num_leaves", 2),
                           ("min_child_samples", 1), ("freq_days", 1), ("n_jobs", 0),
                           ("calibration_periods", 0)):
             check_int(own, name, getattr(self, name), low)
@@ -171,7 +186,7 @@ class DemandModel(Estimator, Artifact):
                     and all(isinstance(v, float | int) and 0 < v < 1 for v in q) and
                     len(set(q)) == len(q), "a sequence of distinct floats in (0, 1) "
                     "(empty: point forecasts only)")
-        check_choice(own, "objective", self.objective, ("tweedie", "poisson"))
+        check_choice(own, "objective", self.objective, OBJECTIVES)
         for name in ("lags", "windows"):
             v = getattr(self, name)
             check_param(own, name, v, isinstance(v, Sequence) and len(v) > 0 and
@@ -182,6 +197,14 @@ class DemandModel(Estimator, Artifact):
         rs = self.random_state  # no Generator: LightGBM takes an int seed
         check_param(own, "random_state", rs, rs is None or (is_int(rs) and rs >= 0),
                     "None or an int in the range [0, inf)")
+
+        check_param(own, "gap", self.gap, self.gap < self.horizon,
+                    f"an int below horizon={self.horizon} (horizons gap+1..horizon are "
+                    "forecast)")
+
+    @property
+    def _horizons(self) -> range:
+        return range(int(getattr(self, "gap", 0)) + 1, self.horizon + 1)
 
     @property
     def _levels(self) -> list[float]:
@@ -196,6 +219,13 @@ class DemandModel(Estimator, Artifact):
         if alpha is not None:
             params["alpha"] = alpha
         return params
+
+    def _booster_params(self, kind: str | float) -> dict[str, Any]:
+        """LightGBM parameters of the ``"point"`` booster or of quantile level ``kind``
+        (``mape`` trains an L1 booster on weighted rows, see :meth:`fit`)."""
+        if isinstance(kind, str):
+            return self._lgb_params("l1" if self.objective == "mape" else self.objective)
+        return self._lgb_params("quantile", kind)
 
     # ---------------------------------------------------------------- features
     def _columns(self) -> list[str]:
@@ -277,6 +307,7 @@ class DemandModel(Estimator, Artifact):
         cols = self._columns()
         real = check_frame(sales, "sales", cols, units=True)
         self.anchor_ = real["date"].min()
+        self.train_end_ = real["date"].max()
         periods(real["date"], self.anchor_, self.freq_days, "sales")
         self.store_categories_ = sorted(real["store_id"].unique().tolist())
         self.item_categories_ = sorted(real["item_id"].unique().tolist())
@@ -297,7 +328,7 @@ class DemandModel(Estimator, Artifact):
         calib_from = real["date"].max() - pd.Timedelta(
             days=self.calibration_periods * self.freq_days)
         start = time.perf_counter()
-        for h in range(1, self.horizon + 1):
+        for h in self._horizons:
             parts = []
             for n_frame, (frame, weight) in enumerate(frames):
                 rows = self._training_rows(frame, self._fit_attrs, h)
@@ -315,7 +346,16 @@ class DemandModel(Estimator, Artifact):
             y, w = train["_y"].to_numpy(), train["_w"].to_numpy()
             data = lgb.Dataset(X, label=y, weight=w, feature_name=self.feature_names_,
                                categorical_feature=["store", "item"], free_raw_data=False)
-            self.boosters_[(h, "point")] = self._train(h, "point", data)
+            point_data = data
+            if self.objective == "mape":
+                # |y - f| / y on raw units = |y/s - f/s| * s / y: an L1 loss on the scaled
+                # units weighted by s / max(y, 1) (times the frame's weight)
+                raw = y * train["_scale"].to_numpy()
+                point_data = lgb.Dataset(
+                    X, label=y, weight=w / np.maximum(raw, 1.0),
+                    feature_name=self.feature_names_, categorical_feature=["store", "item"],
+                    free_raw_data=False, reference=data)
+            self.boosters_[(h, "point")] = self._train(h, "point", point_data)
             if not self._levels:
                 continue
             calib = train["_calib"].to_numpy()
@@ -340,8 +380,7 @@ class DemandModel(Estimator, Artifact):
 
     def _train(self, h: int, kind: str | float, data: lgb.Dataset) -> lgb.Booster:
         tick = time.perf_counter()
-        params = (self._lgb_params(self.objective) if isinstance(kind, str)
-                  else self._lgb_params("quantile", kind))
+        params = self._booster_params(kind)
         booster = lgb.train(params, data, num_boost_round=self.n_estimators)
         logger.debug("DemandModel: h=%d %s booster %.2fs", h, kind, time.perf_counter() - tick)
         return booster
@@ -397,21 +436,23 @@ class DemandModel(Estimator, Artifact):
                 f"future has {int(unknown.sum())} rows of series with no history "
                 f"({list(map(tuple, ex.to_numpy()))})", table="future", column="item_id",
                 n_rows=int(unknown.sum()), fix="forecast only series present in history")
-        bad_step = (fut["horizon"] < 1) | (fut["horizon"] > self.horizon)
+        first = self._horizons.start
+        bad_step = (fut["horizon"] < first) | (fut["horizon"] > self.horizon)
         if bad_step.any():
             rows = (np.flatnonzero(bad_step.to_numpy())[:5] + 1).tolist()
             raise DataValidationError(
-                f"future has {int(bad_step.sum())} rows outside the horizon 1..{self.horizon} "
+                f"future has {int(bad_step.sum())} rows outside the horizon "
+                f"{first}..{self.horizon} "
                 f"after the origin {t0.date()} (rows {rows})", table="future", column="date",
                 n_rows=int(bad_step.sum()), rows=rows,
-                fix="pass exactly the periods origin+1 .. origin+horizon")
+                fix=f"pass exactly the periods origin+{first} .. origin+{self.horizon}")
         counts = fut.groupby(fkey)["horizon"].nunique()
-        short = counts[counts < self.horizon]
+        short = counts[counts < len(self._horizons)]
         if len(short):
             raise DataValidationError(
                 f"future lacks rows for some horizons of {len(short)} series (e.g. "
                 f"{short.index[0].replace(chr(31), '/')} has {int(short.iloc[0])} of "
-                f"{self.horizon})", table="future", column="date", n_rows=len(short),
+                f"{len(self._horizons)})", table="future", column="date", n_rows=len(short),
                 fix="pass price/promo for every period origin+1 .. origin+horizon "
                     "of every series")
         fut = fut.sort_values(["store_id", "item_id", "horizon"]).reset_index(drop=True)
@@ -444,7 +485,7 @@ class DemandModel(Estimator, Artifact):
         levels = self._levels
         point = np.zeros(len(feats))
         qs = np.zeros((len(feats), len(levels)))
-        for h in range(1, self.horizon + 1):
+        for h in self._horizons:
             m = hz == h
             point[m] = np.asarray(self.boosters_[(h, "point")].predict(X[m]))
             for j, q in enumerate(levels):
@@ -469,7 +510,7 @@ class DemandModel(Estimator, Artifact):
 
         Returns
         -------
-        ndarray of shape (n_series, n_paths, horizon)
+        ndarray of shape (n_series, n_paths, horizon - gap)
             Series in the order of :meth:`predict`'s rows (sorted by store, item).
         """
         check_int("DemandModel.sample_paths", "n_paths", n_paths, 1)
@@ -481,7 +522,7 @@ class DemandModel(Estimator, Artifact):
                              f"this one has {self._levels}")
         pred = self.predict(history, future, stores)
         levels = np.asarray(self._levels)
-        H = self.horizon
+        H = len(self._horizons)
         knots = pred[[f"q{q:g}" for q in levels]].to_numpy().reshape(-1, H, len(levels))
         rng = np.random.default_rng(random_state)
         lag = np.abs(np.arange(H)[:, None] - np.arange(H)[None, :])
@@ -508,7 +549,8 @@ class DemandModel(Estimator, Artifact):
             name = f"h{h}_{'point' if kind == 'point' else f'q{kind:g}'}.txt"
             booster.save_model(folder / name)
             files[f"{h}|{kind}"] = name
-        return {"anchor": str(self.anchor_.date()), "feature_names": self.feature_names_,
+        return {"anchor": str(self.anchor_.date()), "train_end": str(self.train_end_.date()),
+                "feature_names": self.feature_names_,
                 "store_categories": self.store_categories_,
                 "item_categories": self.item_categories_,
                 "store_attr_names": self.store_attr_names_, "files": files,
@@ -522,6 +564,9 @@ class DemandModel(Estimator, Artifact):
                                   for k, v in config.items()}
         model = cls(**kwargs)
         model.anchor_ = pd.Timestamp(state["anchor"])
+        # models saved before train_end was recorded: unknown (None)
+        model.train_end_ = (pd.Timestamp(state["train_end"]) if "train_end" in state
+                            else None)
         model.feature_names_ = list(state["feature_names"])
         model.store_categories_ = list(state["store_categories"])
         model.item_categories_ = list(state["item_categories"])

@@ -205,3 +205,42 @@ def test_bad_parameters_and_data(sales: pd.DataFrame, origin: pd.Timestamp,
         fitted.predict(hist, pd.concat([fut, stranger]))
     with pytest.raises(RuntimeError, match="not fitted"):
         DemandModel().predict(hist, fut)
+
+
+# ----------------------------------------------------------- gap, objectives, train_end
+def test_gap_trains_and_forecasts_only_the_later_horizons(sales: pd.DataFrame,
+                                                          origin: pd.Timestamp) -> None:
+    train = sales.loc[sales["date"] <= origin]
+    model = DemandModel(**dict(PARAMS, gap=1)).fit(train)
+    assert sorted({h for h, _ in model.boosters_}) == [2, 3]
+    assert model.train_end_ == origin
+    hist, fut = split(sales, origin, 3)
+    later = fut.loc[fut["date"] > origin + pd.Timedelta(weeks=1)]
+    pred = model.predict(hist, later)
+    assert sorted(pred["horizon"].unique()) == [2, 3]
+    with pytest.raises(DataValidationError, match=r"outside the horizon 2\.\.3"):
+        model.predict(hist, fut)
+    assert model.sample_paths(hist, later, 5, random_state=0).shape[2] == 2
+    with pytest.raises(ValueError, match="'gap' parameter"):
+        DemandModel(horizon=2, gap=2).fit(train)
+
+
+def test_mape_objective_forecasts_below_the_median() -> None:
+    """One series of i.i.d. demand {10, 100} with equal odds: the median is anywhere in
+    [10, 100] (L1), while the MAPE-optimal forecast is 10 (an over-forecast of 90 costs 9x
+    the percentage of an under-forecast of 90)."""
+    rng = np.random.default_rng(1)
+    n = 200
+    units = rng.choice([10.0, 100.0], size=n)
+    frame = pd.DataFrame({"store_id": "0", "item_id": "0",
+                          "date": START + pd.to_timedelta(np.arange(n) * 7, unit="D"),
+                          "units": units, "price": 2.0, "promo": 0.0, "feat": 0.0})
+    kw = dict(horizon=1, quantiles=(), n_estimators=30, learning_rate=0.1, num_leaves=4,
+              min_child_samples=20, lags=(1,), windows=(4,), n_jobs=1, calibration_periods=0)
+    hist = frame.iloc[:-1]
+    fut = frame.iloc[-1:].drop(columns="units")
+    mape = DemandModel(**dict(kw, objective="mape")).fit(hist).predict(hist, fut)["point"]
+    mean = DemandModel(**dict(kw, objective="tweedie")).fit(hist).predict(hist, fut)["point"]
+    assert float(mape.iloc[0]) < 20 and float(mean.iloc[0]) > 40
+    with pytest.raises(ValueError, match="'objective' parameter"):
+        DemandModel(objective="mse").fit(frame)
