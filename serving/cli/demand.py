@@ -35,8 +35,30 @@ def cmd_train_demand(args: argparse.Namespace) -> Any:
     return emit_summary(args, summary)
 
 
+def cmd_evaluate_protocol(args: argparse.Namespace) -> Any:
+    from serving.jobs.demand import evaluate_demand_protocol
+    with open_store(args, read_only=False) as store:
+        result = evaluate_demand_protocol(store, args.protocol, rounds=args.rounds,
+                                          show_progress=args.progress)
+    partial = "" if args.rounds == 10 else f" (first {args.rounds} of 10 rounds: partial)"
+    rows: list[tuple[Any, ...]] = [
+        (f"genlift DemandModel (mape objective){partial}", round(result["mape"], 2),
+         round(result["seconds"], 1))]
+    rows += [(f"{name} (published)", value, "-")
+             for name, value in result["published"].items()]
+    rows.sort(key=lambda r: r[1])
+    per_round = ", ".join(f"{r['mape']:.1f}" for r in result["rounds"])
+    emit(args, result, f"protocol msf-oj (Microsoft forecasting, Dominick's OJ: weeks 40-156, "
+         f"10 rounds forecasting T+2..T+3; run {result['run_id']}), {result['n']:,} scored "
+         f"store x brand x weeks\n" + table(rows, ["model", "MAPE %", "fit+predict s"])
+         + f"\nMAPE per round: {per_round}")
+    return result
+
+
 def cmd_evaluate_demand(args: argparse.Namespace) -> Any:
     from serving.jobs.demand import evaluate_demand
+    if args.protocol is not None:
+        return cmd_evaluate_protocol(args)
     with open_store(args, read_only=False) as store:
         result = evaluate_demand(store, cutoffs=args.cutoffs, horizon=args.horizon)
     metrics = result["metrics"]
@@ -99,6 +121,12 @@ def register(g: Groups) -> None:
                               "next periods; LightGBM against naive baselines.")
     p.add_argument("--cutoffs", type=int, default=4)
     p.add_argument("--horizon", type=int, default=4)
+    p.add_argument("--protocol", default=None, choices=["msf-oj"],
+                   help="a published protocol instead of the rolling backtest: msf-oj = "
+                        "Microsoft forecasting's Orange Juice benchmark (needs `data fetch "
+                        "dominicks-oj`), printed beside its published leaderboard")
+    p.add_argument("--rounds", type=int, default=10, choices=range(1, 11), metavar="1..10",
+                   help="msf-oj: run only the first rounds (default all 10)")
     p.set_defaults(func=cmd_evaluate_demand)
 
     p = g.sub.add_parser("forecast", parents=[g.common], help="forecast demand",

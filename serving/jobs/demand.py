@@ -21,7 +21,7 @@ from engine.demand import DemandModel, backtest
 from engine.demand.distributed import fit_dask
 from engine.inventory import plan
 from features.artifacts import write_json_atomic
-from features.errors import DataValidationError
+from features.errors import DataValidationError, check_choice
 from features.io import read_table_file, write_parquet_atomic
 from features.store import Store
 from serving.jobs.cluster import maybe_connect
@@ -113,6 +113,31 @@ def evaluate_demand(store: Store, *, cutoffs: int = 4, horizon: int = 4) -> dict
     store.finish_run(run_id, metrics=json.loads(metrics.to_json(orient="records")))
     return {"run_id": run_id, "cutoffs": [str(c) for c in result["cutoffs"]],
             "metrics": metrics}
+
+
+def evaluate_demand_protocol(store: Store, protocol: str, *, rounds: int = 10,
+                             show_progress: bool | None = None) -> dict[str, Any]:
+    """A published protocol (``msf-oj``) on the store's sales, recorded as a run: the
+    protocol's result without the predictions, plus ``run_id``."""
+    from tqdm.auto import tqdm
+
+    from engine.demand.protocols import msf_oj
+    from serving.jobs.data import tqdm_disable
+
+    check_choice("evaluate demand", "protocol", protocol, ("msf-oj",))
+    sales, stores = read_history(store)
+    run_id = store.start_run("evaluate-demand", {"protocol": protocol, "rounds": rounds},
+                             tables=["sales"])
+    with tqdm(total=rounds, desc="msf-oj", unit="round",
+              disable=tqdm_disable(show_progress)) as bar:
+        result = msf_oj(sales, stores, rounds=rounds,
+                        progress=lambda done, total: bar.update(1))
+    result.pop("predictions")
+    result["params"] = {k: list(v) if isinstance(v, tuple) else v
+                        for k, v in result["params"].items()}
+    store.finish_run(run_id, metrics={"mape": result["mape"], "seconds": result["seconds"],
+                                      "n": result["n"]})
+    return {"run_id": run_id, **result}
 
 
 def load_model(model_dir: str | Path) -> DemandModel:
