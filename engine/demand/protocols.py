@@ -41,7 +41,7 @@ FIRST_WEEK, LAST_WEEK, FIRST_TRAIN_END, ROUNDS, GAP, HORIZON = 40, 156, 135, 10,
 
 #: DemandModel settings of the protocol (chosen on pseudo-rounds within weeks <= 134).
 MSF_OJ_PARAMS: dict[str, Any] = dict(
-    horizon=GAP + HORIZON, gap=GAP, quantiles=(), objective="mape", n_estimators=200,
+    horizon=GAP + HORIZON, gap=GAP, quantiles=(), objective="mape", n_estimators=300,
     learning_rate=0.05, num_leaves=63, min_child_samples=100, lags=(1, 2, 3, 4, 8, 12),
     windows=(4, 8, 13), exog=("feat",), calibration_periods=0)
 

@@ -95,7 +95,7 @@ def cmd_backtest(args: argparse.Namespace,
     return result
 
 
-def _inventory_text(summary: dict[str, Any]) -> str:
+def inventory_text(summary: dict[str, Any]) -> str:
     level = summary["service_level"]
     main = [r for r in summary["totals"]
             if r["policy"] == "point" or r["target"] == level]
@@ -147,7 +147,7 @@ def cmd_backtest_inventory(args: argparse.Namespace) -> Any:
     summary = run_inventory_backtest(model, sales, stores,
                                      args.out or Path("reports/inventory_backtest.html"), cfg,
                                      show_progress=bool(args.progress))
-    emit(args, summary, _inventory_text(summary))
+    emit(args, summary, inventory_text(summary))
     return summary
 
 

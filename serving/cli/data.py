@@ -143,6 +143,8 @@ def cmd_demo(args: argparse.Namespace) -> Any:
     inv = pl["inventory"]
     print(f"\ninventory plan for {inv['series']} store x item series -> {inv['report']} "
           f"(table: {inv['parquet']})")
+    from serving.cli.backtest import inventory_text
+    print("\n" + inventory_text(pl["inventory_backtest"]))
     bt = result["backtest"]
     print(f"\nbacktest: {bt['strategies']} strategies on the sp500-20 history and "
           f"{bt['paths']} bootstrap paths of 10 years ({bt['seconds']:.1f} s); best real "

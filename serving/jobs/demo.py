@@ -29,6 +29,7 @@ from serving.jobs.backtest import run as run_backtest
 from serving.jobs.credit import train_credit
 from serving.jobs.data import BUILDERS, build_features, fetch_datasets, tqdm_disable
 from serving.jobs.demand import default_future, train_demand
+from serving.jobs.inventory_backtest import InventoryBacktestConfig, run_inventory_backtest
 from serving.jobs.lift import run_all
 from serving.jobs.recs import evaluate as evaluate_recs
 from serving.jobs.recs import train as train_recs
@@ -122,7 +123,15 @@ def demo_forecasting(store: Store, out_dir: Path) -> dict[str, Any]:
                                out_dir / "inventory" / "plan.html",
                                title="Inventory plan, lead time 2 weeks, service 98/95/90% "
                                      "by ABC class")
+    # did the plan work? replay the last 12 weeks with the real demand (the model is
+    # refit on the weeks before them, so the replay is out of sample)
+    start = pd.Timestamp(sales["date"].max()) - pd.Timedelta(weeks=11)
+    replay = run_inventory_backtest(
+        model, sales, stores, out_dir / "inventory" / "backtest.html",
+        InventoryBacktestConfig(lead_time=2, service_level=0.95, start=str(start.date()),
+                                paths=500, targets=(0.8, 0.9, 0.95, 0.98)))
     return {
+        "inventory_backtest": replay,
         "credit": {m: {k: v for k, v in s.items()} for m, s in credit["summary"].items()},
         "credit_paired": credit["paired"],
         "credit_model": credit_model["out"],
