@@ -244,3 +244,11 @@ def test_mape_objective_forecasts_below_the_median() -> None:
     assert float(mape.iloc[0]) < 20 and float(mean.iloc[0]) > 40
     with pytest.raises(ValueError, match="'objective' parameter"):
         DemandModel(objective="mse").fit(frame)
+
+
+def test_max_bin_reaches_the_boosters(sales: pd.DataFrame, origin: pd.Timestamp) -> None:
+    train = sales.loc[sales["date"] <= origin]
+    model = DemandModel(**dict(PARAMS, max_bin=15, quantiles=())).fit(train)
+    assert "[max_bin: 15]" in model.boosters_[(1, "point")].model_to_string()
+    with pytest.raises(ValueError, match="'max_bin' parameter"):
+        DemandModel(max_bin=1).fit(train)
