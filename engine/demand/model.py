@@ -181,8 +181,7 @@ class DemandModel(Estimator, Artifact):
         own = "DemandModel"
         for name, low in (("horizon", 1), ("gap", 0), ("n_estimators", 1), ("num_leaves", 2),
                           ("min_child_samples", 1), ("max_bin", 2), ("freq_days", 1),
-                          ("n_jobs", 0),
-                          ("calibration_periods", 0)):
+                          ("n_jobs", 0), ("calibration_periods", 0)):
             check_int(own, name, getattr(self, name), low)
         check_real(own, "learning_rate", self.learning_rate, 0.0, low_open=True)
         q = self.quantiles
@@ -201,7 +200,6 @@ class DemandModel(Estimator, Artifact):
         rs = self.random_state  # no Generator: LightGBM takes an int seed
         check_param(own, "random_state", rs, rs is None or (is_int(rs) and rs >= 0),
                     "None or an int in the range [0, inf)")
-
         check_param(own, "gap", self.gap, self.gap < self.horizon,
                     f"an int below horizon={self.horizon} (horizons gap+1..horizon are "
                     "forecast)")
@@ -250,11 +248,9 @@ class DemandModel(Estimator, Artifact):
                 orig[col] = orig[col].to_numpy() / scale
         tgt = target_features(target_rows, exog=self.exog, freq_days=self.freq_days)
         feats = pd.DataFrame(index=target_rows.index)
-        feats["store"] = pd.Categorical(target_rows["store_id"],
-                                        categories=self.store_categories_).codes
-        feats["item"] = pd.Categorical(target_rows["item_id"],
-                                       categories=self.item_categories_).codes
-        feats[["store", "item"]] = feats[["store", "item"]].replace(-1, np.nan)
+        for col, cats in (("store", self.store_categories_), ("item", self.item_categories_)):
+            codes = pd.Index(cats).get_indexer(target_rows[f"{col}_id"])  # unseen: -1
+            feats[col] = np.where(codes < 0, np.nan, codes)
         feats = pd.concat([feats, orig.set_axis(target_rows.index), tgt], axis=1)
         feats["log_scale"] = np.log(scale)
         with np.errstate(divide="ignore", invalid="ignore"):
