@@ -254,6 +254,43 @@ def _parse_insurance(files: dict[str, bytes]) -> dict[str, pd.DataFrame]:
     return {"policies": frame}
 
 
+CLRD = tuple(f"chainladder/utils/data/{f}.csv" for f in ("clrd", "clrd2025"))
+#: each CAS file's own column names -> the claims_triangles contract's
+CLRD_COLUMNS = {"GRCODE": "company", "GRNAME": "company_name", "LOB": "line",
+                "AccidentYear": "accident_year", "DevelopmentLag": "development_lag",
+                "IncurLoss": "incurred", "IncurredLosses": "incurred",
+                "CumPaidLoss": "paid", "EarnedPremNet": "premium",
+                "EarnedPremDIR": "premium_direct", "EarnedPremCeded": "premium_ceded",
+                "BulkLoss": "bulk_loss", "Single": "single",
+                "PostedReserve97": "posted_reserve", "PostedReserves2007": "posted_reserve"}
+
+
+def _parse_clrd(files: dict[str, bytes]) -> dict[str, pd.DataFrame]:
+    """Both CAS loss reserve databases of the wheel, long: clrd.csv holds accident years
+    1988-1997 as known at the end of 1997 (the upper-left triangles only), clrd2025.csv
+    accident years 1998-2007 with the full 10 x 10 squares (paid through 2016)."""
+    parts = []
+    for member in CLRD:
+        raw = pd.read_csv(io.BytesIO(files[member]), dtype=str, keep_default_na=False)
+        missing = sorted(set(CLRD_COLUMNS) - set(raw.columns) - {
+            "IncurLoss", "IncurredLosses", "PostedReserve97", "PostedReserves2007"})
+        if missing:
+            raise FetchError(f"clrd: {member} lacks columns {missing}")
+        frame = raw.rename(columns=CLRD_COLUMNS)[list(dict.fromkeys(
+            c for c in CLRD_COLUMNS.values()))]
+        frame["source"] = member.rsplit("/", 1)[-1]
+        parts.append(frame)
+    frame = pd.concat(parts, ignore_index=True)
+    for col in ("accident_year", "development_lag", "single"):
+        frame[col] = frame[col].astype("int64")
+    for col in ("incurred", "paid", "premium", "premium_direct", "premium_ceded",
+                "bulk_loss", "posted_reserve"):
+        frame[col] = frame[col].astype("float64")
+    frame["company_name"] = frame["company_name"].astype("string")
+    return {"claims_triangles": frame.sort_values(
+        ["line", "company", "accident_year", "development_lag"], ignore_index=True)}
+
+
 DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in [
@@ -345,6 +382,25 @@ DATASETS: dict[str, Dataset] = {
             "declares no licence (no License field or classifier in its METADATA), so "
             "genlift fetches it at run time and never commits it",
             {"policies": 1_338},
+        ),
+        Dataset(
+            "clrd",
+            "CAS Loss Reserve Database (Meyers & Shi, NAIC Schedule P): paid and incurred "
+            "losses and earned premium per insurer group x line x accident year x lag, "
+            "1988-1997 as known at the end of 1997 (clrd.csv, upper triangles) and "
+            "1998-2007 with the full squares, paid through 2016 (clrd2025.csv), as shipped "
+            "in chainladder's data folder",
+            "pypi-wheel", "chainladder", "0.10.1",
+            "ca1181d80ef9df0668d0dec5d3d9442c03c07cba142d76a286cc3a9700922175",
+            CLRD,
+            _parse_clrd,
+            "Casualty Actuarial Society Loss Reserving Data Pulled From NAIC Schedule P "
+            "(Meyers & Shi, 2011; https://www.casact.org/publications-research/research/"
+            "research-resources/loss-reserving-data-pulled-naic-schedule-p), published "
+            "by the CAS for research; cite Meyers & Shi (2011) and Meyers (2015, CAS "
+            "Monograph 1); chainladder is MPL-2.0; genlift fetches it at run time and "
+            "never commits it",
+            {"claims_triangles": 42_845 + 71_650},
         ),
     ]
 }

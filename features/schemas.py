@@ -123,6 +123,21 @@ SCHEMAS: dict[str, TableSchema] = {
              Column("charges", "float", min=0, rule=f"charges {NONNEG}")),
             key=("policy_id",),
         ),
+        # `genlift data fetch clrd`; premium and paid may be negative in the real data
+        # (ceded premium, salvage): the reserving entry point checks the one triangle used
+        TableSchema(
+            "claims_triangles",
+            (
+                *_ids("company", "line"),
+                Column("accident_year", "int"),
+                Column("development_lag", "int", min=1,
+                       rule="development lags count from 1 (the accident year itself)"),
+                Column("paid", "float"),
+                Column("incurred", "float", required=False),
+                Column("premium", "float"),
+            ),
+            key=("company", "line", "accident_year", "development_lag"),
+        ),
         TableSchema(
             "prices",
             (
