@@ -4,55 +4,38 @@ paired differences and Nadeau-Bengio corrected intervals (:func:`cross_validate`
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from engine.credit.baseline import WoeLogistic
 from engine.credit.data import check_labelled
-from engine.credit.metrics import METRICS, credit_metrics
+from engine.credit.metrics import METRICS, corrected_interval, credit_metrics
 from engine.credit.model import CreditModel
+from engine.credit.scorecard import Scorecard
 from features.credit import TARGET
 from features.errors import check_int, check_param
 
 logger = logging.getLogger(__name__)
 
 
-def _interval(values: np.ndarray, test_over_train: float) -> dict[str, Any]:
-    """Mean, std and 95% t-intervals: naive and Nadeau-Bengio corrected.
-
-    Repeated CV folds share training rows, so their scores are correlated and the naive
-    ``s / sqrt(n)`` is too small. The corrected resampled t (Nadeau & Bengio 2003;
-    Bouckaert & Frank 2004) uses ``s^2 (1/n + n_test/n_train)``; it is the one reported
-    as ``ci_low``/``ci_high`` and used for verdicts.
-    """
-    n = len(values)
-    mean = float(np.mean(values))
-    sd = float(np.std(values, ddof=1)) if n > 1 else 0.0
-    tq = float(stats.t.ppf(0.975, n - 1)) if n > 1 else float("nan")
-    naive = sd * math.sqrt(1 / n)
-    corr = sd * math.sqrt(1 / n + test_over_train)
-    out: dict[str, Any] = {
-        "mean": mean, "std": sd, "ci_low": mean - tq * corr, "ci_high": mean + tq * corr,
-        "naive_ci_low": mean - tq * naive, "naive_ci_high": mean + tq * naive}
-    if n > 1 and corr > 0:
-        out["p_value"] = float(2 * stats.t.sf(abs(mean) / corr, n - 1))
-    return out
+MODELS = ("lightgbm", "scorecard", "woe_logistic")
 
 
-def _make_model(name: str, seed: int, params: Mapping[str, Any]) -> CreditModel | WoeLogistic:
+def _make_model(name: str, seed: int, params: Mapping[str, Any]
+                ) -> CreditModel | Scorecard | WoeLogistic:
     if name == "lightgbm":
         return CreditModel(**{"random_state": seed, **params})
+    if name == "scorecard":
+        return Scorecard(**params)
     if name == "woe_logistic":
         return WoeLogistic(**params)
-    raise ValueError(f"The 'models' parameter of cross_validate must name 'lightgbm' or "
-                     f"'woe_logistic'. Got {name!r} instead.")
+    raise ValueError(f"The 'models' parameter of cross_validate must name one of {MODELS}. "
+                     f"Got {name!r} instead.")
 
 
 def cross_validate(
@@ -72,7 +55,7 @@ def cross_validate(
         ``repeats`` shuffles of stratified ``folds``-fold CV (25 test folds by default).
     seed : int, default 0
         Seed of the fold assignment; fold ``i`` gives the LightGBM model seed ``seed + i``.
-    models : sequence of {"lightgbm", "woe_logistic"}
+    models : sequence of {"lightgbm", "scorecard", "woe_logistic"}
         Models fitted on every training part and scored on its test part.
     baseline : str or None, default "woe_logistic"
         Paired differences are ``model - baseline`` on the same folds (none when the
@@ -109,9 +92,9 @@ def cross_validate(
     check_int("cross_validate", "seed", seed, 0)
     models = list(models)
     check_param("cross_validate", "models", models,
-                bool(models) and all(m in ("lightgbm", "woe_logistic") for m in models)
+                bool(models) and all(m in MODELS for m in models)
                 and len(set(models)) == len(models),
-                "a non-empty sequence of distinct names among 'lightgbm', 'woe_logistic'")
+                "a non-empty sequence of distinct names among " + ", ".join(MODELS))
     check_param("cross_validate", "baseline", baseline, baseline is None or
                 isinstance(baseline, str), "None or a model name")
     model_params = dict(model_params or {})
@@ -136,7 +119,7 @@ def cross_validate(
         logger.info("cross_validate: fold %d/%d done", i + 1, repeats * folds)
     table = pd.DataFrame(records)
     ratio = 1.0 / (folds - 1)
-    summary = {name: {m: _interval(table.loc[table.model == name, m].to_numpy(), ratio)
+    summary = {name: {m: corrected_interval(table.loc[table.model == name, m].to_numpy(), ratio)
                       for m in (*METRICS, "fit_seconds")} for name in models}
     paired: dict[str, Any] = {}
     base = table[table.model == baseline].set_index(["repeat", "fold"])
@@ -146,7 +129,7 @@ def cross_validate(
         other = table[table.model == name].set_index(["repeat", "fold"])
         block = {}
         for metric, higher in METRICS.items():
-            res = _interval((other[metric] - base[metric]).to_numpy(), ratio)
+            res = corrected_interval((other[metric] - base[metric]).to_numpy(), ratio)
             good = res["ci_low"] > 0 if higher else res["ci_high"] < 0
             bad = res["ci_high"] < 0 if higher else res["ci_low"] > 0
             res["higher_is_better"] = higher

@@ -11,10 +11,9 @@ Typing of the input (numerics as float, categoricals with categories fixed at fi
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -22,6 +21,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from engine.credit.base import REFIT, CreditPD
 from engine.credit.calibration import Calibrator, choose_calibration
 from engine.credit.data import (
     check_labelled,
@@ -29,8 +29,6 @@ from engine.credit.data import (
     frame_fingerprint,
     raise_problems,
 )
-from engine.estimator import Estimator
-from features.artifacts import Artifact
 from features.credit import ID, TARGET, CreditFeatures
 from features.errors import (
     DataValidationError,
@@ -51,13 +49,11 @@ DEFAULT_MONOTONE: Mapping[str, int] = {
     "duration_in_month": 1, "credit_amount": 1, "age_in_years": -1,
 }
 ARRAYS_FILE = "arrays.npz"
-REFIT = "train the model (`genlift train credit`)"
 MODEL_FILE = "model_{}.txt"  # one LightGBM text model per bag
-_PD_CLIP = 1e-6  # PD bounds for the points formula: a PD of exactly 0 or 1 has no log-odds
 _CALIBRATIONS = ("auto", "isotonic", "platt", "none")
 
 
-class CreditModel(Estimator, Artifact):
+class CreditModel(CreditPD):
     """LightGBM probability-of-default model with monotone constraints, calibration,
     reason codes and scorecard points.
 
@@ -140,8 +136,7 @@ class CreditModel(Estimator, Artifact):
     >>> model.score(apps.drop(columns="default")).head()  # doctest: +SKIP
     """
 
-    artifact_kind: ClassVar[str] = "credit"
-    artifact_refit: ClassVar[str] = REFIT
+    artifact_refit = REFIT
 
     def __init__(self, *, monotone: Mapping[str, int] | None = None, calibration: str = "auto",
                  n_bags: int = 5, validation_fraction: float = 0.2, n_estimators: int = 1000,
@@ -188,7 +183,7 @@ class CreditModel(Estimator, Artifact):
         check_param(own, "monotone", self.monotone, ok,
                     "None or a mapping of feature name to -1, 0 or +1")
 
-    def _resolve_monotone(self, features: CreditFeatures) -> dict[str, int]:
+    def resolve_monotone(self, features: CreditFeatures) -> dict[str, int]:
         if self.monotone is None:
             return {k: v for k, v in DEFAULT_MONOTONE.items() if k in features.numeric_}
         wrong = [k for k in self.monotone if k not in features.numeric_]
@@ -199,6 +194,22 @@ class CreditModel(Estimator, Artifact):
                 "applicants", table="applicants", column=wrong[0],
                 fix="constrain only numeric feature columns (categoricals have no order)")
         return {k: int(v) for k, v in self.monotone.items() if v != 0}
+
+    def booster_params(self, names: list[str], monotone: Mapping[str, int]
+                       ) -> dict[str, Any]:
+        """LightGBM parameters of this model for the feature ``names`` and the resolved
+        ``monotone`` constraints (:meth:`resolve_monotone`); the tuning search of
+        ``engine.credit.champion`` trains with exactly these."""
+        return {
+            "objective": "binary", "learning_rate": float(self.learning_rate),
+            "num_leaves": int(self.num_leaves), "min_data_in_leaf": int(self.min_child_samples),
+            "lambda_l2": float(self.reg_lambda), "max_cat_to_onehot": 8,
+            "cat_smooth": 10.0, "min_data_per_group": max(5, int(self.min_child_samples)),
+            "monotone_constraints": [monotone.get(c, 0) for c in names],
+            "monotone_constraints_method": "intermediate",
+            "seed": int(self.random_state), "deterministic": True, "force_col_wise": True,
+            "num_threads": 1 if self.n_jobs is None else int(self.n_jobs), "verbosity": -1,
+        }
 
     # ------------------------------------------------------------------------ fit
     def fit(self, applicants: pd.DataFrame, *, synthetic: pd.DataFrame | None = None,
@@ -246,7 +257,7 @@ class CreditModel(Estimator, Artifact):
                                       fix="add feature columns beside applicant_id/default")
         raise_problems(features, frame, "applicants",
                         "fill or drop rows with missing feature values before fitting")
-        monotone = self._resolve_monotone(features)
+        monotone = self.resolve_monotone(features)
         X = feature_matrix(features, frame)
         y = frame[TARGET].astype(int).to_numpy()
 
@@ -271,16 +282,7 @@ class CreditModel(Estimator, Artifact):
             if np.isfinite(rho) and rho * sign < 0:
                 logger.warning("CreditModel: monotone %s=%+d but its Spearman correlation "
                                "with default on the training rows is %+.3f", col, sign, rho)
-        params = {
-            "objective": "binary", "learning_rate": float(self.learning_rate),
-            "num_leaves": int(self.num_leaves), "min_data_in_leaf": int(self.min_child_samples),
-            "lambda_l2": float(self.reg_lambda), "max_cat_to_onehot": 8,
-            "cat_smooth": 10.0, "min_data_per_group": max(5, int(self.min_child_samples)),
-            "monotone_constraints": [monotone.get(c, 0) for c in names],
-            "monotone_constraints_method": "intermediate",
-            "seed": int(self.random_state), "deterministic": True, "force_col_wise": True,
-            "num_threads": 1 if self.n_jobs is None else int(self.n_jobs), "verbosity": -1,
-        }
+        params = self.booster_params(names, monotone)
         cat_idx = [j for j, c in enumerate(names) if c in features.categories_]
         rows = np.arange(len(y))
         if holdout is not None:
@@ -365,12 +367,6 @@ class CreditModel(Estimator, Artifact):
             raise RuntimeError("This CreditModel instance is not fitted yet; call "
                                "fit(applicants) before using it.")
 
-    def _check_frame(self, frame: object, owner: str) -> pd.DataFrame:
-        self._check_fitted()
-        if not isinstance(frame, pd.DataFrame):
-            raise TypeError(f"{owner} expects a pandas DataFrame; got {type(frame).__name__}")
-        return frame
-
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated PD of every applicant.
 
@@ -393,19 +389,6 @@ class CreditModel(Estimator, Artifact):
         if len(frame) == 0:
             return np.zeros(0)
         return self.calibrator_.predict(self._margin(feature_matrix(self.features_, frame)))
-
-    def points(self, pd_: np.ndarray) -> np.ndarray:
-        """Scorecard points of PDs: ``offset + factor * ln(odds_good)``.
-
-        ``factor = pdo / ln 2`` and ``offset = base_score - factor * ln(base_odds)``, so
-        odds (good : bad) ``base_odds`` score ``base_score`` points and each doubling of
-        the odds adds ``pdo`` points. PDs are clipped to ``[1e-6, 1 - 1e-6]`` first (an
-        isotonic calibration can output 0 or 1). NaN stays NaN.
-        """
-        p = np.clip(np.asarray(pd_, dtype=float), _PD_CLIP, 1 - _PD_CLIP)
-        factor = float(self.pdo) / math.log(2.0)
-        offset = float(self.base_score) - factor * math.log(float(self.base_odds))
-        return offset + factor * np.log((1 - p) / p)
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
         """PD, points and reason codes per applicant, with a per-row error column.
@@ -461,12 +444,7 @@ class CreditModel(Estimator, Artifact):
         if (~ok).any():
             logger.warning("CreditModel.score: %d of %d rows not scored (first: %s)",
                            int((~ok).sum()), n, errors[~ok][0])
-        out = pd.DataFrame({ID: frame[ID].to_numpy(), "pd": pd_, "score": self.points(pd_)})
-        for j in range(k):
-            out[f"reason_{j + 1}"] = names[:, j]
-            out[f"reason_{j + 1}_value"] = values[:, j]
-        out["error"] = errors
-        return out
+        return self.score_frame(frame, errors, pd_, self.points(pd_), names, values)
 
     # --------------------------------------------------------------- persistence
     # save(path) / load(path) come from features.artifacts.Artifact; the folder holds

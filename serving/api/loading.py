@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.credit import CreditModel
+from engine.credit import load_credit_model
 from engine.demand import DemandModel
 from features.errors import DataValidationError
 from serving.jobs.scoring import load_model, recommend_block
@@ -83,8 +83,8 @@ def _load_one(kind: str, folder: Path) -> LoadedModel:
         return LoadedModel(kind, folder, rec, meta, details)
     meta = _train_meta(kind, folder)
     if kind == "credit":
-        credit = CreditModel.load(folder / "model")
-        details = {"model_class": "CreditModel",
+        credit = load_credit_model(folder / "model")  # the champion: LightGBM or scorecard
+        details = {"model_class": type(credit).__name__,
                    "features": len(credit.features_.feature_names_),
                    "calibration": str(credit.calibration_)}
         return LoadedModel(kind, folder, credit, meta, details)

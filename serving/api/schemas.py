@@ -106,8 +106,10 @@ class SimilarResponse(BaseModel):
 
 class Reason(BaseModel):
     feature: str
-    contribution: float = Field(description="SHAP contribution to the log-odds of default "
-                                            "(uncalibrated model); positive raises the PD.")
+    contribution: float = Field(description="LightGBM champion: SHAP contribution to the "
+                                            "log-odds of default (uncalibrated model); "
+                                            "positive raises the PD. Scorecard champion: "
+                                            "points lost against the feature's best bin.")
 
 
 class CreditScore(BaseModel):

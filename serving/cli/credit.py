@@ -12,18 +12,39 @@ from serving.cli.common import (
     emit,
     emit_summary,
     open_store,
+    summary_text,
     table,
 )
 
+MODELS = ("auto", "lightgbm", "scorecard")  # engine.credit.CHOICES, without its import cost
+
 CREDIT_METRICS = ("auc", "ks", "brier", "pr_auc", "recall_at_fpr")
+
+
+def _cell(iv: dict[str, float]) -> str:
+    return f"{iv['mean']:.4f} [{iv['ci_low']:.4f}, {iv['ci_high']:.4f}]"
 
 
 def cmd_train_credit(args: argparse.Namespace) -> Any:
     from serving.jobs.credit import train_credit
     with open_store(args, read_only=False) as store:
-        summary = train_credit(store, args.out, with_synthetic=args.with_synthetic,
-                               synthetic_weight=args.synthetic_weight, seed=args.seed)
-    return emit_summary(args, summary)
+        summary = train_credit(store, args.out, model=args.model,
+                               with_synthetic=args.with_synthetic,
+                               synthetic_weight=args.synthetic_weight, seed=args.seed,
+                               cv_repeats=args.cv_repeats, cv_folds=args.cv_folds)
+    cv = summary["cv"]
+    rows = [(name, _cell(c["cv_auc"]), _cell(c["cv_brier"]),
+             "champion" if name == summary["champion"] else "")
+            for name, c in summary["candidates"].items()]
+    head = {k: summary[k] for k in ("run_id", "applicants", "synthetic_applicants",
+                                    "champion", "calibration", "out")}
+    emit(args, summary, summary_text(head) + f"\nreason: {summary['reason']}\n\n"
+         f"candidates, {cv['repeats']} x {cv['folds']} repeated stratified CV; mean "
+         "[95% CI, corrected for overlapping folds]\n"
+         + table(rows, ["model", "cv auc", "cv brier", ""])
+         + (f"\n\nscorecard table: {summary['scorecard_table']}"
+            if summary["scorecard_table"] else ""))
+    return summary
 
 
 def cmd_evaluate_credit(args: argparse.Namespace) -> Any:
@@ -52,10 +73,20 @@ def cmd_score_credit(args: argparse.Namespace) -> Any:
 
 def register(g: Groups) -> None:
     p = g.train.add_parser("credit", parents=[g.common], help="train the PD model",
-                           description="Train the LightGBM PD model (monotone constraints, "
-                           "calibration) on the store's applicants.")
+                           description="Train the credit champion on the store's "
+                           "applicants: a tuned LightGBM PD model (monotone constraints, "
+                           "calibration) or a points scorecard (monotone WOE bins, PDO "
+                           "points), chosen by repeated-CV AUC; the scorecard is kept "
+                           "unless LightGBM is significantly better.")
+    p.add_argument("--model", choices=MODELS, default="auto",
+                   help="auto: compare both and keep the champion (default); lightgbm or "
+                        "scorecard: fit that one")
+    p.add_argument("--cv-repeats", type=int, default=2,
+                   help="repeats of the stratified CV that compares the candidates")
+    p.add_argument("--cv-folds", type=int, default=5)
     p.add_argument("--with-synthetic", action="store_true",
-                   help="add synthetic_applicants as extra weighted training rows")
+                   help="add synthetic_applicants as extra weighted training rows "
+                        "(final fit only; the comparison runs on real rows)")
     add_train_arguments(p, seed=0)
     p.set_defaults(func=cmd_train_credit)
 
