@@ -30,7 +30,11 @@ TASKS: dict[str, str] = {
     "credit": "engine.lift.credit:CreditLiftTask",
     "demand": "engine.lift.demand:DemandLiftTask",
     "paths": "engine.lift.paths:PathsLiftTask",
+    "pricing": "engine.lift.pricing:PricingLiftTask",
 }
+#: What ``genlift lift all`` runs: the tasks of the demo's four datasets (``pricing``
+#: needs medical-insurance, which the demo does not fetch: run it by name).
+ALL_TASKS: tuple[str, ...] = ("recs", "credit", "demand", "paths")
 
 
 def get_task(name: str) -> LiftTask:
@@ -43,5 +47,5 @@ def get_task(name: str) -> LiftTask:
     return task
 
 
-__all__ = ["BUDGETS", "MIN_SEEDS", "REAL", "TASKS", "Arm", "ArmState", "LiftConfig",
+__all__ = ["ALL_TASKS", "BUDGETS", "MIN_SEEDS", "REAL", "TASKS", "Arm", "ArmState", "LiftConfig",
            "LiftSplit", "LiftTask", "Piece", "analyse", "get_task", "run_lift", "work_units"]

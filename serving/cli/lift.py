@@ -13,7 +13,7 @@ from serving.cli.common import Groups, emit, open_store, table
 if TYPE_CHECKING:
     from engine.lift import LiftConfig
 
-TASK_CHOICES = ("recs", "credit", "demand", "paths", "all")
+TASK_CHOICES = ("recs", "credit", "demand", "paths", "pricing", "all")
 
 
 def _param(text: str) -> tuple[str, Any]:

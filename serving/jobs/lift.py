@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from engine.lift import TASKS, LiftConfig, Piece, get_task, run_lift, work_units
+from engine.lift import ALL_TASKS, TASKS, LiftConfig, Piece, get_task, run_lift, work_units
 from features.artifacts import write_json_atomic
 from features.errors import DataValidationError
 from features.store import Store
@@ -34,7 +34,7 @@ from serving.reports.lift import summary_rows, write_index, write_task_report
 logger = logging.getLogger(__name__)
 
 DATASET_OF = {"recs": "movielens-100k", "credit": "german-credit", "demand": "dominicks-oj",
-              "paths": "sp500-20"}
+              "paths": "sp500-20", "pricing": "medical-insurance"}
 
 
 def _tables(store: Store, task_name: str, names: Sequence[str],
@@ -203,7 +203,7 @@ def run_all(store: Store, cfg: LiftConfig, out_dir: Path, *,
             ) -> dict[str, Any]:
     """Every task with the same budget, seeds and bootstrap settings (each task's own
     generators, baselines and ratios unless the config names them)."""
-    names = list(tasks or TASKS)
+    names = list(tasks or ALL_TASKS)
     known = {n: set(get_task(n).defaults(cfg.budget)["params"]) for n in names}
     unknown = [p for p in cfg.params if not any(p in k for k in known.values())]
     if unknown:
