@@ -23,6 +23,7 @@ import pandas as pd
 from engine.recommenders import (
     ALSRecommender,
     BPRRecommender,
+    EASERecommender,
     ItemKNNRecommender,
     PopularityRecommender,
     Recommender,
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 MODELS: dict[str, type[Recommender]] = {
     "als": ALSRecommender,
     "bpr": BPRRecommender,
+    "ease": EASERecommender,
     "itemknn": ItemKNNRecommender,
     "popularity": PopularityRecommender,
 }
@@ -52,6 +54,8 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
             "alpha": [1.0, 5.0, 20.0], "iterations": [15]},
     "bpr": {"factors": [64, 128], "learning_rate": [0.01, 0.05],
             "regularization": [0.001, 0.01], "iterations": [100, 200]},
+    "ease": {"regularization": [50.0, 100.0, 200.0, 350.0, 500.0, 750.0, 1000.0, 1500.0,
+                                2000.0]},
     "itemknn": {"k": [20, 50, 100, 200], "similarity": ["cosine", "bm25", "tfidf"]},
     "popularity": {},
 }
@@ -69,7 +73,7 @@ class EvalConfig:
     """One `genlift evaluate recs` run."""
 
     protocol: str = "msr"
-    models: tuple[str, ...] = ("als", "bpr", "itemknn", "popularity")
+    models: tuple[str, ...] = tuple(MODELS)
     k: int = 10
     tune: bool = False
     seed: int = 42

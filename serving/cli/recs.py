@@ -88,10 +88,11 @@ def cmd_score_similar(args: argparse.Namespace) -> Any:
 
 
 def register(g: Groups) -> None:
+    from engine.recommenders.evaluation import MODELS
     p = g.train.add_parser("recs", parents=[g.common], help="train a recommender",
                         description="Train a recommender on every interaction in the store "
                         "and save it in --out.")
-    p.add_argument("--model", default="als", choices=["als", "bpr", "itemknn", "popularity"])
+    p.add_argument("--model", default="als", choices=list(MODELS))
     p.add_argument("--tune", action="store_true",
                    help="pick parameters on a validation split carved out of the data")
     p.add_argument("--with-synthetic", action="store_true",
@@ -105,8 +106,7 @@ def register(g: Groups) -> None:
     p.add_argument("--protocol", default="msr", choices=["msr", "temporal"],
                    help="msr: Microsoft Recommenders' 75/25 per-user split, seed 42; "
                         "temporal: each user's last 5 interactions held out")
-    p.add_argument("--model", default="all",
-                   choices=["all", "als", "bpr", "itemknn", "popularity"])
+    p.add_argument("--model", default="all", choices=["all", *MODELS])
     p.add_argument("--tune", action="store_true", help="tune on a validation split first")
     p.add_argument("-k", type=int, default=10, help="list length (default 10)")
     p.add_argument("--seed", type=int, default=42)

@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from engine.recommenders import (
     ALSRecommender,
     BPRRecommender,
+    EASERecommender,
     ItemKNNRecommender,
     PopularityRecommender,
     Recommender,
@@ -463,6 +464,13 @@ class TestItemKNN(RecommenderContract):
             ItemKNNRecommender(similarity="jaccard").fit(blocks())
         with pytest.raises(ValueError, match=r"'k' parameter .* \[1, inf\). Got 0 instead"):
             ItemKNNRecommender(k=0).fit(blocks())
+
+
+class TestEASE(RecommenderContract):
+    """EASE-specific checks (reference formula, memory guard, ...) are in test_ease.py."""
+
+    def make(self) -> Recommender:
+        return EASERecommender(regularization=1.0, device="cpu")
 
 
 class TestPopularity(RecommenderContract):
