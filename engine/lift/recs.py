@@ -51,12 +51,14 @@ GRIDS: dict[str, dict[str, dict[str, list[Any]]]] = {
                 "iterations": [15]},
         "bpr": {"factors": [64], "learning_rate": [0.05], "regularization": [0.01],
                 "iterations": [100]},
+        "ease": {"regularization": [100.0, 500.0, 1000.0]},
     },
     "full": {
         "als": {"factors": [32, 64, 128], "regularization": [0.1, 1.0, 10.0],
                 "alpha": [5.0, 20.0], "iterations": [15]},
         "bpr": {"factors": [64, 128], "learning_rate": [0.01, 0.05], "regularization": [0.01],
                 "iterations": [100]},
+        "ease": {"regularization": [50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]},
     },
 }
 
@@ -335,7 +337,7 @@ class RecsLiftTask(LiftTask):
     primary: ClassVar[str] = "ndcg"
     known_generators: ClassVar[tuple[str, ...]] = ("vae", "gan")
     known_baselines: ClassVar[tuple[str, ...]] = ("crop",)
-    known_models: ClassVar[tuple[str, ...]] = ("als", "bpr")
+    known_models: ClassVar[tuple[str, ...]] = ("als", "bpr", "ease")
 
     def defaults(self, budget: str) -> dict[str, Any]:
         small = budget == "small"
