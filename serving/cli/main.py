@@ -18,7 +18,7 @@ from features.datasets import FetchError
 from features.errors import DataValidationError
 from features.store import DEFAULT_DB, DEFAULT_WAIT
 from features.version import __version__
-from serving.cli import augment, backtest, credit, data, demand, lift, pricing, recs, serve
+from serving.cli import augment, backtest, credit, data, demand, lift, pricing, recs, reserve, serve
 from serving.cli.common import EXIT_BAD_INPUT, EXIT_FETCH, Groups, wait_seconds
 
 
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     demand.register(groups)
     lift.register(groups)
     backtest.register(groups)
+    reserve.register(groups)
     serve.register(groups)
     data.register_demo(groups)
     return parser
