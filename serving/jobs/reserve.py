@@ -156,9 +156,9 @@ def run_reserve_backtest(store: Store, cfg: ReserveConfig, out: Path, *,
                                       fix=f"use one of {', '.join(known_lines)} or all")
     if cfg.valuation_year is None:
         # the latest valuation whose squares the store holds: the last accident year
-        # that has a value at the last lag, plus the lags
+        # with a value at the last lag (its square is complete)
         have = frame[frame["development_lag"] == frame["development_lag"].max()]
-        year = int(have["accident_year"].max()) + int(frame["development_lag"].max()) - 1
+        year = int(have["accident_year"].max())
     else:
         year = cfg.valuation_year
     started = time.perf_counter()
