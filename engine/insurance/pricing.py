@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import lightgbm as lgb
 import numpy as np
@@ -84,7 +84,7 @@ class PricingModel(Estimator, Artifact):
 
     def fit(self, policies: pd.DataFrame, *, synthetic: pd.DataFrame | None = None,
             synthetic_weight: float = 1.0, holdout: pd.DataFrame | None = None
-            ) -> PricingModel:
+            ) -> Self:
         """Learn the expected cost per policy.
 
         Parameters

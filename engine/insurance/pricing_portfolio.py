@@ -189,7 +189,9 @@ def simulate_book(generator: Generator, real: pd.DataFrame, n: int, *,
         have = 0
         while have < k:
             size = max(2 * (k - have), 500)
-            if drawn + size > max_draws:
+            # stop early when the selection's acceptance rate so far cannot fill the book
+            hopeless = drawn >= 10_000 and have / drawn * max_draws < k
+            if hopeless or drawn + size > max_draws:
                 raise DataValidationError(
                     f"the conditions {', '.join(map(str, select))} keep {have} of the "
                     f"{drawn:,} simulated policies drawn, fewer than the {k:,} wanted",

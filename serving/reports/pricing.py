@@ -203,7 +203,9 @@ def write_portfolio_report(result: Mapping[str, Any], books: Mapping[str, pd.Dat
     axes[1].legend(fontsize=8)
     keys = ["policies", "mean_premium", "median_premium", "p90_premium", "mean_charges",
             "loss_ratio", "loss_ratio_p5", "loss_ratio_p95"]
-    rows = [[name, *(s[k] for k in keys)] for name, s in result["books"].items()]
+    money = {"mean_premium", "median_premium", "p90_premium", "mean_charges"}
+    rows = [[name, *(f"{s[k]:,.0f}" if k in money else s[k] for k in keys)]
+            for name, s in result["books"].items()]
     mix_rows = [[r["factor"], r["value"], *(r[name] for name in books)]
                 for r in result["mix"]]
     shift = ", ".join(result["config"]["conditions"]) or "none"
