@@ -97,7 +97,8 @@ def test_points_follow_pdo_scaling_by_hand(card: Scorecard, linear: pd.DataFrame
     for col in ("amount", "age", "housing"):
         rows = table[table.feature == col].reset_index(drop=True)
         if col == "housing":
-            b = int(rows.index[rows["bin"].str.split(", ").apply(lambda c: row[col] in c)][0])
+            b = next(i for i, label in enumerate(rows["bin"])
+                     if row["housing"] in label.split(", "))
         else:
             b = int(np.searchsorted(card.bins_[col]["edges"], row[col], side="right"))
         total += rows.loc[b, "points"]
