@@ -185,7 +185,8 @@ def backtest_line(frame: pd.DataFrame, line: str, *, valuation_year: int,
     rows = []
     years = np.arange(valuation_year - 9, valuation_year + 1)
     for k, company in enumerate(tqdm(companies, desc=f"backtest {line}",
-                                     disable=not show_progress)):
+                                     disable=None if show_progress is None
+                                     else not show_progress)):
         sq = squares[company]
         assert sq["known"] is not None and sq["premium"] is not None
         tri = PaidTriangle(company, line, years, sq["known"], sq["premium"], sq["actual"],
