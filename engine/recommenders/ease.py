@@ -55,17 +55,31 @@ def ease_weights(gram: np.ndarray, regularization: float) -> np.ndarray:
     """
     n = gram.shape[0]
     gram[np.diag_indices(n)] += regularization
-    potrf, potri = scipy.linalg.get_lapack_funcs(("potrf", "potri"), (gram,))
-    # Cholesky, then the inverse from it, both in place: no second n x n buffer.
-    chol, info = potrf(gram, lower=False, overwrite_a=True, clean=False)
+    # G is symmetric, so its transpose is the same matrix in the Fortran order LAPACK
+    # works in: Cholesky, then the inverse from it, both in place (no n x n copy).
+    a = gram.T
+    potrf, potri = scipy.linalg.get_lapack_funcs(("potrf", "potri"), (a,))
+    chol, info = potrf(a, lower=False, overwrite_a=True, clean=False)
     if info == 0:
         chol, info = potri(chol, lower=False, overwrite_c=True)
     if info != 0:
         raise np.linalg.LinAlgError(
             f"X^T X + {regularization:g} I is not positive definite (LAPACK info {info}); "
             "raise the regularization")
-    inverse = np.triu(chol) + np.triu(chol, 1).T  # potri fills the upper triangle only
-    return _weights_from_inverse(inverse)
+    _mirror_upper(chol)  # potri fills the upper triangle only
+    return _weights_from_inverse(chol)
+
+
+def _mirror_upper(a: np.ndarray, block: int = 256) -> None:
+    """Copy the upper triangle of the square ``a`` onto its lower one, in place, a block
+    of rows at a time (``np.triu(a) + np.triu(a, 1).T`` would need three n x n arrays)."""
+    n = a.shape[0]
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        a[start:stop, :start] = a[:start, start:stop].T
+        diag = a[start:stop, start:stop]
+        lower = np.tril_indices(stop - start, -1)
+        diag[lower] = diag.T[lower]
 
 
 def _weights_from_inverse(inverse: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from engine.recommenders import EASERecommender, Recommender
 from engine.recommenders import ease as ease_module
-from engine.recommenders.ease import ease_memory_bytes, gram_matrix
+from engine.recommenders.ease import ease_memory_bytes, ease_weights, gram_matrix
 from engine.recommenders.evaluation import GRIDS, MODELS, make_model
 from features.errors import DataValidationError
 from features.matrix import InteractionMatrix, build_user_items
@@ -60,6 +60,24 @@ def test_gram_in_column_blocks() -> None:
     x = small_matrix().matrix
     np.testing.assert_array_equal(gram_matrix(x, np.float64, block=5),
                                   (x.T @ x).toarray().astype(np.float64))
+
+
+def test_inverse_runs_in_place() -> None:
+    """Beyond the Gram matrix, the fit allocates about the float32 weights only."""
+    import tracemalloc
+
+    n = 600
+    x = (np.random.default_rng(0).random((200, n)) < 0.05).astype(np.float64)
+    gram = x.T @ x
+    expected = reference(x, LAMBDA)
+    tracemalloc.start()
+    try:
+        weights = ease_weights(gram, LAMBDA)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * n * n  # the float32 B is 4 bytes a cell; a float64 copy would be 8
+    np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_float32_inverse_above_the_float64_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
