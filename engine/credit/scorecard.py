@@ -188,15 +188,13 @@ class Scorecard(CreditPD):
         m = len(edges) + 1
         good = np.bincount(codes, weights=w * (y == 0), minlength=m)
         bad = np.bincount(codes, weights=w * (y == 1), minlength=m)
-        best: tuple[float, list[list[int]], int] | None = None
+        tried: list[tuple[float, int, list[list[int]]]] = []
         for sign in (1, -1):
             groups = _merge_small(good, bad, _pava(good, bad, sign > 0), min_count)
             g = np.array([good[k].sum() for k in groups])
             b = np.array([bad[k].sum() for k in groups])
-            iv = _woe(g, b, float(self.smoothing))[1]
-            if best is None or iv > best[0] + 1e-12:
-                best = (iv, groups, sign)
-        groups, sign = best[1], best[2]  # type: ignore[index]
+            tried.append((_woe(g, b, float(self.smoothing))[1], sign, groups))
+        _, sign, groups = max(tried, key=lambda t: t[0])  # a tie keeps the rising one
         # a group's upper edge is the edge after its last fine bin
         new_edges = np.array([edges[grp[-1]] for grp in groups[:-1]], dtype=float)
         return new_edges, (sign if len(groups) > 1 else 0)
@@ -309,11 +307,11 @@ class Scorecard(CreditPD):
             lr = self._regress(self._woe_matrix(codes, active), y, w) if active else None
             # WOE grows with the good share, so a PD model needs a negative coefficient;
             # a positive one comes from collinearity and would reverse the bins' order.
-            wrong = [c for c, b in zip(active, lr.coef_[0], strict=True) if b > 0] \
-                if lr is not None else []
+            coefs = dict(zip(active, lr.coef_[0], strict=True)) if lr is not None else {}
+            wrong = [c for c in active if coefs[c] > 0]
             if not wrong:
                 break
-            worst = max(wrong, key=lambda c: lr.coef_[0][active.index(c)])  # type: ignore
+            worst = max(wrong, key=coefs.__getitem__)
             logger.info("Scorecard: dropping %s (coefficient of the wrong sign)", worst)
             active.remove(worst)
             self.dropped_.append(worst)
