@@ -72,6 +72,14 @@ def _relativity_plots(rel: pd.DataFrame) -> str:
     return html.img(fig)
 
 
+def _relativity_rows(rel: pd.DataFrame) -> list[list[Any]]:
+    wide = rel.assign(value=rel["value"].astype(str)).pivot_table(
+        index=["factor", "value"], columns="method", values="relativity", sort=False)
+    return [[factor, value, wide.loc[(factor, value)].get("GLM coefficient", np.nan),
+             wide.loc[(factor, value)].get("partial dependence", np.nan)]
+            for factor, value in wide.index]
+
+
 def write_train_report(summary: Mapping[str, Any], relativities: pd.DataFrame,
                        coefficients: pd.DataFrame, premiums: pd.DataFrame,
                        cv: Mapping[str, Any] | None, path: str | Path) -> Path:
@@ -91,6 +99,8 @@ def write_train_report(summary: Mapping[str, Any], relativities: pd.DataFrame,
          "exp(beta (x - base))). GBM: partial dependence (mean predicted cost with the "
          "factor set to the value, over up to 400 policies, relative to the base).</p>"
          + _relativity_plots(relativities)),
+        ("Relativities table", html.table(_relativity_rows(relativities),
+                                           ["factor", "value", "GLM", "GBM"])),
         ("GLM coefficients", html.table(coef_rows, ["term", "coef", "se", "p-value",
                                                      "exp(coef)", "95% low", "95% high"])),
         ("Premiums of the champion", html.img(fig)),

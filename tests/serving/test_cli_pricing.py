@@ -94,6 +94,15 @@ def test_price_portfolio_smoker_and_older_book(cli: Cli, db: str, model: Path,
     assert code == 0, err
     mixed = pd.read_parquet(tmp_path / "q" / "simulated_book.parquet")
     assert (mixed["region"] == "south").sum() == 80
+    # a generator from `genlift augment fit tabular --table policies`
+    code, _, err = cli("--db", db, "augment", "fit", "tabular", "--table", "policies",
+                       "--generator", "copula", "--out", str(tmp_path / "g"))
+    assert code == 0, err
+    code, text, err = cli("--db", db, "--json", "price", "portfolio", "--model", str(model),
+                          "--generator-dir", str(tmp_path / "g"), "--condition", "smoker=no",
+                          "--n", "100", "--books", "100", "--out", str(tmp_path / "r"))
+    assert code == 0, err
+    assert json.loads(text)["config"]["generator_dir"] == str(tmp_path / "g")
 
 
 def test_bad_input_exits_2(cli: Cli, db: str, model: Path, tmp_path: Path) -> None:
