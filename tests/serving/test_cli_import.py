@@ -133,8 +133,8 @@ BAD_INPUTS = [
     ("file-not-found", "users", "nope.csv", None,
      [], r"users: .*nope\.csv: file not found\. Fix: check the path"),
     ("unknown-table", "nonsense", "u.csv", "user_id\nu4\n",
-     [], r"unknown table 'nonsense'\. Fix: use one of applicants, customers, interactions, "
-         r"items, loans, policies, prices, sales, stores, users"),
+     [], r"unknown table 'nonsense'\. Fix: use one of applicants, claims_triangles, "
+         r"customers, interactions, items, loans, policies, prices, sales, stores, users"),
     ("map-unknown-column", "users", "u.csv", "customer\nc1\n",
      ["--map", "user_id=cust"], r"users: --map names column\(s\) cust that the file does not "
                                 r"have \(found: customer\)\. Fix: map target=SOURCE"),
