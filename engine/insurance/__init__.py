@@ -39,3 +39,13 @@ __all__ = [
     "pricing_metrics",
     "unit_deviance",
 ]
+
+# Claims reserving: reserving.py (paid triangles, the chainladder library's methods),
+# scenarios.py (synthetic development scenarios fitted across a line's companies),
+# reserve_backtest.py (percentiles of the actual outcomes, uniformity tests).
+from engine.insurance.reserve_backtest import ELIGIBILITY, backtest_line, uniformity  # noqa: E402
+from engine.insurance.reserving import PaidTriangle, ReserveDistribution, paid_triangle  # noqa: E402
+from engine.insurance.scenarios import DevelopmentScenarios  # noqa: E402
+
+__all__ += ["ELIGIBILITY", "DevelopmentScenarios", "PaidTriangle", "ReserveDistribution",
+            "backtest_line", "paid_triangle", "uniformity"]
