@@ -12,11 +12,12 @@ C[i, j])`` of company c, accident year i, lag j:
 - the noise has a calendar-year part (a shock shared by one diagonal, share ``omega2``
   of the variance: inflation and settlement-speed changes hit every accident year at
   once) and heavy tails (Student t, ``df`` degrees of freedom);
-- one scale ``kappa`` on every noise term, chosen by a **pseudo-backtest on the known
-  history** of every company of the line: refit on the triangles as known ``holdout``
-  years earlier, predict the paid losses of the last ``holdout`` diagonals (known at the
-  valuation) and take the ``kappa`` whose percentiles of those actual values are the
-  most uniform (KS distance). Nothing after the valuation year is ever used.
+- a spread ``kappa[j]`` per lag on every noise term, set by a **pseudo-backtest on the
+  known history** of every company of the line: refit on the triangles as known
+  ``holdout`` years earlier, predict the age-to-age factors that the last ``holdout``
+  diagonals revealed (all known at the valuation) and scale each lag's noise so that
+  the standardized one-step errors have the spread the model assumes (lags without
+  enough history keep 1). Nothing after the valuation year is ever used.
 
 Learned parameters end in ``_``; ``sample`` draws the future cumulative paid losses.
 """
@@ -85,12 +86,10 @@ class DevelopmentScenarios:
     prior_weight : float
         Pseudo-observations pulling a company's noise level toward the line's.
     holdout : int
-        Diagonals of the known history the pseudo-backtest predicts to choose ``kappa``
-        (0: ``kappa = 1``, no calibration).
-    calibration_scenarios : int
-        Scenarios per company in the pseudo-backtest.
+        Diagonals of the known history the pseudo-backtest predicts to set ``kappa_``
+        (0: ``kappa_ = 1``, no calibration).
     random_state : int, Generator or None
-        Seed of the pseudo-backtest and the default for :meth:`sample`.
+        The default seed of :meth:`sample`.
 
     Examples
     --------
@@ -100,13 +99,11 @@ class DevelopmentScenarios:
 
     def __init__(self, *, n_scenarios: int = 2000, df: float = 5.0,
                  prior_weight: float = 5.0, holdout: int = 3,
-                 calibration_scenarios: int = 400,
                  random_state: int | np.random.Generator | None = None) -> None:
         self.n_scenarios = n_scenarios
         self.df = df
         self.prior_weight = prior_weight
         self.holdout = holdout
-        self.calibration_scenarios = calibration_scenarios
         self.random_state = random_state
 
     # -- fitting ------------------------------------------------------------------------
@@ -122,9 +119,6 @@ class DevelopmentScenarios:
                     "a float in the range [0, inf)")
         check_param(owner, "holdout", self.holdout,
                     is_int(self.holdout) and 0 <= self.holdout <= 5, "an int in [0, 5]")
-        check_param(owner, "calibration_scenarios", self.calibration_scenarios,
-                    is_int(self.calibration_scenarios) and self.calibration_scenarios >= 10,
-                    "an int in the range [10, inf)")
 
     @staticmethod
     def _line_params(triangles: Sequence[np.ndarray], prior_weight: float) -> dict[str, Any]:
@@ -207,11 +201,10 @@ class DevelopmentScenarios:
                              ">= 3 x 3")
         self.n_ = n
         self.n_companies_ = len(tris)
-        rng = np.random.default_rng(self.random_state)
         self.kappa_ = np.ones(n - 1)
         self.calibration_: dict[str, Any] = {}
         if self.holdout > 0 and n - self.holdout >= 3:
-            self._calibrate([truncate(t, self.holdout) for t in tris], tris, rng)
+            self._calibrate([truncate(t, self.holdout) for t in tris], tris)
         params = self._line_params(tris, self.prior_weight)
         self.mu_ = params["mu"]
         self.sigma2_ = params["sigma2"]
@@ -220,8 +213,7 @@ class DevelopmentScenarios:
         self.trim_ = params["trim"]
         return self
 
-    def _calibrate(self, past: list[np.ndarray], now: list[np.ndarray],
-                   rng: np.random.Generator) -> None:
+    def _calibrate(self, past: list[np.ndarray], now: list[np.ndarray]) -> None:
         """Per lag j, ``kappa[j]`` = the robust spread of the one-step-ahead standardized
         errors of the factors that the last ``holdout`` diagonals revealed, predicted
         from the triangles as known ``holdout`` years earlier (t-noise's MAD matched)."""

@@ -14,8 +14,8 @@ from serving.cli.common import Groups, emit, open_store, table
 def cmd_reserve(args: argparse.Namespace) -> Any:
     from serving.jobs.reserve import ReserveConfig, run_reserve, run_reserve_backtest
     methods: tuple[str, ...] = METHODS if args.method == "all" else (args.method,)
-    if args.backtest:
-        methods = tuple(m for m in methods if m != "chainladder") or ("mack",)
+    if args.backtest and args.method == "all":
+        methods = tuple(m for m in methods if m != "chainladder")  # a point, no spread
     cfg = ReserveConfig(line=args.line, company=args.company, methods=methods,
                         valuation_year=args.valuation_year, n_sims=args.sims,
                         n_boot=args.boot, seed=args.seed, backtest=args.backtest,

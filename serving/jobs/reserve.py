@@ -65,6 +65,10 @@ class ReserveConfig:
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"The '{name}' parameter of ReserveConfig must be an int "
                                  f"in the range [{low}, inf). Got {value!r} instead.")
+        if self.backtest and set(self.methods) == {"chainladder"}:
+            raise DataValidationError(
+                "the backtest tests predictive distributions; chainladder alone gives a "
+                "point estimate", fix="use --method mack, bootstrap, synthetic or all")
         if not self.backtest and not self.company:
             raise DataValidationError("genlift reserve needs --company (or --backtest)",
                                       fix="give --company C --line L, or --backtest --line L")

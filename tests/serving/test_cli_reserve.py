@@ -100,6 +100,7 @@ def test_reserve_backtest_json(cli: Cli, db: str, tmp_path: Path) -> None:
     (["--company", "1", "--line", "nope"], "has no line 'nope'"),
     (["--line", "x"], "needs --company"),
     (["--backtest", "--line", "nope"], "has no line 'nope'"),
+    (["--backtest", "--line", "x", "--method", "chainladder"], "a point estimate"),
 ])
 def test_reserve_bad_input(cli: Cli, db: str, tmp_path: Path, args: list[str],
                            message: str) -> None:
