@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from engine.recommenders import EASERecommender
+from engine.recommenders.evaluation import GRIDS
 from features.store import Store
 from serving.jobs import scoring
 
@@ -42,8 +43,7 @@ def test_train_score_and_similar(cli: Cli, db: str, tmp_path: Path) -> None:
     assert code == 0, err
     summary = json.loads(text)
     assert summary["model"] == "ease" and summary["items"] == 30
-    assert summary["params"]["regularization"] in (50.0, 100.0, 200.0, 350.0, 500.0, 750.0,
-                                                   1000.0, 1500.0, 2000.0)
+    assert summary["params"]["regularization"] in GRIDS["ease"]["regularization"]
     model, meta = scoring.load_model(tmp_path / "m")  # what `score` and `serve` load
     assert isinstance(model, EASERecommender) and meta["model"] == "ease"
     assert model.regularization == summary["params"]["regularization"]
