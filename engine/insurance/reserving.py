@@ -260,10 +260,13 @@ def mack_reserve(tri: PaidTriangle) -> ReserveDistribution:
 def bootstrap_reserve(tri: PaidTriangle, *, n_sims: int = 500,
                       random_state: int | None = 0) -> ReserveDistribution:
     """``cl.BootstrapODPSample`` then ``cl.Chainladder`` on each resampled triangle: the
-    ODP bootstrap's simulated ultimates (with the library's process variance)."""
+    ODP bootstrap's simulated ultimates (with the library's process variance).
+
+    chainladder 0.10.1 seeds its process variance with ``None if not random_state``, so
+    a seed of 0 would draw it unseeded: genlift passes ``random_state + 1``."""
     import chainladder as cl
 
-    seed = None if random_state is None else int(random_state)
+    seed = None if random_state is None else int(random_state) + 1
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         sims = cl.BootstrapODPSample(n_sims=n_sims, random_state=seed).fit_transform(
