@@ -2,10 +2,12 @@
 
 :class:`ItemIndex` finds, for each query vector (a user's factors), the ``k`` items with
 the largest inner product. ``kind="flat"`` is exact (``faiss.IndexFlatIP``). For large
-catalogues ``"ivf"`` (``IndexIVFFlat``, ``nprobe`` lists visited) and ``"hnsw"``
-(``IndexHNSWFlat``, ``efSearch`` candidates) are approximate L2 indexes over the
-MIPS-to-L2 transform: with ``M`` the largest item norm, item ``v`` becomes
-``[v, sqrt(M^2 - |v|^2)]`` and query ``q`` becomes ``[q, 0]``, so that
+catalogues ``"ivf"`` (``IndexIVFFlat``, ``nprobe`` lists visited) is an approximate L2
+index over the MIPS-to-L2 transform, and ``"hnsw"`` searches the largest-norm items
+exactly and the rest with an inner-product ``IndexHNSWFlat`` (see
+:mod:`engine.recommenders.mips_hnsw` for why the transform fails HNSW). The
+transform: with ``M`` the largest item norm, item ``v`` becomes ``[v, sqrt(M^2 - |v|^2)]``
+and query ``q`` becomes ``[q, 0]``, so that
 ``|q' - v'|^2 = |q|^2 + M^2 - 2 q.v``: the nearest item in L2 is the one with the largest
 inner product. Whatever the index, the scores returned are exact inner products of the
 returned items, and each row has exactly ``k`` items whenever the catalogue minus the
@@ -24,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from engine.estimator import Estimator
+from engine.recommenders.mips_hnsw import HEAD_SHARE, build_head_tail, head_tail_candidates
 from features.artifacts import Artifact
 from features.errors import GenliftWarning, check_int, check_param, is_int
 
@@ -219,7 +222,8 @@ class ItemIndex(Estimator, Artifact):
     ----------
     kind : {"flat", "ivf", "hnsw"}, default "flat"
         ``"flat"``: exact ``IndexFlatIP``. ``"ivf"``: ``IndexIVFFlat`` (L2, over the
-        MIPS-to-L2 transform). ``"hnsw"``: ``IndexHNSWFlat`` (L2, same transform).
+        MIPS-to-L2 transform). ``"hnsw"``: the ``head_share`` largest-norm items exactly,
+        the others in an ``IndexHNSWFlat`` with ``METRIC_INNER_PRODUCT``.
     nlist : int, optional
         IVF lists; ``4 * sqrt(I)`` by default, at most ``I // 39`` (FAISS wants 39
         training points per centroid) and at least 1.
@@ -231,6 +235,8 @@ class ItemIndex(Estimator, Artifact):
         HNSW candidates while building.
     ef_search : int, default 128
         HNSW candidates while searching (raised to the number of items fetched).
+    head_share : float, default 0.02
+        HNSW: share of the items, largest norms first, searched exactly.
     use_gpu : {"auto", True, False}, default "auto"
         Put flat / IVF indexes on all GPUs when ``faiss.get_num_gpus() > 0``. ``True``
         without a GPU warns and stays on the CPU. HNSW always runs on the CPU.
@@ -242,7 +248,7 @@ class ItemIndex(Estimator, Artifact):
     index_ : faiss.Index
         The (CPU) index; ``gpu_index_`` holds the GPU copy when one is used.
     max_norm_ : float
-        ``M`` of the MIPS transform (ivf / hnsw).
+        ``M`` of the MIPS transform (ivf); the largest norm outside the head (hnsw).
 
     Examples
     --------
@@ -265,6 +271,7 @@ class ItemIndex(Estimator, Artifact):
         hnsw_m: int = 32,
         ef_construction: int = 200,
         ef_search: int = 128,
+        head_share: float = HEAD_SHARE,
         use_gpu: bool | Literal["auto"] = "auto",
     ) -> None:
         self.kind = kind
@@ -273,6 +280,7 @@ class ItemIndex(Estimator, Artifact):
         self.hnsw_m = hnsw_m
         self.ef_construction = ef_construction
         self.ef_search = ef_search
+        self.head_share = head_share
         self.use_gpu = use_gpu
 
     # -- fitting -----------------------------------------------------------------------
@@ -291,6 +299,8 @@ class ItemIndex(Estimator, Artifact):
         positive("hnsw_m", self.hnsw_m)
         positive("ef_construction", self.ef_construction)
         positive("ef_search", self.ef_search)
+        check_param(owner, "head_share", self.head_share, isinstance(self.head_share, float)
+                    and 0.0 <= self.head_share <= 1.0, "a float in the range [0, 1]")
         check_param(owner, "use_gpu", self.use_gpu, self.use_gpu in ("auto", True, False),
                     "'auto', True or False")
 
@@ -322,10 +332,16 @@ class ItemIndex(Estimator, Artifact):
             self.item_ids_ = None
         self.item_factors_ = items
         self.max_norm_ = 0.0
+        self.head_ = self.tail_ids_ = np.zeros(0, dtype=np.int64)
         if self.kind == "flat":
             index: faiss.Index = faiss.IndexFlatIP(dim)
             index.add(items)
             self.nlist_ = 0
+        elif self.kind == "hnsw":
+            self.nlist_ = 0
+            self.head_, self.tail_ids_, index, self.max_norm_ = build_head_tail(
+                items, head_share=float(self.head_share), hnsw_m=int(self.hnsw_m),
+                ef_construction=int(self.ef_construction))
         else:
             base, self.max_norm_ = mips_transform(items)
             if self.kind == "ivf":
@@ -341,11 +357,6 @@ class ItemIndex(Estimator, Artifact):
                 index.add(base)
                 # The quantizer must outlive this scope; faiss holds a raw pointer.
                 self._quantizer = quantizer
-            else:
-                self.nlist_ = 0
-                index = faiss.IndexHNSWFlat(dim + 1, int(self.hnsw_m), faiss.METRIC_L2)
-                index.hnsw.efConstruction = int(self.ef_construction)
-                index.add(base)
         self.index_ = index
         self.gpu_index_ = self._to_gpu(index)
         self.n_items_ = n_items
@@ -380,7 +391,11 @@ class ItemIndex(Estimator, Artifact):
 
     def _raw_search(self, q: np.ndarray, k_fetch: int) -> np.ndarray:
         """Candidate item indices (B, k_fetch) from FAISS, -1 where it found none."""
-        if self.kind != "flat":
+        if self.kind == "hnsw":
+            return head_tail_candidates(q, self.item_factors_, self.head_, self.tail_ids_,
+                                        self.index_, self.max_norm_, k_fetch,
+                                        int(self.ef_search))
+        if self.kind == "ivf":
             q = np.hstack([q, np.zeros((q.shape[0], 1), dtype=np.float32)])
         index = self.gpu_index_ if (self.gpu_index_ is not None and k_fetch <= _GPU_MAX_K) \
             else self.index_
@@ -390,10 +405,6 @@ class ItemIndex(Estimator, Artifact):
             # Per-call parameters leave the shared index untouched (thread-safe searches).
             params = faiss.SearchParametersIVF(  # type: ignore[call-arg]
                 nprobe=int(min(self.nprobe, self.nlist_)))
-            _, idx = index.search(q, k_fetch, params=params)
-        elif self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]
-                efSearch=int(max(self.ef_search, k_fetch)))
             _, idx = index.search(q, k_fetch, params=params)
         else:
             _, idx = index.search(q, k_fetch)
@@ -497,7 +508,8 @@ class ItemIndex(Estimator, Artifact):
     # save(path) / load(path) come from features.artifacts.Artifact; the folder holds
     # arrays.npz (item factors and ids) and index.faiss (the CPU index, no pickles).
     def _save_state(self, folder: Path) -> dict[str, Any]:
-        arrays: dict[str, np.ndarray] = {"item_factors": self.item_factors_}
+        arrays: dict[str, np.ndarray] = {"item_factors": self.item_factors_,
+                                         "head": self.head_, "tail_ids": self.tail_ids_}
         if self.item_ids_ is not None:
             ids = self.item_ids_
             arrays["item_ids"] = ids if ids.dtype.kind in "iufU" else ids.astype(str)
@@ -514,6 +526,8 @@ class ItemIndex(Estimator, Artifact):
         with np.load(folder / "arrays.npz", allow_pickle=False) as data:
             self.item_factors_ = np.ascontiguousarray(data["item_factors"], dtype=np.float32)
             self.item_ids_ = data["item_ids"] if "item_ids" in data else None
+            self.head_ = data["head"] if "head" in data else np.zeros(0, dtype=np.int64)
+            self.tail_ids_ = data["tail_ids"] if "tail_ids" in data else self.head_
         self.index_ = faiss.read_index(str(folder / "index.faiss"))
         fitted = state["fitted"]
         self.n_items_, self.dim_ = int(fitted["n_items"]), int(fitted["dim"])

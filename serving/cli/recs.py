@@ -12,11 +12,13 @@ from serving.cli.common import (
     add_cluster_argument,
     add_train_arguments,
     emit,
-    emit_summary,
     open_store,
     summary_text,
     table,
 )
+
+INDEX_CHOICES = ("auto", "exact", "flat", "ivf", "hnsw")
+BREAK_EVEN_ITEMS = 50_000
 
 
 # -- recommendations -----------------------------------------------------------------------
@@ -66,11 +68,11 @@ def cmd_score_recommend(args: argparse.Namespace) -> Any:
     with open_store(args, read_only=False) as store, maybe_connect(args.cluster) as client:
         summary = score_recommend(store, args.model, args.out, top_k=args.top_k,
                                   block_users=args.block_users, show_progress=args.progress,
-                                  client=client)
+                                  client=client, index=args.index)
         if args.to_store:
             summary["store_table"] = "recommendations"
             summary["store_rows"] = to_store(store, args.out, "recommendations")
-    return emit_summary(args, summary)
+    return _emit_scoring(args, summary, "users")
 
 
 def cmd_score_similar(args: argparse.Namespace) -> Any:
@@ -79,12 +81,33 @@ def cmd_score_similar(args: argparse.Namespace) -> Any:
     with maybe_connect(args.cluster) as client:
         summary = score_similar_items(args.model, args.out, top_k=args.top_k,
                                       block_items=args.block_items,
-                                      show_progress=args.progress, client=client)
+                                      show_progress=args.progress, client=client,
+                                      index=args.index)
     if args.to_store:
         with open_store(args, read_only=False) as store:
             summary["store_table"] = "similar_items"
             summary["store_rows"] = to_store(store, args.out, "similar_items")
-    return emit_summary(args, summary)
+    return _emit_scoring(args, summary, "items")
+
+
+def _emit_scoring(args: argparse.Namespace, summary: dict[str, Any], unit: str) -> Any:
+    """A scoring summary; the index it used, and its measured recall, as readable lines."""
+    info = dict(summary.get("index") or {})
+    lines = [summary_text({k: v for k, v in summary.items() if k != "index"})]
+    if info:
+        how = info.get("status", "")
+        if how == "built" or how == "rebuilt":
+            how += f" in {info.get('build_s')} s"
+        if info.get("reason"):
+            how += f" because {info['reason']}"
+        lines.append(f"index: {info['kind']} (requested {info.get('requested')}"
+                     + (f"; {how}, {info['folder']}" if how else "") + ")")
+    rec = info.get("recall")
+    if rec:
+        lines.append(f"recall@{rec['k']} vs exact search: {rec['recall_at_k']:.4f} on a "
+                     f"sample of {rec['sample']} {unit}")
+    emit(args, summary, "\n".join(lines))
+    return summary
 
 
 def register(g: Groups) -> None:
@@ -132,5 +155,13 @@ def _add_scoring_arguments(p: argparse.ArgumentParser, unit: str, table: str) ->
     p.add_argument(f"--block-{unit}", type=int, default=4096, help=f"{unit} per partition")
     p.add_argument("--to-store", action="store_true",
                    help=f"also load the result into the store table `{table}`")
+    # Literal here so that `genlift --help` does not import FAISS; a test keeps them equal
+    # to engine.recommenders.index_store's INDEX_CHOICES and BREAK_EVEN_ITEMS.
+    p.add_argument("--index", default="auto", choices=list(INDEX_CHOICES),
+                   help="how factor models (als, bpr) are searched: exact (blocked GEMM), "
+                        "flat (FAISS, exact), ivf or hnsw (approximate; recall@k is measured "
+                        f"on a sample and reported); auto: exact below {BREAK_EVEN_ITEMS:,} "
+                        "items, hnsw from there. Other models accept only exact / auto. The "
+                        "index is saved in the model folder and reused")
     add_cluster_argument(p, "score the partitions")
 

@@ -32,10 +32,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from engine.recommenders import Recommender
+from engine.recommenders.index_store import (
+    APPROXIMATE,
+    load_index,
+    load_or_build_index,
+    resolve_index,
+    sample_recall,
+    sample_similar_recall,
+)
+from engine.recommenders.retrieval import ItemIndex
+from engine.recommenders.topk import known_topk
 from features.errors import DataValidationError
 from features.store import Store, q
 
@@ -69,6 +78,7 @@ def _prepare(out: Path, manifest: dict[str, Any]) -> None:
     path = out / MANIFEST
     if path.exists():
         old = json.loads(path.read_text())
+        old.pop("recall", None)  # measured after the check, see _record_recall
         if old != manifest:
             raise DataValidationError(
                 f"{out} holds the output of another scoring run (model run "
@@ -81,6 +91,23 @@ def _prepare(out: Path, manifest: dict[str, Any]) -> None:
     tmp = out / f".{MANIFEST}.tmp"
     tmp.write_text(json.dumps(manifest, indent=2))
     os.replace(tmp, path)
+
+
+def _record_recall(out: Path, manifest: dict[str, Any], recall: dict[str, Any]) -> None:
+    """Add an approximate run's measured recall to its manifest (atomically)."""
+    tmp = out / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps({**manifest, "recall": recall}, indent=2))
+    os.replace(tmp, out / MANIFEST)
+
+
+def _choose_index(model: Recommender, model_dir: str | Path, choice: str, purpose: str,
+                  owner: str) -> tuple[str, ItemIndex | None, dict[str, Any]]:
+    """The index kind of a run, the index (None for exact search) and what happened."""
+    kind = resolve_index(model, choice, owner=owner)
+    if kind == "exact":
+        return kind, None, {"kind": "exact", "requested": choice}
+    index, info = load_or_build_index(model_dir, model, kind, purpose=purpose)
+    return kind, index, {**info, "requested": choice}
 
 
 def _write_partitions(out: Path, ids: np.ndarray, block: int,
@@ -145,20 +172,26 @@ def _write_partitions_dask(client: Client, out: Path, ids: np.ndarray, block: in
 
 
 # One model per worker process, loaded on first use: the key holds the params.json mtime,
-# so a model folder written again is read again.
-_MODEL_CACHE: dict[tuple[str, int], tuple[Recommender, threading.Lock]] = {}
+# so a model folder written again is read again. Its saved index (the driver built it)
+# is loaded with it when the run uses one.
+_MODEL_CACHE: dict[tuple[str, int, str, str],
+                   tuple[Recommender, ItemIndex | None, threading.Lock]] = {}
 _MODEL_CACHE_LOCK = threading.Lock()
 
 
-def _cached_model(model_dir: str) -> tuple[Recommender, threading.Lock]:
+def _cached_model(model_dir: str, index_kind: str = "exact", purpose: str = "recommend"
+                  ) -> tuple[Recommender, ItemIndex | None, threading.Lock]:
     path = Path(model_dir) / "model"
     params = path / "params.json"
-    key = (str(path), params.stat().st_mtime_ns if params.exists() else -1)
+    key = (str(path), params.stat().st_mtime_ns if params.exists() else -1, index_kind,
+           purpose)
     with _MODEL_CACHE_LOCK:
         hit = _MODEL_CACHE.get(key)
         if hit is None:
             _MODEL_CACHE.clear()
-            hit = (Recommender.load(path), threading.Lock())
+            index = None if index_kind == "exact" else load_index(model_dir, index_kind,
+                                                                  purpose)
+            hit = (Recommender.load(path), index, threading.Lock())
             _MODEL_CACHE[key] = hit
     return hit
 
@@ -177,17 +210,35 @@ def _write_part(out: str, part: int, frame: pd.DataFrame) -> int:
 
 
 def _recommend_frame(model: Recommender, block: np.ndarray, top_k: int, exclude_seen: bool,
-                     history: pd.DataFrame | None, run_id: str) -> pd.DataFrame:
+                     history: pd.DataFrame | None, run_id: str,
+                     index: ItemIndex | None = None) -> pd.DataFrame:
     items, scores, fallback = recommend_block(model, block, top_k, exclude_seen=exclude_seen,
-                                              interactions=history)
+                                              interactions=history, index=index)
     frame = _ranked_frame(("user_id", block), ("item_id", items), scores, top_k, run_id)
     frame["fallback"] = np.repeat(fallback, top_k)
     return frame
 
 
+def similar_block(model: Recommender, items: np.ndarray, top_k: int, *,
+                  index: ItemIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``top_k`` most similar items of known ``items``: the model's own
+    ``similar_items``, or, with a ``similar`` index (unit item factors), its cosine
+    search with each item excluded from its own list."""
+    if index is None:
+        return model.similar_items(items, n=top_k)
+    pos = np.searchsorted(model.item_ids_, np.asarray(items, dtype=object).astype(str))
+    pos = np.clip(pos, 0, len(model.item_ids_) - 1)
+    if (model.item_ids_[pos] != np.asarray(items).astype(str)).any() \
+            or top_k > len(model.item_ids_) - 1:
+        return model.similar_items(items, n=top_k)  # its errors name the problem
+    cols, scores = index.search(index.item_factors_[pos], top_k,
+                                exclude=[{int(p)} for p in pos])
+    return model.item_ids_[cols], scores
+
+
 def _similar_frame(model: Recommender, block: np.ndarray, top_k: int,
-                   run_id: str) -> pd.DataFrame:
-    similar, scores = model.similar_items(block, n=top_k)
+                   run_id: str, index: ItemIndex | None = None) -> pd.DataFrame:
+    similar, scores = similar_block(model, block, top_k, index=index)
     return _ranked_frame(("item_id", block), ("similar_item_id", similar), scores, top_k,
                          run_id)
 
@@ -206,32 +257,36 @@ def _ranked_frame(key: tuple[str, np.ndarray], ranked: tuple[str, np.ndarray],
 
 
 def _recommend_part(*, model_dir: str, out: str, part: int, block: np.ndarray, top_k: int,
-                    exclude_seen: bool, history: pd.DataFrame | None, run_id: str) -> int:
+                    exclude_seen: bool, history: pd.DataFrame | None, run_id: str,
+                    index_kind: str = "exact") -> int:
     """A worker's task: score one partition of users and write it."""
-    model, lock = _cached_model(model_dir)
+    model, index, lock = _cached_model(model_dir, index_kind)
     with lock:  # recommend() records last_fallback_ on the shared model
-        frame = _recommend_frame(model, block, top_k, exclude_seen, history, run_id)
+        frame = _recommend_frame(model, block, top_k, exclude_seen, history, run_id, index)
     return _write_part(out, part, frame)
 
 
 def _similar_part(*, model_dir: str, out: str, part: int, block: np.ndarray, top_k: int,
-                  run_id: str) -> int:
+                  run_id: str, index_kind: str = "exact") -> int:
     """A worker's task: the similar items of one partition of items, written."""
-    model, lock = _cached_model(model_dir)
+    model, index, lock = _cached_model(model_dir, index_kind, "similar")
     with lock:
-        frame = _similar_frame(model, block, top_k, run_id)
+        frame = _similar_frame(model, block, top_k, run_id, index)
     return _write_part(out, part, frame)
 
 
 def recommend_block(model: Recommender, users: np.ndarray, top_k: int, *,
-                    exclude_seen: bool = True, interactions: pd.DataFrame | None = None
+                    exclude_seen: bool = True, interactions: pd.DataFrame | None = None,
+                    index: ItemIndex | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Top-k for one block of users: ``(item_ids, scores, fallback)``.
 
-    Known users take the fast path: one dense block of scores (a GEMM for factor models),
-    seen items set to -inf, and a multi-threaded top-k. Users the model does not know, and
-    the rare known user with fewer than ``top_k`` unseen items, go through
-    ``model.recommend`` (fold-in, popularity fallback, padding).
+    Known users take the fast path (:func:`engine.recommenders.topk.known_topk`): a
+    blocked GEMM for factor models (or ``model.score_block``), seen items set to -inf in
+    the block, and a grouped top-k; with an ``index`` (factor models), FAISS search over
+    the item factors instead. Users the model does not know, and the rare known user with
+    fewer than ``top_k`` unseen items, go through ``model.recommend`` (fold-in,
+    popularity fallback, padding).
     """
     users = np.asarray(users, dtype=object)
     rows = np.searchsorted(model.user_ids_, users.astype(str))
@@ -242,18 +297,12 @@ def recommend_block(model: Recommender, users: np.ndarray, top_k: int, *,
     fallback = np.zeros(len(users), dtype=bool)
     slow = ~known
     if known.any() and top_k <= len(model.item_ids_):
-        idx = rows[known]
-        block = torch.from_numpy(model.score_block(idx))
-        if exclude_seen:
-            seen = model.user_items_[idx]
-            r = np.repeat(np.arange(len(idx)), np.diff(seen.indptr))
-            block[torch.from_numpy(r), torch.from_numpy(seen.indices.astype(np.int64))] = \
-                -float("inf")
-        vals, cols = torch.topk(block, top_k, dim=1)
-        full = torch.isfinite(vals).all(dim=1).numpy()
+        cols, vals = known_topk(model, rows[known], top_k, exclude_seen=exclude_seen,
+                                index=index)
+        full = np.isfinite(vals).all(axis=1)
         where = np.flatnonzero(known)
-        items[where[full]] = model.item_ids_[cols.numpy()[full]]
-        scores[where[full]] = vals.numpy()[full]
+        items[where[full]] = model.item_ids_[cols[full]]
+        scores[where[full]] = vals[full]
         slow[where[~full]] = True
     elif known.any():
         slow |= known
@@ -275,25 +324,37 @@ def users_to_score(store: Store, model: Recommender) -> np.ndarray:
 
 def score_recommend(store: Store, model_dir: str | Path, out: str | Path, *, top_k: int = 10,
                     block_users: int = 4096, exclude_seen: bool = True,
-                    show_progress: bool | None = None, client: Client | None = None
-                    ) -> dict[str, Any]:
+                    show_progress: bool | None = None, client: Client | None = None,
+                    index: str = "auto") -> dict[str, Any]:
     """Top-``top_k`` items for every user, as parquet partitions under ``out``.
 
     Users the model did not see are folded in from their interactions in the store when
     they have any, and otherwise get the popular items with ``fallback = True``. With a
     Dask ``client`` the partitions are scored and written by its workers (the output is
     the same; see the module docstring).
+
+    ``index`` (``auto``, ``exact``, ``flat``, ``ivf``, ``hnsw``; see
+    :mod:`engine.recommenders.index_store`) picks how known users of a factor model are
+    searched. The index is built once into the model folder and reused; an approximate
+    run measures its recall@k against exact search on a sample of users and reports it
+    in the summary (``index.recall``) and the output's manifest.
     """
     if not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"The 'top_k' parameter of score recommend must be an int in the "
                          f"range [1, inf). Got {top_k!r} instead.")
     model, meta = load_model(model_dir)
+    kind, item_index, index_info = _choose_index(model, model_dir, index, "recommend",
+                                                 "score recommend")
     out = Path(out)
     users = users_to_score(store, model)
     manifest = {"kind": "recommend", "run_id": meta["run_id"], "top_k": top_k,
                 "exclude_seen": exclude_seen, "n_ids": len(users), "ids": _ids_hash(users),
-                "block": block_users}
+                "block": block_users, "index": kind}
     _prepare(out, manifest)
+    if item_index is not None and kind in APPROXIMATE:
+        index_info["recall"] = sample_recall(model, item_index, top_k,
+                                             exclude_seen=exclude_seen)
+        _record_recall(out, manifest, index_info["recall"])
     known = set(map(str, model.user_ids_))
     new_users = [u for u in users if u not in known]
     history = None
@@ -316,47 +377,59 @@ def score_recommend(store: Store, model_dir: str | Path, out: str | Path, *, top
         stats = _write_partitions_dask(
             client, out, users, block_users, _recommend_part,
             {"model_dir": str(Path(model_dir).resolve()), "top_k": top_k,
-             "exclude_seen": exclude_seen, "run_id": meta["run_id"]},
+             "exclude_seen": exclude_seen, "run_id": meta["run_id"], "index_kind": kind},
             per_part, "score users", show_progress)
     else:
         def make(block: np.ndarray) -> pd.DataFrame:
             return _recommend_frame(model, block, top_k, exclude_seen, history,
-                                    meta["run_id"])
+                                    meta["run_id"], item_index)
 
         stats = _write_partitions(out, users, block_users, make, "score users",
                                   show_progress)
     return {"out": str(out), "users": len(users), "rows": len(users) * top_k,
-            "new_users": len(new_users), **stats}
+            "new_users": len(new_users), **stats, "index": index_info}
 
 
 def score_similar_items(model_dir: str | Path, out: str | Path, *, top_k: int = 10,
                         block_items: int = 4096, show_progress: bool | None = None,
-                        client: Client | None = None) -> dict[str, Any]:
+                        client: Client | None = None, index: str = "auto") -> dict[str, Any]:
     """The ``top_k`` most similar items of every item, as parquet partitions (written by
-    the workers of ``client`` when one is given)."""
+    the workers of ``client`` when one is given).
+
+    With ``index`` other than ``exact`` (factor models), items are searched in a FAISS
+    index over the unit-length item factors (cosine, as ``similar_items``), saved as
+    ``similar-index-<kind>/`` in the model folder; approximate runs report recall@k on
+    a sample of items as :func:`score_recommend` does."""
     if not isinstance(top_k, int) or top_k < 1:
         raise ValueError(f"The 'top_k' parameter of score similar-items must be an int in "
                          f"the range [1, inf). Got {top_k!r} instead.")
     model, meta = load_model(model_dir)
+    kind, item_index, index_info = _choose_index(model, model_dir, index, "similar",
+                                                 "score similar-items")
     out = Path(out)
     items = np.asarray(model.item_ids_, dtype=object)
     manifest = {"kind": "similar-items", "run_id": meta["run_id"], "top_k": top_k,
-                "n_ids": len(items), "ids": _ids_hash(items), "block": block_items}
+                "n_ids": len(items), "ids": _ids_hash(items), "block": block_items,
+                "index": kind}
     _prepare(out, manifest)
+    if item_index is not None and kind in APPROXIMATE:
+        index_info["recall"] = sample_similar_recall(model, item_index, top_k)
+        _record_recall(out, manifest, index_info["recall"])
 
     if client is not None:
         stats = _write_partitions_dask(
             client, out, items, block_items, _similar_part,
             {"model_dir": str(Path(model_dir).resolve()), "top_k": top_k,
-             "run_id": meta["run_id"]},
+             "run_id": meta["run_id"], "index_kind": kind},
             lambda block: {}, "score items", show_progress)
     else:
         def make(block: np.ndarray) -> pd.DataFrame:
-            return _similar_frame(model, block, top_k, meta["run_id"])
+            return _similar_frame(model, block, top_k, meta["run_id"], item_index)
 
         stats = _write_partitions(out, items, block_items, make, "score items",
                                   show_progress)
-    return {"out": str(out), "items": len(items), "rows": len(items) * top_k, **stats}
+    return {"out": str(out), "items": len(items), "rows": len(items) * top_k, **stats,
+            "index": index_info}
 
 
 def to_store(store: Store, out: str | Path, table: str) -> int:
