@@ -164,3 +164,22 @@ def sample_similar_recall(model: Any, index: ItemIndex, k: int, *,
     recall = recall_vs_exact(index, index.item_factors_[rows], k, exclude=itself)
     return {"recall_at_k": round(float(recall), 4), "k": int(k), "sample": int(rows.size),
             "seconds": round(time.perf_counter() - start, 3)}
+
+
+def find_saved_index(model_dir: str | Path, model: Any, purpose: str = "recommend"
+                     ) -> tuple[ItemIndex | None, dict[str, Any]]:
+    """The index a scoring run saved in ``model_dir`` (hnsw, then ivf, then flat), for
+    read-only users such as the API: one that is corrupted or built for another model is
+    refused (never rebuilt here) and exact search is used; the info says which and why."""
+    if not has_factors(model):
+        return None, {"kind": "exact"}
+    refused: list[str] = []
+    for kind in ("hnsw", "ivf", "flat"):
+        if not index_folder(model_dir, kind, purpose).exists():
+            continue
+        try:
+            return load_index(model_dir, kind, purpose), {"kind": kind}
+        except (ArtifactError, DataValidationError) as exc:
+            logger.warning("not using the saved %s index: %s", kind, exc)
+            refused.append(f"{kind}: {str(exc).splitlines()[0]}")
+    return None, {"kind": "exact", **({"refused": refused} if refused else {})}

@@ -33,6 +33,10 @@ Users the recommender did not see get the most popular items, flagged with
 ``"fallback": true`` and ``"source": "popularity"`` (``"fold_in"`` when their
 ``recent_items`` were used). Each result carries the ``run_id`` of the training run that
 made the model.
+For a factor model, ``/recommend`` and ``/similar`` search the FAISS index that
+``genlift score recommend | similar-items --index ...`` saved in ``recs/`` (hnsw, then
+ivf, then flat); an index built for another model, or corrupted, is refused and exact
+search is used. ``/healthz`` shows which (``details.index``, ``details.similar_index``).
 
 Errors. A request that breaks the schema (a missing field, a wrong type, ``n`` out of
 range, a batch over its limit, a bad date, an empty body) gets **422** in FastAPI's

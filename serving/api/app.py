@@ -51,7 +51,7 @@ from serving.api.schemas import (
     credit_request_model,
     forecast_request_model,
 )
-from serving.jobs.scoring import recommend_block
+from serving.jobs.scoring import recommend_block, similar_block
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +212,8 @@ def create_app(models: ModelSet | str | os.PathLike[str], *,
                 history = pd.DataFrame(rows, columns=["user_id", "item_id"])
         with loaded.lock:
             items, scores, fallback = engine_call(loc, lambda: recommend_block(
-                rec, ids, n, exclude_seen=exclude_seen, interactions=history))
+                rec, ids, n, exclude_seen=exclude_seen, interactions=history,
+                index=loaded.index))
         pos = np.clip(np.searchsorted(rec.user_ids_, ids.astype(str)), 0,
                       max(len(rec.user_ids_) - 1, 0))
         known = (len(rec.user_ids_) > 0) & (rec.user_ids_[pos] == ids.astype(str))
@@ -258,7 +259,8 @@ def create_app(models: ModelSet | str | os.PathLike[str], *,
                                      f"catalogue ({len(rec.item_ids_)} items, run "
                                      f"{loaded.run_id})")
         with loaded.lock:
-            ids, scores = engine_call(["query", "n"], lambda: rec.similar_items([item_id], n=n))
+            ids, scores = engine_call(["query", "n"], lambda: similar_block(
+                rec, np.array([item_id], dtype=object), n, index=loaded.similar_index))
         return SimilarResponse(run_id=loaded.run_id, item_id=item_id,
                                items=_items(ids[0], scores[0]))
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.credit import load_credit_model
 from engine.demand import DemandModel
+from engine.recommenders.index_store import find_saved_index
 from features.errors import DataValidationError
 from serving.jobs.scoring import load_model, recommend_block
 
@@ -33,6 +34,9 @@ class LoadedModel:
     meta: dict[str, Any]
     details: dict[str, Any]
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: recs: the FAISS indexes a scoring run saved beside the model (None: exact search)
+    index: Any = None
+    similar_index: Any = None
 
     @property
     def run_id(self) -> str:
@@ -78,9 +82,13 @@ def _load_one(kind: str, folder: Path) -> LoadedModel:
         rec, meta = load_model(folder)
         if len(rec.user_ids_) and len(rec.item_ids_):
             recommend_block(rec, rec.user_ids_[:1], 1)  # warm-up: torch import, first GEMM
+        index, index_info = find_saved_index(folder, rec)
+        similar_index, similar_info = find_saved_index(folder, rec, "similar")
         details = {"model_class": type(rec).__name__, "users": int(len(rec.user_ids_)),
-                   "items": int(len(rec.item_ids_))}
-        return LoadedModel(kind, folder, rec, meta, details)
+                   "items": int(len(rec.item_ids_)), "index": index_info,
+                   "similar_index": similar_info}
+        return LoadedModel(kind, folder, rec, meta, details, index=index,
+                           similar_index=similar_index)
     meta = _train_meta(kind, folder)
     if kind == "credit":
         credit = load_credit_model(folder / "model")  # the champion: LightGBM or scorecard

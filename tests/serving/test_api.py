@@ -129,8 +129,9 @@ def test_healthz_and_version(client: TestClient, trained: dict[str, Any]) -> Non
         run = (trained["models"] / kind / "train.json").read_text()
         assert body["models"][kind]["run_id"] in run
         assert body["models"][kind]["run_id"].startswith(f"train-{kind}-")
-    assert body["models"]["recs"]["details"] == {"model_class": "ALSRecommender",
-                                                 "users": N_USERS, "items": N_ITEMS}
+    assert body["models"]["recs"]["details"] == {
+        "model_class": "ALSRecommender", "users": N_USERS, "items": N_ITEMS,
+        "index": {"kind": "exact"}, "similar_index": {"kind": "exact"}}
     assert client.get("/version").json()["genlift_version"] == __version__
     spec = client.get("/openapi.json").json()
     assert {"/recommend/{user_id}", "/recommend", "/similar/{item_id}", "/score/credit",
