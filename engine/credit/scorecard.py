@@ -113,8 +113,9 @@ class Scorecard(CreditPD):
         20 bins / 3% gave AUC 0.790, 10 bins / 5% 0.784 and 10 bins / 10% 0.778.
     smoothing : float, default 0.5
         Pseudo-count added to every bin's good and bad counts in the WOE.
-    C : float, default 1.0
-        Inverse L2 strength of the logistic regression.
+    C : float, default 0.3
+        Inverse L2 strength of the logistic regression (german-credit, 2 x 5 CV: AUC
+        0.790 with 0.3 or 1.0, Brier 0.1660 with 0.3, 0.1667 with 1.0).
     calibration : {"auto", "platt", "none"}, default "auto"
         "auto" picks by out-of-fold Brier. Isotonic calibration is not offered: a step
         map of the log-odds would break the additive points.
@@ -151,7 +152,7 @@ class Scorecard(CreditPD):
     """
 
     def __init__(self, *, max_bins: int = 20, min_bin_share: float = 0.03,
-                 smoothing: float = 0.5, C: float = 1.0, calibration: str = "auto",
+                 smoothing: float = 0.5, C: float = 0.3, calibration: str = "auto",
                  pdo: float = 20.0, base_score: float = 600.0, base_odds: float = 50.0,
                  n_reasons: int = 4, random_state: int = 0) -> None:
         self.max_bins = max_bins
