@@ -167,8 +167,15 @@ class DevelopmentScenarios:
             within = np.average(sigma2[j] * s[have] / cnt[have, j], weights=weight[have])
             spread = _trimmed_mean((m[have, j] - mu[j]) ** 2, weight[have])
             tau2[j] = max(spread - within, 0.05 * sigma2[j])
-        # calendar-year share: variance of diagonal means beyond independent noise
-        z = resid / np.sqrt(sigma2[None, None, :] * s[:, None, None])
+        # calendar-year share omega2: the correlation of two standardized factors on the
+        # same diagonal of one company. A residual about the mean of k factors has
+        # variance (k-1)/k: that is undone, and lags with one factor (a residual of 0 by
+        # construction) are left out; each company's residuals are scaled to unit RMS.
+        unbias = np.sqrt(cnt / np.maximum(cnt - 1, 1))[:, None, :]
+        z = np.where((cnt >= 2)[:, None, :], resid * unbias / np.sqrt(sigma2)[None, None, :],
+                     np.nan)
+        rms = np.sqrt(np.nanmean(z ** 2, axis=(1, 2)))
+        z = z / np.where(np.isfinite(rms) & (rms > 0), rms, 1.0)[:, None, None]
         n = ys.shape[1]
         num = den = 0.0
         for d in range(n):
@@ -177,12 +184,9 @@ class DevelopmentScenarios:
                 continue
             zi = np.stack([z[:, i, j] for i, j in cells], axis=1)
             k = np.isfinite(zi).sum(axis=1)
-            ok = k >= 2
-            if not ok.any():
-                continue
-            zbar = np.nanmean(zi[ok], axis=1)
-            num += float(np.sum(zbar ** 2 - 1.0 / k[ok]))
-            den += float(np.sum(1.0 - 1.0 / k[ok]))
+            total, squares = np.nansum(zi, axis=1), np.nansum(zi ** 2, axis=1)
+            num += float(np.sum(total ** 2 - squares))  # twice the sum over pairs
+            den += float(np.sum(k * (k - 1)))
         omega2 = float(np.clip(num / den, 0.0, 0.8)) if den > 0 else 0.0
         return {"mu": mu, "sigma2": sigma2, "tau2": tau2, "omega2": omega2,
                 "trim": (lo, hi), "count": cnt.sum(axis=0)}

@@ -211,3 +211,20 @@ def test_eligibility_rule() -> None:
     assert set(squares) == {"C0", "C1", "C2", "C3", "NOSQUARE"}
     assert eligible(squares) == ["C0", "C2", "C1"]  # by premium; no negative, no square
     assert eligible(squares, top=1) == ["C0"]
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5])
+def test_calendar_year_share_recovered(share: float) -> None:
+    """Factors sharing a shock per diagonal (share of the noise variance known)."""
+    rng = np.random.default_rng(1)
+    n, tris = 10, []
+    i, j = np.indices((n, n - 1))
+    for _ in range(60):
+        shock = rng.normal(size=2 * n)[i + j]
+        noise = np.sqrt(share) * shock + np.sqrt(1 - share) * rng.normal(size=(n, n - 1))
+        logs = np.log(1.2) + 0.05 * noise
+        square = 1000 * np.exp(np.concatenate([np.zeros((n, 1)), np.cumsum(logs, axis=1)],
+                                              axis=1))
+        tris.append(np.where(known_mask(n), square, np.nan))
+    gen = DevelopmentScenarios(holdout=0, random_state=0).fit(tris)
+    assert gen.omega2_ == pytest.approx(share, abs=0.1)
