@@ -195,3 +195,15 @@ def test_forced_model_and_bad_arguments(linear: pd.DataFrame) -> None:
         select_champion(linear, model="forest")
     with pytest.raises(DataValidationError, match="too few rows of a class for 5-fold CV"):
         select_champion(linear.iloc[:12].assign(default=[1, 1, 1] + [0] * 9))
+
+
+def test_synthetic_rows_count_only_with_weight(card: Scorecard, linear: pd.DataFrame) -> None:
+    syn = _linear(200, seed=5).drop(columns="applicant_id")
+    apps = linear.drop(columns="default").iloc[:20]
+    same = Scorecard().fit(linear, synthetic=syn, synthetic_weight=0.0)
+    np.testing.assert_allclose(same.predict_proba(apps), card.predict_proba(apps))
+    moved = Scorecard().fit(linear, synthetic=syn, synthetic_weight=0.5)
+    assert not np.allclose(moved.predict_proba(apps), card.predict_proba(apps))
+    for col in ("amount", "age"):  # the cuts come from the real rows only
+        assert set(moved.bins_[col]["edges"]) <= set(np.quantile(
+            linear[col], np.linspace(0, 1, 21)[1:-1]))
