@@ -64,7 +64,7 @@ def test_evaluate(cli: Cli, db: str, protocol: str) -> None:
                           protocol)
     assert code == 0, err
     result = json.loads(text)
-    assert set(result["models"]) == {"als", "bpr", "itemknn", "popularity"}
+    assert set(result["models"]) == {"als", "bpr", "ease", "itemknn", "popularity"}
     for metrics in result["models"].values():
         for key in ("precision", "recall", "ndcg", "map", "hit_rate", "coverage"):
             assert 0.0 <= metrics[key] <= 1.0
@@ -136,7 +136,7 @@ def test_scoring_resumes_after_a_crash(cli: Cli, db: str,
     assert code == 2 and "holds the output of another scoring run" in err
 
 
-@pytest.mark.parametrize("model_name", ["als", "bpr", "itemknn", "popularity"])
+@pytest.mark.parametrize("model_name", ["als", "bpr", "ease", "itemknn", "popularity"])
 def test_fast_block_path_matches_recommend(cli: Cli, db: str,
                                            tmp_path: Path, model_name: str) -> None:
     train(cli, db, tmp_path / "m", model=model_name)
