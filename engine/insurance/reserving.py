@@ -262,14 +262,20 @@ def bootstrap_reserve(tri: PaidTriangle, *, n_sims: int = 500,
     """``cl.BootstrapODPSample`` then ``cl.Chainladder`` on each resampled triangle: the
     ODP bootstrap's simulated ultimates (with the library's process variance).
 
-    chainladder 0.10.1 seeds its process variance with ``None if not random_state``, so
-    a seed of 0 would draw it unseeded: genlift passes ``random_state + 1``."""
+    Two settings keep the same seed giving the same samples with chainladder 0.10.1:
+    it seeds its process variance with ``None if not random_state`` (a seed of 0 would
+    draw it unseeded), so genlift passes ``random_state + 1``; and its hat-matrix
+    adjustment leaves the cells where the hat value is 1 (the triangle's corners) as
+    uninitialized memory (``np.divide(..., where=...)`` without ``out``), which enters
+    the residual pool, so genlift uses ``hat_adj=False`` (the unadjusted Pearson
+    residuals, one of the library's documented options)."""
     import chainladder as cl
 
     seed = None if random_state is None else int(random_state) + 1
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        sims = cl.BootstrapODPSample(n_sims=n_sims, random_state=seed).fit_transform(
+        sims = cl.BootstrapODPSample(n_sims=n_sims, random_state=seed,
+                                     hat_adj=False).fit_transform(
             to_cl_triangle(tri))
         model = cl.Chainladder().fit(sims)
         ult = np.asarray(model.ultimate_.values, dtype=float)  # (sims, 1, n, 1)

@@ -133,8 +133,9 @@ def write_reserve_report(out: Path, tri: PaidTriangle, dists: Mapping[str, Reser
                 ("Reserve by method", table(rows, cols)
                  + '<p class="muted">chainladder, mack and bootstrap are the chainladder '
                  "library's Chainladder, MackChainladder (lognormal with Mack's total "
-                 "standard error) and BootstrapODPSample + Chainladder; synthetic is "
-                 "genlift's development scenarios fitted across the companies of the line."
+                 "standard error) and BootstrapODPSample(hat_adj=False) + Chainladder; "
+                 "synthetic is genlift's development scenarios fitted across the companies "
+                 "of the line."
                  "</p>"),
                 ("Paid triangle", _heatmap(tri)),
                 ("Development fan chart", _fan(tri, paths, dists.get("chainladder"))),
