@@ -150,9 +150,34 @@ def cmd_demo(args: argparse.Namespace) -> Any:
           f"{bt['paths']} bootstrap paths of 10 years ({bt['seconds']:.1f} s); best real "
           f"Sharpe {bt['best_real_sharpe']['sharpe']:.2f} ({bt['best_real_sharpe']['strategy']}"
           f"), probability of backtest overfitting {bt['pbo']:.2f} -> {bt['report']}")
+    print_insurance(result["insurance"])
     if result["lift"]:
         print_lift_summary(result["lift"])
     return result
+
+
+def print_insurance(ins: dict[str, Any]) -> None:
+    """The demo's insurance lines: pricing champion, simulated book, reserves."""
+    pr, book = ins["pricing"], ins["portfolio"]
+    print(f"\ninsurance pricing, medical-insurance, 2 x 5 CV Gini: gbm "
+          f"{pr['cv_gini']['gbm']:.4f}, glm {pr['cv_gini']['glm']:.4f} -> champion "
+          f"{pr['champion']} -> {pr['report']}")
+    print(f"simulated book of smokers: mean premium {book['simulated_mean_premium']:,.0f} vs "
+          f"{book['real_mean_premium']:,.0f} for the real book, loss ratio "
+          f"{book['simulated_loss_ratio']:.3f} vs {book['real_loss_ratio']:.3f} -> "
+          f"{book['report']}")
+    res = ins["reserve"]
+    rows = [(m["method"], m["mean_reserve"], m["reserve_p5"], m["reserve_p95"],
+             m.get("actual_reserve", float("nan")), m.get("actual_percentile", float("nan")))
+            for m in res["methods"]]
+    print(f"\npaid reserves, company {res['company']} {res['line']} -> {res['report']}")
+    print(table(rows, ["method", "mean", "p5", "p95", "actual", "actual percentile"]))
+    bt = ins["reserve_backtest"]
+    tests = [(line, method, t["n"], t["ks_p"], "pass" if t["ks_p"] > 0.05 else "FAIL")
+             for line, by_method in bt["tests"].items() for method, t in by_method.items()]
+    print(f"\nreserve backtest at {bt['valuation_year']}: are the actual outcomes' "
+          f"percentiles uniform? (KS p > 0.05) -> {bt['report']}")
+    print(table(tests, ["line", "method", "companies", "KS p", "uniform"]))
 
 
 def print_lift_summary(lift: dict[str, Any]) -> None:

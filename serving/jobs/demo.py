@@ -1,6 +1,6 @@
-"""`genlift demo`: the main job end to end on the four real datasets (fetch, features,
-generators, recommendations, credit and demand, inventory plan, backtest, lift), recorded
-as one run."""
+"""`genlift demo`: the main job end to end on the real datasets (fetch, features,
+generators, recommendations, credit and demand, inventory plan, backtest, insurance
+pricing and reserves, lift), recorded as one run."""
 
 from __future__ import annotations
 
@@ -31,8 +31,10 @@ from serving.jobs.data import BUILDERS, build_features, fetch_datasets, tqdm_dis
 from serving.jobs.demand import default_future, train_demand
 from serving.jobs.inventory_backtest import InventoryBacktestConfig, run_inventory_backtest
 from serving.jobs.lift import run_all
+from serving.jobs.pricing import evaluate_pricing, price_portfolio, train_pricing
 from serving.jobs.recs import evaluate as evaluate_recs
 from serving.jobs.recs import train as train_recs
+from serving.jobs.reserve import ReserveConfig, run_reserve, run_reserve_backtest
 from serving.jobs.scoring import score_recommend, to_store
 from serving.reports.inventory import write_plan_report
 from serving.reports.lift import summary_rows
@@ -159,6 +161,39 @@ def demo_backtest(store: Store, out_dir: Path, *, show_progress: bool | None = N
             "seconds": result["seconds"]["synthetic_backtest"]}
 
 
+def demo_insurance(store: Store, out_dir: Path, *, show_progress: bool | None = None
+                   ) -> dict[str, Any]:
+    """Short versions of the insurance commands: the pricing champion (GBM vs GLM by CV
+    Gini), a smokers-only book priced from a generator, one company's reserves and the
+    reserve backtest of Meyers' four lines."""
+    trained = train_pricing(store, out_dir / "models" / "pricing", cv_repeats=1)
+    evaluated = evaluate_pricing(store, repeats=2, out=out_dir / "pricing")
+    book = price_portfolio(store, out_dir / "models" / "pricing", out_dir / "pricing-smokers",
+                           conditions=["smoker=yes"], n_books=200)
+    one = run_reserve(store, ReserveConfig(line="comauto", company="1767", n_sims=1000,
+                                           n_boot=100),
+                      out_dir / "reserve" / "comauto-1767.html", show_progress=show_progress)
+    backtest = run_reserve_backtest(
+        store, ReserveConfig(line="all", backtest=True, n_sims=1000, n_boot=100),
+        out_dir / "reserve" / "backtest.html", show_progress=show_progress)
+    cv = evaluated["cv"]["summary"]
+    return {
+        "pricing": {"champion": evaluated["champion"],
+                    "cv_gini": {m: cv[m]["gini"]["mean"] for m in ("gbm", "glm")},
+                    "test": evaluated["test"], "report": evaluated.get("html"),
+                    "model": trained["out"], "train_report": trained["report"]},
+        "portfolio": {"real_loss_ratio": book["books"]["real"]["loss_ratio"],
+                      "simulated_loss_ratio": book["books"]["simulated"]["loss_ratio"],
+                      "real_mean_premium": book["books"]["real"]["mean_premium"],
+                      "simulated_mean_premium": book["books"]["simulated"]["mean_premium"],
+                      "report": book["html"]},
+        "reserve": {"company": one["company"], "line": one["line"],
+                    "methods": one["methods"], "report": one["report"]},
+        "reserve_backtest": {"valuation_year": backtest["valuation_year"],
+                             "tests": backtest["tests"], "report": backtest["report"]},
+    }
+
+
 def demo_lift(store: Store, out_dir: Path, budget: str, *,
               show_progress: bool | None = None) -> dict[str, Any]:
     """`genlift lift all` at ``budget`` (5 seeds): the with/without-synthetic comparison of
@@ -188,6 +223,7 @@ def run_demo(
         recs = demo_recommend(store, reports, show_progress=show_progress)
         planning = demo_forecasting(store, reports)
         backtest = demo_backtest(store, reports, show_progress=show_progress)
+        insurance = demo_insurance(store, reports, show_progress=show_progress)
         lift = demo_lift(store, lift_reports, lift_budget, show_progress=show_progress) \
             if lift_budget else None
     except BaseException:
@@ -199,7 +235,8 @@ def run_demo(
                                       "recommendations": {k: v for k, v in recs.items()
                                                           if k != "evaluation"},
                                       "planning": planning, "backtest": backtest,
+                                      "insurance": insurance,
                                       "lift": lift and {"index": lift["index"]}})
     return {"run_id": run_id, "db": store.path, "datasets": datasets, "features": features,
             "generators": generators, "recommendations": recs, "planning": planning,
-            "backtest": backtest, "lift": lift}
+            "backtest": backtest, "insurance": insurance, "lift": lift}

@@ -301,7 +301,8 @@ def test_modeldata_datasets_share_one_cached_deb(tmp_path: Path,
 def test_all_includes_the_new_datasets_and_the_demo_does_not() -> None:
     assert {"credit-data", "telco-churn", "medical-insurance"} <= set(DATASETS)
     assert set(dsmod.DEMO_DATASETS) == {"movielens-100k", "german-credit", "sp500-20",
-                                        "dominicks-oj"}
+                                        "dominicks-oj", "medical-insurance", "clrd"}
+    assert not {"credit-data", "telco-churn"} & set(dsmod.DEMO_DATASETS)
     assert set(dsmod.DEMO_DATASETS) <= set(DATASETS)
 
 
@@ -385,7 +386,7 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert all(0.0 <= v <= 1.0 for g in gens[:3] for v in g["scores"].values())
     assert counts == {"interactions": 100_000, "users": 943, "items": 1_682,
                       "applicants": 1_000, "prices": 8_313 * 20, "sales": 106_139,
-                      "stores": 83}
+                      "stores": 83, "policies": 1_338, "claims_triangles": 114_495}
     with Store(db, read_only=True) as store:
         inter = store.read("interactions")
         assert inter["user_id"].nunique() == 943 and inter["item_id"].nunique() == 1_682
@@ -411,6 +412,15 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     backtest = result["backtest"]
     assert Path(backtest["report"]).is_file() and backtest["strategies"] == 10
     assert 0 <= backtest["pbo"] <= 1 and result["lift"] is None
+    ins = result["insurance"]
+    assert ins["pricing"]["champion"] in ("gbm", "glm") and Path(ins["pricing"]["report"]).is_file()
+    assert 0.3 < ins["pricing"]["cv_gini"]["glm"] < 0.5
+    # smokers cost more than the whole book: the simulated book's premium must say so
+    assert ins["portfolio"]["simulated_mean_premium"] > 1.5 * ins["portfolio"]["real_mean_premium"]
+    assert {m["method"] for m in ins["reserve"]["methods"]} == {
+        "chainladder", "mack", "bootstrap", "synthetic"}
+    assert set(ins["reserve_backtest"]["tests"]) == {"comauto", "ppauto", "wkcomp", "othliab"}
+    assert Path(ins["reserve_backtest"]["report"]).is_file()
 
     # The demo's models serve over HTTP: the same top-10 as batch scoring, real credit PDs.
     from fastapi.testclient import TestClient
