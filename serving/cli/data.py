@@ -123,7 +123,8 @@ def cmd_demo(args: argparse.Namespace) -> Any:
           "validation split of train):")
     print(table(rows, ["model", *(f"{m}@10" if m != "coverage" else m
                                   for m in METRIC_COLUMNS)]))
-    print(f"\ntop-10 for {recs['scored_users']:,} users (tuned ALS {recs['als_params']}) -> "
+    print(f"\ntop-10 for {recs['scored_users']:,} users (best on validation: {recs['model']} "
+          f"{recs['params']}, validation ndcg@10 {recs['validation_ndcg'][recs['model']]:.4f}) -> "
           f"{recs['out']} and store table recommendations")
     pl = result["planning"]
     credit_rows = [(m, *(f"{s[k]['mean']:.4f} [{s[k]['ci_low']:.3f}, {s[k]['ci_high']:.3f}]"
@@ -134,6 +135,10 @@ def cmd_demo(args: argparse.Namespace) -> Any:
                                     for k in ("auc", "brier", "pr_auc"))))
     print("\ncredit risk, german-credit, 5 x 5 repeated stratified CV (mean [95% CI]):")
     print(table(credit_rows, ["model", "auc", "brier", "pr_auc"]))
+    champ = pl["credit_champion"]
+    cands = ", ".join(f"{name} CV AUC {c['cv_auc']['mean']:.4f}"
+                      for name, c in champ["candidates"].items())
+    print(f"credit champion: {champ['champion']} ({cands}); {champ['reason']}")
     demand_rows = [(r["method"], float(r["wape"]), float(r["mase"]), float(r["bias"]),
                     float(r["coverage80"]) if r["coverage80"] is not None else float("nan"))
                    for r in pl["demand"]]

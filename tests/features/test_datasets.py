@@ -361,6 +361,11 @@ def test_unknown_dataset() -> None:
         dsmod.get_dataset("nope")
 
 
+def planning_champion_ok(champ: dict) -> bool:
+    return (champ["champion"] in ("lightgbm", "scorecard") and bool(champ["reason"])
+            and set(champ["candidates"]) == {"lightgbm", "scorecard"})
+
+
 @pytest.mark.network
 def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                              capsys: pytest.CaptureFixture[str]) -> None:
@@ -404,6 +409,9 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         assert store.row_count("recommendations") == 943 * 10
     recs = result["recommendations"]
     assert recs["evaluation"]["models"]["als"]["ndcg"] > 0.44  # tuned on validation only
+    assert recs["evaluation"]["models"]["ease"]["ndcg"] > 0.46
+    assert recs["model"] == max(recs["validation_ndcg"], key=recs["validation_ndcg"].get)
+    assert planning_champion_ok(result["planning"]["credit_champion"])
     planning = result["planning"]
     assert 0.70 < planning["credit"]["woe_logistic"]["auc"]["mean"] < 0.85
     wape = {r["method"]: r["wape"] for r in planning["demand"]}
