@@ -25,8 +25,9 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -184,8 +185,8 @@ def bench_faiss(model: ALSRecommender, queries: int = 2000) -> list[dict[str, An
     t_flat = 0.0
     exact = None
     for kind, params in configs:
-        index = ItemIndex(kind=kind, use_gpu=False, **params).fit(items)
-        t, got = timed(lambda index=index: index.search(q, 10), repeat=3)
+        index = ItemIndex(kind=cast(Any, kind), use_gpu=False, **params).fit(items)
+        t, got = timed(partial(index.search, q, 10), repeat=3)
         if kind == "flat":
             t_flat, exact = t, got[0]
         recall = recall_vs_exact(index, q, 10) if kind != "flat" else 1.0
@@ -219,13 +220,11 @@ def bench_break_even(model: ALSRecommender, sizes: tuple[int, ...] = (5_000, 20_
         seen = sp.csr_matrix((np.ones(real.nnz, np.float32), real.indices % n, real.indptr),
                              shape=(users, n))
         seen.sum_duplicates()
-        t_exact, _ = timed(lambda items=items, seen=seen: factor_topk(q, items, 10,
-                                                                      seen=seen), repeat=2)
+        t_exact, _ = timed(partial(factor_topk, q, items, 10, seen=seen), repeat=2)
         start = time.perf_counter()
         index = ItemIndex(kind="hnsw", use_gpu=False).fit(items)
         build = time.perf_counter() - start
-        t_hnsw, _ = timed(lambda index=index, seen=seen: index.search(q, 10, exclude=seen),
-                          repeat=2)
+        t_hnsw, _ = timed(partial(index.search, q, 10, exclude=seen), repeat=2)
         recall = recall_vs_exact(index, q[:500], 10, exclude=seen[:500])
         out.append({"items": n, "exact_users_per_s": round(users / t_exact),
                     "hnsw_users_per_s": round(users / t_hnsw), "hnsw_build_s": round(build, 1),

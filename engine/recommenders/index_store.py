@@ -21,11 +21,11 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from engine.recommenders.retrieval import ItemIndex, recall_vs_exact
+from engine.recommenders.retrieval import ItemIndex, Kind, recall_vs_exact
 from features.artifacts import ArtifactError, sha256_file
 from features.errors import DataValidationError
 
@@ -131,7 +131,7 @@ def load_or_build_index(model_dir: str | Path, model: Any, kind: str,
         info["status"] = "built"
     start = time.perf_counter()
     items = unit_item_factors(model) if purpose == "similar" else model.item_factors_
-    index = ItemIndex(kind=kind, use_gpu="auto", **params).fit(items)
+    index = ItemIndex(kind=cast(Kind, kind), use_gpu="auto", **params).fit(items)
     index.fingerprint_ = model_fingerprint(model_dir)
     index.save(folder)
     info["build_s"] = round(time.perf_counter() - start, 3)
