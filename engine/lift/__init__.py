@@ -10,6 +10,7 @@ import importlib
 
 from engine.lift.protocol import (
     BUDGETS,
+    DEFAULT_MARGINS,
     MIN_SEEDS,
     REAL,
     Arm,
@@ -47,5 +48,6 @@ def get_task(name: str) -> LiftTask:
     return task
 
 
-__all__ = ["ALL_TASKS", "BUDGETS", "MIN_SEEDS", "REAL", "TASKS", "Arm", "ArmState", "LiftConfig",
-           "LiftSplit", "LiftTask", "Piece", "analyse", "get_task", "run_lift", "work_units"]
+__all__ = ["ALL_TASKS", "BUDGETS", "DEFAULT_MARGINS", "MIN_SEEDS", "REAL", "TASKS", "Arm",
+           "ArmState", "LiftConfig", "LiftSplit", "LiftTask", "Piece", "analyse", "get_task",
+           "run_lift", "work_units"]

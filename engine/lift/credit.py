@@ -11,6 +11,10 @@ classes as learned (``-both``). Ratios are synthetic rows per real training row.
 test applicants; metrics AUC (primary), PR-AUC, recall at a fixed false-positive rate and
 Brier score; segments all applicants and the young (a thin-file segment with a higher
 default rate).
+
+Data-efficiency curves (``fractions``) subsample the training applicants stratified by
+``default`` (nested across fractions, per seed); validation, test and the early-stopping
+holdout stay whole, and each generator is refitted on the subsample only.
 """
 
 from __future__ import annotations
@@ -145,7 +149,10 @@ class CreditLiftTask(LiftTask):
     known_models: ClassVar[tuple[str, ...]] = ("lightgbm", "woe_logistic")
 
     def __init__(self) -> None:
-        self._generators: dict[tuple[str, int], tuple[Any, float]] = {}
+        self._generators: dict[tuple[str, int, int], tuple[Any, float]] = {}
+
+    def strata(self, train: Any) -> np.ndarray:
+        return np.asarray(train[TARGET])
 
     def defaults(self, budget: str) -> dict[str, Any]:
         small = budget == "small"
@@ -287,13 +294,15 @@ class CreditLiftTask(LiftTask):
 
     def _generator(self, name: str, train: pd.DataFrame, cfg: LiftConfig, seed: int
                    ) -> tuple[Any, float]:
-        key = (name, seed)
+        # The training rows are part of the key: a data-efficiency fraction is another fit.
+        key = (name, seed, hash(tuple(train[ID].astype(str))))
         if key in self._generators:  # the other sampling mode of the same fit: no new cost
             return self._generators[key][0], 0.0
         start = time.perf_counter()
         gen = make_generator("tabular", name, epochs=int(cfg.params["epochs"]),
                              random_state=seed).fit(train.drop(columns=[ID]))
-        self._generators = {k: v for k, v in self._generators.items() if k[1] == seed}
+        self._generators = {k: v for k, v in self._generators.items()
+                            if k[1:] == key[1:]}
         self._generators[key] = (gen, time.perf_counter() - start)
         return self._generators[key]
 

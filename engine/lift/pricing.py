@@ -10,6 +10,10 @@ neighbouring policies (charges included: SMOTER); each tabular generator fitted 
 training policies. Ratios are synthetic rows per real training row. Units are test
 policies; metrics the Gini of the ordered Lorenz curve (primary) and the mean Gamma (or
 Tweedie) deviance; segments all policies, smokers and the over-50s.
+
+Data-efficiency curves (``fractions``) subsample the training policies stratified by
+charge quintile (nested across fractions, per seed); validation, test and the
+early-stopping holdout stay whole, and each generator is refitted on the subsample only.
 """
 
 from __future__ import annotations
@@ -63,6 +67,11 @@ class PricingLiftTask(LiftTask):
     known_generators: ClassVar[tuple[str, ...]] = ("copula", "vae", "gan", "diffusion")
     known_baselines: ClassVar[tuple[str, ...]] = ("bootstrap", "smote")
     known_models: ClassVar[tuple[str, ...]] = ("gbm", "glm")
+
+    def strata(self, train: Any) -> np.ndarray:
+        cost = pd.to_numeric(train[TARGET]).to_numpy(dtype=float)
+        edges = np.quantile(cost, [0.2, 0.4, 0.6, 0.8])
+        return np.searchsorted(edges, cost, side="right")
 
     def defaults(self, budget: str) -> dict[str, Any]:
         small = budget == "small"

@@ -7,7 +7,12 @@
    Every fit is scored on both validation and test units.
 4. Each augmenter's ratio is chosen on validation (the primary metric, averaged over
    seeds); only then are its test numbers compared with real-only: per metric and
-   segment, a paired bootstrap over test units of the seed-averaged delta and a verdict.
+   segment, a paired bootstrap over test units of the seed-averaged delta, the minimum
+   detectable effect and a verdict (helps / equivalent / inconclusive / hurts, the
+   equivalence judged against the config's practical margin per metric).
+5. With ``fractions``, steps 3-4 also run on nested subsamples of the training data
+   (validation and test unchanged): the data-efficiency curves and the effective
+   real-data multiplier of :mod:`engine.lift.efficiency`.
 """
 
 from __future__ import annotations
@@ -22,8 +27,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from engine.lift.efficiency import FULL, efficiency, nested_subsample, piece_arm
 from engine.lift.stats import (
     HELPS,
+    INCONCLUSIVE,
+    VERDICTS,
     Metric,
     Units,
     bootstrap_weights,
@@ -38,6 +46,24 @@ logger = logging.getLogger(__name__)
 BUDGETS = ("small", "full")
 MIN_SEEDS = 5  # the protocol's minimum; fewer seeds mark the results as provisional
 REAL = "real"
+#: Practical margins per metric name when a task does not state its own: a number is
+#: absolute, "0.5%" a share of the real-only value.
+DEFAULT_MARGINS: dict[str, float | str] = {
+    "auc": 0.005, "pr_auc": 0.01, "recall_at_fpr": 0.02, "brier": 0.002,
+    "ndcg": 0.005, "recall": 0.005, "wape": "0.5%", "pinball": "0.5%",
+    "gini": 0.01, "deviance": "1%",
+    "qs": "1%", "qs_return": "1%", "qs_vol": "1%", "qs_drawdown": "1%",
+}
+
+
+def _margin_ok(v: object) -> bool:
+    if isinstance(v, str):
+        try:
+            return v.endswith("%") and np.isfinite(float(v[:-1])) and float(v[:-1]) > 0
+        except ValueError:
+            return False
+    return isinstance(v, int | float) and not isinstance(v, bool) and bool(np.isfinite(v)) \
+        and v > 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +85,12 @@ class LiftConfig:
     alpha: float = 0.05
     split_seed: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)
+    #: Fractions of the real training data for the data-efficiency curves; 1 (the full
+    #: size, where the verdicts are made) is always run.
+    fractions: tuple[float, ...] = (1.0,)
+    #: Practical margin per metric for the "equivalent" verdict (task defaults filled in
+    #: by :meth:`resolve`): a number is absolute, ``"0.5%"`` relative to real-only.
+    margins: Mapping[str, float | str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         owner = "LiftConfig"
@@ -92,6 +124,21 @@ class LiftConfig:
         check_param(owner, "split_seed", self.split_seed, isinstance(self.split_seed, int)
                     and self.split_seed >= 0, "an int >= 0")
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        fr = tuple(self.fractions)
+        check_param(owner, "fractions", self.fractions, bool(fr) and all(
+            isinstance(f, int | float) and not isinstance(f, bool) and bool(np.isfinite(f))
+            and 0 < f <= 1 for f in fr) and len(set(fr)) == len(fr),
+            "a non-empty sequence of distinct numbers in (0, 1] (shares of the real "
+            "training data)")
+        object.__setattr__(self, "fractions",
+                           tuple(sorted({float(f) for f in fr} | {FULL})))
+        margins = dict(self.margins)
+        bad = [k for k, v in margins.items() if not (isinstance(k, str) and _margin_ok(v))]
+        check_param(owner, "margins", self.margins, not bad,
+                    "metric name -> a number > 0 (absolute) or a percentage like '0.5%' "
+                    f"(relative to real-only); bad: {', '.join(map(str, bad))}")
+        object.__setattr__(self, "margins", MappingProxyType(
+            {k: v if isinstance(v, str) else float(v) for k, v in margins.items()}))
 
     def resolve(self, task: LiftTask) -> LiftConfig:
         """This config with the task's defaults for ``budget`` filled in."""
@@ -101,6 +148,20 @@ class LiftConfig:
             if getattr(self, name) is None:
                 filled[name] = tuple(defaults[name])
         filled["params"] = {**defaults.get("params", {}), **self.params}
+        names = [m.name for m in task.metrics]
+        unknown_m = [m for m in self.margins if m not in names]
+        if unknown_m:
+            raise DataValidationError(
+                f"lift {task.name}: margin for unknown metric(s) {', '.join(unknown_m)}",
+                fix=f"use some of {', '.join(names)}")
+        filled["margins"] = {**{m: task.margins.get(m, DEFAULT_MARGINS.get(m))
+                                for m in names if m in task.margins or m in DEFAULT_MARGINS},
+                             **self.margins}
+        if len(self.fractions) > 1 and not task.supports_fractions:
+            raise DataValidationError(
+                f"lift {task.name}: data-efficiency curves (--fractions) are not available "
+                "for this task yet", fix="run it without --fractions, or use credit or "
+                "pricing")
         cfg = replace(self, **filled)
         unknown = [p for p in cfg.params if p not in defaults.get("params", {})]
         if unknown:
@@ -124,6 +185,7 @@ class LiftConfig:
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["params"] = dict(self.params)
+        out["margins"] = dict(self.margins)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
     @property
@@ -193,6 +255,29 @@ class LiftTask(ABC):
     known_models: ClassVar[tuple[str, ...]]
 
     optional_tables: ClassVar[tuple[str, ...]] = ()
+    #: Practical margins of this task's metrics (overriding :data:`DEFAULT_MARGINS`).
+    margins: ClassVar[Mapping[str, float | str]] = MappingProxyType({})
+
+    def strata(self, train: Any) -> np.ndarray | None:
+        """Stratum of every training row for the data-efficiency subsample (the class,
+        a target band); ``None``: the task has no curves (:meth:`subsample` not
+        overridden either)."""
+        return None
+
+    def subsample(self, train: Any, fraction: float, seed: int, cfg: LiftConfig) -> Any:
+        """``fraction`` of the training data for one seed: nested across fractions and
+        stratified by :meth:`strata` (tasks whose training data is not a frame of rows
+        override this: per user, per series)."""
+        strata = self.strata(train)
+        if strata is None:
+            raise NotImplementedError(f"lift {self.name} has no data-efficiency subsample")
+        keep = nested_subsample(strata, fraction, (cfg.split_seed, seed, 7717))
+        return train.iloc[keep].reset_index(drop=True)
+
+    @property
+    def supports_fractions(self) -> bool:
+        cls = type(self)
+        return cls.strata is not LiftTask.strata or cls.subsample is not LiftTask.subsample
 
     @abstractmethod
     def defaults(self, budget: str) -> dict[str, Any]:
@@ -307,37 +392,48 @@ def run_lift(task: LiftTask, tables: Mapping[str, Any], cfg: LiftConfig, *,
             on_piece(piece)
         use(piece)
 
+    train_rows: dict[float, list[int]] = {}
     for seed in cfg.seeds:
-        if (seed, REAL) in done:
-            use(done[(seed, REAL)])
-            for model in models:
-                _tick(progress, f"seed {seed} {model} real (resumed)")
-        else:
-            records: list[tuple[str, float | None, dict[str, Units]]] = []
-            for model in models:
-                records.append((model, None, task.evaluate(split, model, params[model], None,
-                                                            None, None, seed, cfg)))
-                _tick(progress, f"seed {seed} {model} real")
-            finished(Piece(seed, REAL, records))
-        for arm in arms:
-            if (seed, arm.name) in done:
-                use(done[(seed, arm.name)])
+        for fraction in cfg.fractions:
+            # Generators are refitted on the fraction only; validation and test stay whole.
+            part = split if fraction >= FULL else replace(
+                split, train=task.subsample(split.train, fraction, seed, cfg))
+            train_rows.setdefault(fraction, []).append(len(part.train))
+            tag = "" if fraction >= FULL else f" @{fraction:g}"
+            real_key = piece_arm(REAL, fraction)
+            if (seed, real_key) in done:
+                use(done[(seed, real_key)])
+                for model in models:
+                    _tick(progress, f"seed {seed} {model} real{tag} (resumed)")
+            else:
+                records: list[tuple[str, float | None, dict[str, Units]]] = []
+                for model in models:
+                    records.append((model, None, task.evaluate(
+                        part, model, params[model], None, None, None, seed, cfg)))
+                    _tick(progress, f"seed {seed} {model} real{tag}")
+                finished(Piece(seed, real_key, records))
+            for arm in arms:
+                key = piece_arm(arm.name, fraction)
+                if (seed, key) in done:
+                    use(done[(seed, key)])
+                    for ratio in arm.ratios or (None,):
+                        for model in models:
+                            _tick(progress, f"seed {seed} {model} {key} x{ratio} (resumed)")
+                    continue
+                state = task.fit_arm(arm, part.train, cfg, seed)
+                records = []
                 for ratio in arm.ratios or (None,):
                     for model in models:
-                        _tick(progress, f"seed {seed} {model} {arm.name} x{ratio} (resumed)")
-                continue
-            state = task.fit_arm(arm, split.train, cfg, seed)
-            records = []
-            for ratio in arm.ratios or (None,):
-                for model in models:
-                    records.append((model, ratio, task.evaluate(
-                        split, model, params[model], arm, state, ratio, seed, cfg)))
-                    _tick(progress, f"seed {seed} {model} {arm.name} x{ratio}")
-            # Read after evaluating: a task may score its sample against validation there.
-            finished(Piece(seed, arm.name, records, fit_seconds=state.fit_seconds,
-                           quality=None if state.quality is None else float(state.quality),
-                           quality_name=state.quality_name))
-    result = analyse(task, cfg, split, arms, runs)
+                        records.append((model, ratio, task.evaluate(
+                            part, model, params[model], arm, state, ratio, seed, cfg)))
+                        _tick(progress, f"seed {seed} {model} {key} x{ratio}")
+                # Read after evaluating: a task may score its sample against validation.
+                finished(Piece(seed, key, records, fit_seconds=state.fit_seconds,
+                               quality=None if state.quality is None
+                               else float(state.quality),
+                               quality_name=state.quality_name))
+    result = analyse(task, cfg, split, arms, runs,
+                     train_rows={f: float(np.mean(v)) for f, v in train_rows.items()})
     result.update({
         "params": params,
         "quality": {a: {"name": quality_name[a], "mean": float(np.mean(v)),
@@ -359,14 +455,22 @@ def work_units(task: LiftTask, cfg: LiftConfig) -> int:
     """Model fits a run will make (for a progress bar)."""
     cfg = cfg.resolve(task)
     per_seed = 1 + sum(len(a.ratios) or 1 for a in task.arms(cfg))
-    return len(cfg.seeds) * len(cfg.models or ()) * per_seed
+    return len(cfg.seeds) * len(cfg.models or ()) * per_seed * len(cfg.fractions)
 
 
 def analyse(task: LiftTask, cfg: LiftConfig, split: LiftSplit, arms: Sequence[Arm],
-            runs: Mapping[tuple[str, str, float | None], list[dict[str, Units]]]
-            ) -> dict[str, Any]:
-    """Choose each arm's ratio on validation, then compare with real-only on test."""
+            runs: Mapping[tuple[str, str, float | None], list[dict[str, Units]]], *,
+            train_rows: Mapping[float, float] | None = None) -> dict[str, Any]:
+    """Choose each arm's ratio on validation, then compare with real-only on test (and
+    with ``cfg.fractions``, the data-efficiency curves of the primary metric)."""
     primary = task.metric(task.primary)
+    def pick(model: str, key: str, options: list[float | None]) -> float | None:
+        scores = {r: _better(primary, _mean_point(
+            primary, [x["validation"] for x in runs[(model, key, r)]])) for r in options}
+        finite = {r: v for r, v in scores.items() if np.isfinite(v)}
+        # Ties go to the smaller ratio (less synthetic data for the same score).
+        return max(finite, key=lambda r: (finite[r], -(r or 0))) if finite else options[0]
+
     weights = {seg: bootstrap_weights(int(mask.sum()), cfg.n_boot, cfg.split_seed * 7919 + i,
                                       block=split.block)
                for i, (seg, mask) in enumerate(split.segments_test.items()) if mask.sum()}
@@ -392,15 +496,13 @@ def analyse(task: LiftTask, cfg: LiftConfig, split: LiftSplit, arms: Sequence[Ar
                              "seed_sd": float(np.nanstd(vals, ddof=1)) if len(vals) > 1
                              else float("nan"), "n_units": int(mask.sum()),
                              "n_seeds": len(vals), "higher_is_better":
-                             metric.higher_is_better, "verdict": "reference"})
+                             metric.higher_is_better, "verdict": "reference",
+                             "margin": None, "mde": None, "n_factor": None})
         chosen[model] = {}
         for arm in arms:
             options: list[float | None] = list(arm.ratios) or [None]
-            scores = {}
             for ratio in options:
                 arm_runs = runs[(model, arm.name, ratio)]
-                scores[ratio] = _better(primary, _mean_point(
-                    primary, [r["validation"] for r in arm_runs]))
                 for metric in task.metrics:
                     for part, ref in (("validation", base_val), ("test", base_test)):
                         value = _mean_point(metric, [r[part] for r in arm_runs])
@@ -408,9 +510,7 @@ def analyse(task: LiftTask, cfg: LiftConfig, split: LiftSplit, arms: Sequence[Ar
                         curves.append({"model": model, "arm": arm.name, "ratio": ratio,
                                        "part": part, "metric": metric.name, "value": value,
                                        "delta": value - reference})
-            finite = {r: s for r, s in scores.items() if np.isfinite(s)}
-            # Ties go to the smaller ratio (less synthetic data for the same score).
-            best = max(finite, key=lambda r: (finite[r], -(r or 0))) if finite else options[0]
+            best = pick(model, arm.name, options)
             chosen[model][arm.name] = best
             arm_test = [r["test"] for r in runs[(model, arm.name, best)]]
             for seg, mask in split.segments_test.items():
@@ -418,7 +518,8 @@ def analyse(task: LiftTask, cfg: LiftConfig, split: LiftSplit, arms: Sequence[Ar
                     continue
                 for metric in task.metrics:
                     res = paired_bootstrap(metric, arm_test, base_test, weights=weights[seg],
-                                           mask=mask, alpha=cfg.alpha, seeds=seeds_w)
+                                           mask=mask, alpha=cfg.alpha, seeds=seeds_w,
+                                           margin=cfg.margins.get(metric.name))
                     rows.append({"model": model, "arm": arm.name, "family": arm.family,
                                  "ratio": best, "segment": seg, "metric": metric.name,
                                  **res})
@@ -428,6 +529,16 @@ def analyse(task: LiftTask, cfg: LiftConfig, split: LiftSplit, arms: Sequence[Ar
     for r, rejected in zip(family, holm([r["p_value"] for r in family], cfg.alpha),
                            strict=True):
         r["holm_significant"] = bool(rejected)
+    compared = [r for r in rows if r["arm"] != REAL]
+    open_rows = [r for r in compared if r["verdict"] == INCONCLUSIVE]
+    verdicts = {v: sum(r["verdict"] == v for r in compared) for v in VERDICTS}
+    factors = [r["n_factor"] for r in open_rows if r.get("n_factor") is not None
+               and np.isfinite(r["n_factor"])]
+    eff = None
+    if len(cfg.fractions) > 1 and "all" in weights:
+        eff = efficiency(primary, list(cfg.models or ()), arms, cfg.fractions, REAL, runs,
+                         pick, weights=weights["all"], seeds=seeds_w, alpha=cfg.alpha,
+                         margin=cfg.margins.get(primary.name), train_rows=train_rows or {})
     helps = [{k: r.get(k) for k in ("model", "arm", "ratio", "segment", "metric", "delta",
                                     "ci_low", "ci_high", "holm_significant")}
              for r in rows if r["verdict"] == HELPS]
@@ -441,9 +552,14 @@ def analyse(task: LiftTask, cfg: LiftConfig, split: LiftSplit, arms: Sequence[Ar
                     for m in task.metrics],
         "segments": {s: int(m.sum()) for s, m in split.segments_test.items()},
         "chosen_ratio": chosen, "rows": rows, "curves": curves, "recommended": helps,
-        "family_size": len(family),
+        "family_size": len(family), "margins": dict(cfg.margins),
+        "verdicts": {**verdicts, "compared": len(compared),
+                     "inconclusive_median_n_factor": float(np.median(factors))
+                     if factors else None,
+                     "n_seeds": len(cfg.seeds), "n_test_units": len(split.units_test)},
+        "efficiency": eff,
     }
 
 
-__all__ = ["BUDGETS", "MIN_SEEDS", "REAL", "Arm", "ArmState", "LiftConfig", "LiftSplit",
-           "LiftTask", "analyse", "run_lift", "work_units"]
+__all__ = ["BUDGETS", "DEFAULT_MARGINS", "MIN_SEEDS", "REAL", "Arm", "ArmState", "LiftConfig",
+           "LiftSplit", "LiftTask", "analyse", "run_lift", "work_units"]

@@ -1,5 +1,7 @@
 """Statistics of the lift experiment: metrics over weighted test units, the paired
-bootstrap over test units (averaged over seeds) and the verdict rule.
+bootstrap over test units (averaged over seeds), the four-way verdict rule (helps /
+equivalent / inconclusive / hurts, with a TOST equivalence test against a practical
+margin) and the minimum detectable effect.
 
 Every metric is a function of per-unit arrays (one entry per test unit: a user, an
 applicant, a series, a backtest window) and a ``(B, n)`` matrix of unit weights. Row ``b``
@@ -22,8 +24,11 @@ from features.errors import check_param
 Units = Mapping[str, np.ndarray]
 MetricFn = Callable[[Units, np.ndarray], np.ndarray]
 
-HELPS, NO_EFFECT, HURTS = "helps", "no effect", "hurts"
+HELPS, HURTS = "helps", "hurts"
+EQUIVALENT, INCONCLUSIVE = "equivalent", "inconclusive"
+VERDICTS = (HELPS, EQUIVALENT, INCONCLUSIVE, HURTS)
 TOO_FEW = "too few units"
+POWER = 0.8  # the power at which the minimum detectable effect is stated
 MIN_UNITS = 20  # fewer test units in a segment: no interval, no verdict
 
 
@@ -160,18 +165,58 @@ def seed_weights(n_seeds: int, n_boot: int, seed: int) -> np.ndarray:
                            ).astype(float)
 
 
-def verdict(ci_low: float, ci_high: float, higher_is_better: bool) -> str:
-    """``helps`` when the whole interval of the delta lies on the better side of 0,
-    ``hurts`` when it lies on the worse side, ``no effect`` otherwise (also when the
-    interval is undefined)."""
+def verdict(ci_low: float, ci_high: float, higher_is_better: bool, *,
+            margin: float | None = None, tost_low: float | None = None,
+            tost_high: float | None = None) -> str:
+    """The four-way verdict on a delta (arm - real-only).
+
+    ``helps`` when the whole (1 - alpha) interval ``[ci_low, ci_high]`` lies on the better
+    side of 0, ``hurts`` when it lies on the worse side. Otherwise ``equivalent`` when the
+    (1 - 2 alpha) interval ``[tost_low, tost_high]`` (90% for alpha 0.05; the 95% one when
+    not given) lies strictly inside ``(-margin, +margin)``: that is the two one-sided tests
+    (TOST) of "delta <= -margin" and "delta >= +margin", each at level alpha. Else
+    ``inconclusive``: the run cannot tell (also when an interval is undefined).
+    """
     if not (np.isfinite(ci_low) and np.isfinite(ci_high)):
-        return NO_EFFECT
+        return INCONCLUSIVE
     better_low, better_high = (ci_low, ci_high) if higher_is_better else (-ci_high, -ci_low)
     if better_low > 0:
         return HELPS
     if better_high < 0:
         return HURTS
-    return NO_EFFECT
+    lo = ci_low if tost_low is None else tost_low
+    hi = ci_high if tost_high is None else tost_high
+    if margin is not None and np.isfinite(margin) and margin > 0 and np.isfinite(lo) \
+            and np.isfinite(hi) and -margin < lo and hi < margin:
+        return EQUIVALENT
+    return INCONCLUSIVE
+
+
+def mde(se: float, alpha: float = 0.05, power: float = POWER) -> float:
+    """Minimum detectable effect of a two-sided test at level ``alpha`` with ``power``:
+    ``(z_{1-alpha/2} + z_{power}) * se`` (2.80 * se for 5% and 80%)."""
+    if not np.isfinite(se):
+        return float("nan")
+    return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se)
+
+
+def n_factor(mde_value: float, margin: float | None) -> float | None:
+    """By how much the number of test units (or seeds x units) must grow for the MDE to
+    fall to the practical margin, with the standard error shrinking as 1/sqrt(n): the
+    factor ``(mde / margin)^2`` (1 when it is there already; ``None`` when undefined)."""
+    if margin is None or not (np.isfinite(mde_value) and np.isfinite(margin)) or margin <= 0:
+        return None
+    return float(max(1.0, (mde_value / margin) ** 2))
+
+
+def resolve_margin(spec: float | str | None, base: float) -> float | None:
+    """A config margin as an absolute number: a float as it is, ``"0.5%"`` as that share
+    of ``|base|`` (the real-only value)."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        return float(spec.rstrip("%")) / 100 * abs(base) if np.isfinite(base) else None
+    return float(spec)
 
 
 def holm(p_values: Sequence[float], alpha: float = 0.05) -> list[bool]:
@@ -196,7 +241,8 @@ def _subset(units: Units, mask: np.ndarray | None) -> dict[str, np.ndarray]:
 def paired_bootstrap(metric: Metric, arm: Sequence[Units], base: Sequence[Units], *,
                      weights: np.ndarray, mask: np.ndarray | None = None,
                      alpha: float = 0.05, seeds: np.ndarray | None = None,
-                     min_units: int = MIN_UNITS) -> dict[str, Any]:
+                     min_units: int = MIN_UNITS,
+                     margin: float | str | None = None) -> dict[str, Any]:
     """Delta ``arm - base`` of ``metric`` with a percentile CI from a paired bootstrap.
 
     ``arm`` and ``base`` hold one unit table per seed, aligned on the same test units.
@@ -206,6 +252,8 @@ def paired_bootstrap(metric: Metric, arm: Sequence[Units], base: Sequence[Units]
     same draw for both arms (seed ``s`` of the arm pairs with seed ``s`` of real-only), so
     the interval covers both the test-set sampling error and the seed-to-seed variation.
     Fewer than ``min_units`` units give no interval and the verdict ``too few units``.
+    ``margin`` is the practical margin of :func:`verdict` (a number, or ``"0.5%"`` of the
+    real-only value).
 
     Returns
     -------
@@ -214,7 +262,10 @@ def paired_bootstrap(metric: Metric, arm: Sequence[Units], base: Sequence[Units]
         ``ci_low``/``ci_high``, ``seed_sd`` (std over seeds of the per-seed delta),
         ``n_units``, ``n_seeds``, ``se`` (bootstrap standard error of the delta),
         ``p_value`` (two-sided, normal approximation with that standard error),
-        ``higher_is_better`` and ``verdict``.
+        ``tost_low``/``tost_high`` (the 1 - 2 alpha interval of the equivalence test),
+        ``margin`` (absolute), ``mde`` (minimum detectable effect at 80% power),
+        ``n_factor`` (growth of n for the MDE to reach the margin), ``higher_is_better``
+        and ``verdict``.
     """
     check_param("paired_bootstrap", "arm", arm, len(arm) >= 1, "at least one seed")
     check_param("paired_bootstrap", "base", base, len(base) >= 1, "at least one seed")
@@ -240,9 +291,10 @@ def paired_bootstrap(metric: Metric, arm: Sequence[Units], base: Sequence[Units]
     if n < min_units:
         valid[:] = False
     if valid.sum() >= 10:
-        lo, hi = np.percentile(diff[valid], [100 * alpha / 2, 100 * (1 - alpha / 2)])
+        lo, hi, t_lo, t_hi = np.percentile(diff[valid], [100 * alpha / 2, 100 * (1 - alpha / 2),
+                                                         100 * alpha, 100 * (1 - alpha)])
     else:
-        lo = hi = float("nan")
+        lo = hi = t_lo = t_hi = float("nan")
     value, ref = float(np.mean(arm_pts)), float(np.mean(base_pts))
     # Two-sided p-value of "delta = 0" from the bootstrap standard error (a Wald test,
     # normal approximation):
@@ -257,17 +309,40 @@ def paired_bootstrap(metric: Metric, arm: Sequence[Units], base: Sequence[Units]
     paired = len(arm_pts) == len(base_pts)
     seed_sd = float(np.std(arm_pts - base_pts, ddof=1)) if paired and len(arm_pts) > 1 \
         else float("nan")
+    abs_margin = resolve_margin(margin, ref)
+    detectable = mde(se, alpha)
     return {"value": value, "base": ref, "delta": value - ref,
             "relative": (value - ref) / abs(ref) if ref else float("nan"),
             "ci_low": float(lo), "ci_high": float(hi), "seed_sd": seed_sd,
             "n_units": int(n), "n_seeds": len(arm_u), "n_boot": int(weights.shape[0]),
             "invalid_resamples": int((~valid).sum()), "se": se, "p_value": p_value,
+            "tost_low": float(t_lo), "tost_high": float(t_hi), "margin": abs_margin,
+            "mde": detectable, "n_factor": n_factor(detectable, abs_margin),
             "higher_is_better": metric.higher_is_better,
             "verdict": TOO_FEW if n < min_units else
-            verdict(float(lo), float(hi), metric.higher_is_better)}
+            verdict(float(lo), float(hi), metric.higher_is_better, margin=abs_margin,
+                    tost_low=float(t_lo), tost_high=float(t_hi))}
 
 
-__all__ = ["HELPS", "HURTS", "MIN_UNITS", "NO_EFFECT", "TOO_FEW", "Metric", "auc_metric",
-           "average_precision_metric", "bootstrap_weights", "holm", "mean_metric",
-           "paired_bootstrap", "ratio_metric", "recall_at_fpr_metric", "seed_weights",
+def bootstrap_curve(metric: Metric, runs: Sequence[Units], *, weights: np.ndarray,
+                    seeds: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """The seed-averaged metric of ``runs`` (one unit table per seed) and its ``n_boot``
+    bootstrap replicates, with the same unit and seed draws as :func:`paired_bootstrap`
+    (so two calls with the same ``weights`` and ``seeds`` are paired)."""
+    units = [_subset(u, None) for u in runs]
+    n = len(next(iter(units[0].values())))
+    ones = np.ones((1, n))
+    point = float(np.nanmean([metric.fn(u, ones)[0] for u in units]))
+    m = np.array([metric.fn(u, weights) for u in units])  # (seeds, n_boot)
+    if seeds is not None and seeds.shape[1] == len(units):
+        reps = (seeds * m.T).sum(axis=1) / seeds.shape[1]
+    else:
+        reps = m.mean(axis=0)
+    return point, reps
+
+
+__all__ = ["EQUIVALENT", "HELPS", "HURTS", "INCONCLUSIVE", "MIN_UNITS", "POWER", "TOO_FEW",
+           "VERDICTS", "Metric", "auc_metric", "average_precision_metric", "bootstrap_curve",
+           "bootstrap_weights", "holm", "mde", "mean_metric", "n_factor", "paired_bootstrap",
+           "ratio_metric", "recall_at_fpr_metric", "resolve_margin", "seed_weights",
            "verdict"]

@@ -18,6 +18,7 @@ from augment.sales import SalesWindowGenerator
 from engine.demand import DemandModel
 from engine.lift import LiftConfig, get_task, run_lift
 from engine.lift.demand import DemandLiftTask, jitter_windows, n_windows
+from engine.lift.stats import VERDICTS
 from features.errors import DataValidationError
 
 START = pd.Timestamp("2020-01-02")
@@ -208,7 +209,7 @@ def test_run_lift_end_to_end(result: dict[str, Any]) -> None:
     assert set(rows["metric"]) == {"wape", "pinball"}
     arms = rows[rows["arm"] != "real"]
     assert len(arms) == 2 * 2 * 2
-    assert arms["verdict"].isin({"helps", "no effect", "hurts", "too few units"}).all()
+    assert arms["verdict"].isin({*VERDICTS, "too few units"}).all()
     assert arms["ratio"].isin({0.5, 1.0}).all()
     assert np.isfinite(rows["value"]).all() and (rows["value"] > 0).all()
     assert set(result["quality"]) == {"jitter", "vae"}

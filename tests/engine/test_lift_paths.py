@@ -21,6 +21,7 @@ from engine.lift.paths import (
     quantile_scores,
     window_outcomes,
 )
+from engine.lift.stats import VERDICTS
 from features.errors import DataValidationError
 
 ASSETS = ["AAA", "BBB", "CCC"]
@@ -228,7 +229,7 @@ def test_run_lift_end_to_end_is_reproducible(prices: pd.DataFrame) -> None:
     assert {r["segment"] for r in rows} == {"all", "high_vol"}
     assert {r["arm"] for r in rows} == {"real", "bootstrap", "garch", "vae"}
     assert {r["verdict"] for r in rows if r["arm"] == "real"} == {"reference"}
-    assert {r["verdict"] for r in rows if r["arm"] != "real"} <= {"helps", "no effect", "hurts",
+    assert {r["verdict"] for r in rows if r["arm"] != "real"} <= {*VERDICTS,
                                                                   "too few units"}
     assert all(r["ratio"] in (0.5, 1.0) for r in rows if r["arm"] != "real")
     assert all(np.isfinite(r["value"]) and r["value"] >= 0 for r in rows)

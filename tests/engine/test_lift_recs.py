@@ -16,6 +16,7 @@ import pytest
 from augment.baskets import BasketGenerator
 from engine.lift import LiftConfig, run_lift
 from engine.lift.recs import RecsHoldout, RecsLiftTask, RecsTrain
+from engine.lift.stats import VERDICTS
 from engine.recommenders.evaluation import make_model
 from engine.recommenders.metrics import per_user_metrics
 from features.errors import DataValidationError
@@ -236,7 +237,7 @@ def test_run_lift_end_to_end(result: dict[str, Any]) -> None:
     assert arms == {"real", "crop", "vae"}
     assert {r["segment"] for r in rows} == {"all", "cold", "simulated_cold"}
     assert {r["metric"] for r in rows} == {"ndcg", "recall"}
-    assert {r["verdict"] for r in rows} <= {"reference", "helps", "no effect", "hurts",
+    assert {r["verdict"] for r in rows} <= {"reference", *VERDICTS,
                                             "too few units"}
     assert all(np.isfinite(r["delta"]) for r in rows)
     assert set(result["chosen_ratio"]["als"].values()) <= {0.5, 1.0}

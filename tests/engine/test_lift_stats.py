@@ -161,9 +161,10 @@ def test_mask_selects_a_segment() -> None:
 
 
 @pytest.mark.parametrize(("lo", "hi", "higher", "want"), [
-    (0.01, 0.05, True, "helps"), (-0.05, -0.01, True, "hurts"), (-0.01, 0.02, True, "no effect"),
-    (0.0, 0.02, True, "no effect"), (-0.05, -0.01, False, "helps"), (0.01, 0.05, False, "hurts"),
-    (-0.01, 0.01, False, "no effect"), (float("nan"), float("nan"), True, "no effect"),
+    (0.01, 0.05, True, "helps"), (-0.05, -0.01, True, "hurts"),
+    (-0.01, 0.02, True, "inconclusive"), (0.0, 0.02, True, "inconclusive"),
+    (-0.05, -0.01, False, "helps"), (0.01, 0.05, False, "hurts"),
+    (-0.01, 0.01, False, "inconclusive"), (float("nan"), float("nan"), True, "inconclusive"),
 ])
 def test_verdict_rule(lo: float, hi: float, higher: bool, want: str) -> None:
     assert verdict(lo, hi, higher) == want
@@ -256,7 +257,7 @@ def test_run_lift_recovers_known_effects_and_picks_ratio_on_validation() -> None
     assert _row(result, "plus")["delta"] == pytest.approx(0.2)
     assert _row(result, "minus")["verdict"] == "hurts"
     assert _row(result, "minus")["ratio"] == 1.0  # -0.2 beats -0.3 on validation
-    assert _row(result, "noise")["verdict"] == "no effect"
+    assert _row(result, "noise")["verdict"] == "inconclusive"  # the toy metric has no margin
     # Validation picks ratio 1 although test would have liked 2 (never chosen on test).
     assert result["chosen_ratio"]["m"]["tricky"] == 1.0
     assert _row(result, "tricky")["delta"] == pytest.approx(0.0, abs=1e-12)

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.lift.stats import VERDICTS
 from features import datasets as dsmod
 from features.datasets import DATASETS, FetchError, download, read_members
 from features.errors import DataValidationError
@@ -460,7 +461,7 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     ref = next(r for r in lift["rows"] if r["arm"] == "real" and r["metric"] == "auc"
                and r["segment"] == "all")
     assert 0.7 < ref["value"] < 0.85
-    assert all(r["verdict"] in ("helps", "no effect", "hurts") for r in lift["rows"]
+    assert all(r["verdict"] in VERDICTS for r in lift["rows"]
                if r["arm"] != "real")
 
     # (The backtester on these real prices against its reference loop:
