@@ -37,21 +37,29 @@ def nested_subsample(strata: np.ndarray, fraction: float, seed: int | Sequence[i
                      ) -> np.ndarray:
     """Sorted row positions kept at ``fraction``.
 
-    One random order of the rows per ``seed``; within each stratum (a class, a charge
-    band) the first ``max(1, round(fraction * n_stratum))`` rows of that order are kept.
+    One random order of the rows per ``seed`` in which every prefix holds each stratum (a
+    class, a charge band) in proportion, to within one row; the first
+    ``round(fraction * n)`` rows are kept (at least one per stratum).
     So every stratum keeps its share, and with the same seed a smaller fraction is a
     subset of a larger one (nested), which keeps the curve's points comparable.
     """
     strata = np.asarray(strata)
     if fraction >= FULL:
         return np.arange(len(strata))
-    order = np.random.default_rng(seed).permutation(len(strata))
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(strata))
     _, inverse = np.unique(strata, return_inverse=True)
-    keep = []
-    for k in range(int(inverse.max()) + 1 if len(strata) else 0):
-        members = order[inverse[order] == k]
-        keep.append(members[:max(1, int(round(fraction * len(members))))])
-    return np.sort(np.concatenate(keep)) if keep else np.arange(0)
+    sizes = np.bincount(inverse)
+    rank = np.empty(len(strata))
+    for k in range(len(sizes)):
+        rank[perm[inverse[perm] == k]] = np.arange(sizes[k])
+    # One order of all rows in which every prefix holds each stratum in proportion
+    # (systematic sampling with a random start per stratum): a prefix is then both
+    # stratified and nested in any longer prefix. Each stratum's first row leads.
+    key = (rank + rng.random(len(sizes))[inverse]) / sizes[inverse]
+    key[rank == 0] = -1.0
+    order = np.argsort(key, kind="stable")
+    return np.sort(order[:max(int(round(fraction * len(strata))), len(sizes))])
 
 
 def real_fraction(value: np.ndarray, curve: np.ndarray, fractions: Sequence[float]

@@ -398,7 +398,8 @@ def run_lift(task: LiftTask, tables: Mapping[str, Any], cfg: LiftConfig, *,
             # Generators are refitted on the fraction only; validation and test stay whole.
             part = split if fraction >= FULL else replace(
                 split, train=task.subsample(split.train, fraction, seed, cfg))
-            train_rows.setdefault(fraction, []).append(len(part.train))
+            if hasattr(part.train, "__len__"):
+                train_rows.setdefault(fraction, []).append(len(part.train))
             tag = "" if fraction >= FULL else f" @{fraction:g}"
             real_key = piece_arm(REAL, fraction)
             if (seed, real_key) in done:

@@ -38,6 +38,43 @@ def _csv(kind: type) -> Any:
     return parse
 
 
+def _fractions(text: str) -> tuple[float, ...]:
+    """``--fractions 0.05,0.1,0.25,0.5,1``: distinct shares of the training data in (0, 1]."""
+    out: list[float] = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            value = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--fractions {text!r}: {part!r} is not a number (give shares of the real "
+                "training data in (0, 1], e.g. 0.05,0.1,0.25,0.5,1)") from None
+        if not 0 < value <= 1:  # also rejects nan
+            raise argparse.ArgumentTypeError(
+                f"--fractions {text!r}: {part} is not in (0, 1] (a share of the real training "
+                "data: 0.1 is 10%, 1 all of it)")
+        if value in out:
+            raise argparse.ArgumentTypeError(f"--fractions {text!r}: {part} is given twice")
+        out.append(value)
+    return tuple(out)
+
+
+def _margin(text: str) -> tuple[str, float | str]:
+    """``--margin METRIC=VALUE``: an absolute margin (``auc=0.005``) or a share of the
+    real-only value (``wape=0.5%``)."""
+    name, sep, value = text.partition("=")
+    value = value.strip()
+    try:
+        number = float(value[:-1] if value.endswith("%") else value)
+    except ValueError:
+        number = float("nan")
+    if not sep or not name or not (number > 0 and number != float("inf")):
+        raise argparse.ArgumentTypeError(
+            f"--margin {text!r} is not METRIC=VALUE with VALUE > 0, a number (absolute) or "
+            "a percentage of the real-only value (e.g. --margin auc=0.005, --margin "
+            "wape=0.5%)")
+    return name, value if value.endswith("%") else number
+
+
 def config_from_args(args: argparse.Namespace, task: str) -> LiftConfig:
     from engine.lift import LiftConfig
     if args.seeds < 1:
@@ -47,25 +84,41 @@ def config_from_args(args: argparse.Namespace, task: str) -> LiftConfig:
                       seeds=tuple(range(args.seed, args.seed + args.seeds)),
                       generators=args.generators, baselines=args.baselines,
                       ratios=args.ratios, models=args.models, n_boot=args.n_boot,
-                      split_seed=args.split_seed, params=dict(args.param or []))
+                      split_seed=args.split_seed, params=dict(args.param or []),
+                      fractions=args.fractions or (1.0,), margins=dict(args.margin or []))
 
 
 def _print_task(result: dict[str, Any]) -> str:
-    from serving.reports.lift import format_ci, format_ratio, summary_rows
+    from serving.reports.lift import (
+        format_ci,
+        format_mde,
+        format_ratio,
+        summary_rows,
+        verdict_summary,
+    )
+    from serving.reports.lift_efficiency import multiplier_sentence
     rows = [(s["model"], s["arm"], format_ratio(s["ratio"]), s["segment"], s["real"],
              s["with"], s["delta"] if s["delta"] is not None else float("nan"), format_ci(s),
-             s["verdict"], "yes" if s["holm"] else "no",
-             f"{s['helps']}/{s['no_effect']}/{s['hurts']}") for s in summary_rows(result)]
+             format_mde(s), s["verdict"], "yes" if s["holm"] else "no",
+             f"{s['helps']}/{s['equivalent']}/{s['inconclusive']}/{s['hurts']}")
+            for s in summary_rows(result)]
     cfg = result["config"]
     head = (f"lift {result['task']} ({result['dataset']}, {len(cfg['seeds'])} seeds, budget "
             f"{cfg['budget']}, run {result['run_id']}, {result['seconds']:.0f} s): "
             f"{result['primary_metric']} on test, ratio chosen on validation")
     if result.get("provisional"):
         head += "\n  PROVISIONAL: fewer than 5 seeds"
-    return head + "\n" + table(rows, ["model", "arm", "ratio", "segment", "real-only",
-                                      "with", "delta", "95% CI", "verdict", "Holm",
-                                      "all metrics helps/none/hurts"]) + \
-        f"\nreport: {result['html']}\n"
+    text = head + "\n" + table(rows, ["model", "arm", "ratio", "segment", "real-only",
+                                      "with", "delta", "95% CI", "MDE (80%)", "verdict",
+                                      "Holm", "all metrics helps/eq/inconcl/hurts"])
+    text += "\n" + verdict_summary(result)
+    eff = result.get("efficiency")
+    if eff:
+        text += (f"\ndata efficiency ({eff['metric']}; effective real-data multiplier, "
+                 "95% CI):")
+        text += "".join(f"\n  {multiplier_sentence(m, result['unit'])}"
+                        for m in eff["multipliers"])
+    return text + f"\nreport: {result['html']}\n"
 
 
 def cmd_lift(args: argparse.Namespace) -> Any:
@@ -88,9 +141,12 @@ def register(g: Groups) -> None:
         "lift", parents=[g.common], help="with vs without synthetic data, with CIs",
         description="Split the real data once, fit generators on train only, train each "
         "model with and without synthetic data over several seeds, pick each arm's ratio "
-        "on validation and compare on test: delta, 95% paired-bootstrap CI and a verdict "
-        "(helps / no effect / hurts). Writes OUT/TASK.json, OUT/TASK.html and "
-        "OUT/index.html, and records the run in the store.")
+        "on validation and compare on test: delta, 95% paired-bootstrap CI, minimum "
+        "detectable effect and a verdict (helps / equivalent / inconclusive / hurts; "
+        "equivalent: the 90% interval inside the metric's practical margin, TOST). With "
+        "--fractions, every arm also runs on shares of the real training data: data-"
+        "efficiency curves and the effective real-data multiplier. Writes OUT/TASK.json, "
+        "OUT/TASK.html and OUT/index.html, and records the run in the store.")
     p.add_argument("task", choices=TASK_CHOICES, metavar="TASK",
                    help=" | ".join(TASK_CHOICES))
     p.add_argument("--budget", choices=["small", "full"], default="small",
@@ -109,6 +165,14 @@ def register(g: Groups) -> None:
     p.add_argument("--split-seed", type=int, default=0, help="seed of the one data split")
     p.add_argument("--param", type=_param, action="append", metavar="NAME=VALUE",
                    help="a task setting, e.g. --param epochs=20 (repeatable)")
+    p.add_argument("--fractions", type=_fractions, default=None, metavar="F,F,...",
+                   help="data-efficiency curves: shares of the real training data to run "
+                        "every arm at, e.g. 0.05,0.1,0.25,0.5,1 (1 is always run; default: "
+                        "1 only). credit and pricing")
+    p.add_argument("--margin", type=_margin, action="append", metavar="METRIC=VALUE",
+                   help="practical margin of the 'equivalent' verdict, absolute (auc=0.005) "
+                        "or relative to real-only (wape=0.5%%); repeatable; defaults per "
+                        "metric are in the report's Config")
     p.add_argument("--out", type=Path, default=Path("reports"),
                    help="report folder (default reports: reports/index.html)")
     p.set_defaults(func=cmd_lift)

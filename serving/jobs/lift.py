@@ -210,8 +210,19 @@ def run_all(store: Store, cfg: LiftConfig, out_dir: Path, *,
         raise DataValidationError(
             f"lift all: no task takes parameter(s) {', '.join(sorted(unknown))}",
             fix="see each task's parameters in its report's Config section")
+    metrics = {n: {m.name for m in get_task(n).metrics} for n in names}
+    stray = [m for m in cfg.margins if not any(m in k for k in metrics.values())]
+    if stray:
+        raise DataValidationError(
+            f"lift all: no task has metric(s) {', '.join(sorted(stray))} for --margin",
+            fix="see each task's metrics in its report")
+    # Data-efficiency curves where the task has them; the others run at full size only.
     cfgs = {name: replace(cfg, task=name,
-                          params={k: v for k, v in cfg.params.items() if k in known[name]})
+                          params={k: v for k, v in cfg.params.items() if k in known[name]},
+                          margins={k: v for k, v in cfg.margins.items()
+                                   if k in metrics[name]},
+                          fractions=cfg.fractions if get_task(name).supports_fractions
+                          else (1.0,))
             for name in names}
     for name in names:  # every task's settings and tables are checked before any runs
         task = get_task(name)

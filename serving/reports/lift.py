@@ -12,10 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.lift.stats import MIN_UNITS
+from engine.lift.stats import INCONCLUSIVE, MIN_UNITS, POWER, VERDICTS
 from serving.reports.html import figure, img, kv_table, page, table, write_html
+from serving.reports.lift_efficiency import efficiency_section
 
-COLORS = {"helps": "#1a7f37", "hurts": "#c62828", "no effect": "#555555"}
+COLORS = {"helps": "#1a7f37", "hurts": "#c62828", "equivalent": "#1f5fa8",
+          "inconclusive": "#999999"}
 
 
 def method_note(alpha: float = 0.05) -> str:
@@ -28,7 +30,15 @@ def method_note(alpha: float = 0.05) -> str:
         "(runs of neighbouring windows for backtests) and the same resampled seeds for both "
         "arms, so it carries test-set and seed-to-seed variation. Verdict: <b>helps</b> when "
         "the whole interval is on the better side of 0, <b>hurts</b> when it is on the worse "
-        f"side, else <b>no effect</b> (<b>too few units</b> under {MIN_UNITS} units). genlift "
+        "side; otherwise <b>equivalent</b> when the "
+        f"{100 * (1 - 2 * alpha):g}% interval lies inside +-margin, the practical margin of "
+        "the metric stated in the config (the two one-sided tests, TOST, each at "
+        f"{100 * alpha:g}%), and <b>inconclusive</b> when it does not: the run could not tell "
+        f"(<b>too few units</b> under {MIN_UNITS} units). <b>MDE</b>: the minimum detectable "
+        f"effect at {100 * POWER:g}% power for this run's size, (z<sub>{1 - alpha / 2:g}"
+        f"</sub> + z<sub>{POWER:g}</sub>) x the bootstrap standard error; <b>n x</b>: how many "
+        "times the test units (x seeds) would have to grow for the MDE to fall to the margin "
+        "(SE ~ 1/sqrt(n)). genlift "
         "recommends synthetic data only where the verdict is helps. With many arms and "
         "segments some intervals exclude 0 by chance: <b>Holm</b> says whether a primary-"
         "metric difference survives Holm's correction over every arm x segment of the task "
@@ -50,7 +60,11 @@ def format_ci(r: Mapping[str, Any]) -> str:
 
 def _verdict(v: str) -> str:
     cls = {"helps": "good", "hurts": "bad"}.get(v, "")
-    return f'<span class="{cls}">{html.escape(v)}</span>' if cls else html.escape(v)
+    if cls:
+        return f'<span class="{cls}">{html.escape(v)}</span>'
+    if v in COLORS:
+        return f'<span style="color:{COLORS[v]}">{html.escape(v)}</span>'
+    return html.escape(v)
 
 
 def _holm(flag: Any) -> str:
@@ -62,10 +76,51 @@ def format_ratio(r: Any) -> str:
     return "-" if r is None else f"{float(r):g}"
 
 
+def format_mde(r: Mapping[str, Any]) -> str:
+    """A row's MDE and margin as text, ``0.021 (margin 0.005)``."""
+    mde, margin = _num(r.get("mde")), _num(r.get("margin"))
+    if math.isnan(mde):
+        return "n/a"
+    return f"{mde:.3g}" + ("" if math.isnan(margin) else f" (margin {margin:.3g})")
+
+
+def verdict_counts(result: Mapping[str, Any]) -> dict[str, int]:
+    """Verdicts over every arm x segment x metric compared with real-only."""
+    verdicts = [r["verdict"] for r in result["rows"] if r["arm"] != "real"]
+    return {v: verdicts.count(v) for v in VERDICTS}
+
+
+def verdict_summary(result: Mapping[str, Any]) -> str:
+    """Plain words: how many comparisons each verdict got, and what would resolve the
+    inconclusive ones."""
+    counts = verdict_counts(result)
+    total = sum(1 for r in result["rows"] if r["arm"] != "real")
+    text = (f"{total} comparisons (arm x segment x metric): {counts['helps']} helps, "
+            f"{counts['equivalent']} equivalent, {counts[INCONCLUSIVE]} inconclusive, "
+            f"{counts['hurts']} hurts.")
+    open_rows = [r for r in result["rows"] if r["verdict"] == INCONCLUSIVE]
+    if not open_rows:
+        return text
+    factors = sorted(_num(r.get("n_factor")) for r in open_rows
+                     if not math.isnan(_num(r.get("n_factor"))))
+    n_seeds = len(result["config"]["seeds"])
+    text += (f" The {len(open_rows)} inconclusive ones could not tell an effect from none: "
+             "their intervals are wider than the practical margin.")
+    if factors:
+        med = factors[len(factors) // 2]
+        text += (f" For the minimum detectable effect to fall to the margin, the number of "
+                 f"test {result['unit']}s (or of seeds x {result['unit']}s) would have to grow "
+                 f"about {med:.1f}x (median; {factors[0]:.1f}x to {factors[-1]:.1f}x).")
+    text += (f" What resolves them: more test data (cross-fitting tests every {result['unit']}"
+             f" instead of one split), more seeds ({n_seeds} now; they narrow the seed-to-seed "
+             "part of the interval), or a wider margin if a smaller effect would not matter.")
+    return text
+
+
 def summary_rows(result: Mapping[str, Any], *, metric: str | None = None
                  ) -> list[dict[str, Any]]:
-    """Per model, arm and segment: the (primary) metric's delta, CI and verdict, plus the
-    verdict counts over every metric."""
+    """Per model, arm and segment: the (primary) metric's delta, CI, MDE and verdict, plus
+    the verdict counts over every metric."""
     metric = metric or result["primary_metric"]
     rows = [r for r in result["rows"] if r["arm"] != "real"]
     out = []
@@ -81,8 +136,10 @@ def summary_rows(result: Mapping[str, Any], *, metric: str | None = None
                     "metric": metric, "real": ref["value"], "with": r["value"],
                     "delta": r["delta"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                     "verdict": r["verdict"], "holm": r.get("holm_significant"),
-                    "helps": same.count("helps"),
-                    "no_effect": same.count("no effect"), "hurts": same.count("hurts")})
+                    "mde": r.get("mde"), "margin": r.get("margin"),
+                    "n_factor": r.get("n_factor"), "helps": same.count("helps"),
+                    "equivalent": same.count("equivalent"),
+                    "inconclusive": same.count(INCONCLUSIVE), "hurts": same.count("hurts")})
     return out
 
 
@@ -172,11 +229,13 @@ def _rows_table(result: Mapping[str, Any], metric: str) -> str:
     rows = [r for r in result["rows"] if r["metric"] == metric]
     body = [(r["model"], r["arm"], format_ratio(r["ratio"]), r["segment"], r["n_units"],
              _num(r["value"]), _num(r["delta"]), format_ci(r), _num(r["seed_sd"]),
+             _num(r.get("margin")), _num(r.get("mde")), _num(r.get("n_factor")),
              _num(r.get("p_value")), _holm(r.get("holm_significant")), r["verdict"])
             for r in rows]
     text = table(body, ["model", "arm", "ratio", "segment", "units", metric, "delta",
-                        "95% CI", "seed sd", "p", "Holm", "verdict"])
-    for v in ("helps", "hurts"):
+                        "95% CI", "seed sd", "margin", "MDE (80%)", "n x to resolve", "p",
+                        "Holm", "verdict"])
+    for v in VERDICTS:
         text = text.replace(f"<td>{v}</td>", f"<td>{_verdict(v)}</td>")
     return text
 
@@ -200,7 +259,9 @@ def write_task_report(result: Mapping[str, Any], path: Path) -> Path:
                       ["model", "arm", "ratio", "segment", "metric", "delta", "95% CI"]))
     note = method_note(float(cfg.get("alpha", 0.05)))
     sections.append(("Where synthetic data helps", rec_text + f"<p class='muted'>{note}</p>"))
+    sections.append(("Verdicts", f"<p>{html.escape(verdict_summary(result))}</p>"))
     sections.append((f"Forest plot: {primary} (primary)", forest_plot(result, primary)))
+    sections += efficiency_section(result)
     sections.append((f"Lift vs ratio: {primary}", ratio_curves(result, primary)))
     qp = quality_plot(result)
     if qp:
@@ -240,28 +301,29 @@ def write_index(results: Sequence[Mapping[str, Any]], out_dir: Path) -> Path:
     as markdown, for a README or a pull request)."""
     rows, tasks = [], []
     for res in results:
-        verdicts = [r["verdict"] for r in res["rows"] if r["arm"] != "real"]
+        counts = verdict_counts(res)
         tasks.append((res["task"], res["dataset"], len(res["config"]["seeds"]),
-                      res["primary_metric"], verdicts.count("helps"),
-                      verdicts.count("no effect"), verdicts.count("hurts"),
-                      res.get("run_id", "")))
+                      res["primary_metric"], counts["helps"], counts["equivalent"],
+                      counts[INCONCLUSIVE], counts["hurts"], res.get("run_id", "")))
         for s in summary_rows(res):
             rows.append((s["task"], s["model"], s["arm"], format_ratio(s["ratio"]), s["segment"],
-                         s["metric"], _num(s["real"]), _num(s["delta"]), format_ci(s), s["verdict"],
-                         _holm(s["holm"])))
+                         s["metric"], _num(s["real"]), _num(s["delta"]), format_ci(s),
+                         format_mde(s), s["verdict"], _holm(s["holm"])))
     alpha = float(results[0]["config"].get("alpha", 0.05)) if results else 0.05
     task_table = table(tasks, ["task", "dataset", "seeds", "primary metric", "helps",
-                               "no effect", "hurts", "run"])
+                               "equivalent", "inconclusive", "hurts", "run"])
     for res in results:  # link each task's page (its name is one of TASKS: no escaping)
         name = res["task"]
         task_table = task_table.replace(f"<td>{name}</td>",
                                         f'<td><a href="{name}.html">{name}</a></td>', 1)
     summary = table(rows, ["task", "model", "arm", "ratio", "segment", "metric", "real-only",
-                           "delta", "95% CI", "verdict", "Holm"])
-    for v in ("helps", "hurts"):
+                           "delta", "95% CI", "MDE (80%)", "verdict", "Holm"])
+    for v in VERDICTS:
         summary = summary.replace(f"<td>{v}</td>", f"<td>{_verdict(v)}</td>")
-    sections = [("Tasks", task_table + "<p class='muted'>helps / no effect / hurts count "
-                                       "every arm x segment x metric.</p>"),
+    plain = "".join(f"<p>{res['task']}: {html.escape(verdict_summary(res))}</p>"
+                    for res in results)
+    sections = [("Tasks", task_table + "<p class='muted'>helps / equivalent / inconclusive / "
+                                       "hurts count every arm x segment x metric.</p>" + plain),
                 ("Primary metric per arm and segment", summary),
                 ("How to read this", f"<p class='muted'>{method_note(alpha)}</p>")]
     md = out_dir / "summary.md"
@@ -282,16 +344,19 @@ def summary_markdown(results: Sequence[Mapping[str, Any]]) -> str:
         lines.append(f"| {res['task']} | {res.get('run_id', '')} | {len(cfg['seeds'])}{flag} | "
                      f"{cfg['budget']} |")
     lines += ["", "| task | model | arm | ratio | segment | metric | real-only | delta | "
-              "95% CI | verdict | Holm |", "|---|---|---|---:|---|---|---:|---:|---|---|---|"]
+              "95% CI | MDE (80%) | verdict | Holm |",
+              "|---|---|---|---:|---|---|---:|---:|---|---|---|---|"]
     for res in results:
         for s in summary_rows(res):
             lines.append(f"| {s['task']} | {s['model']} | {s['arm']} | "
                          f"{format_ratio(s['ratio'])} | "
                          f"{s['segment']} | {s['metric']} | {_num(s['real']):.4f} | "
-                         f"{_num(s['delta']):+.4f} | {format_ci(s)} | {s['verdict']} | "
-                         f"{'yes' if s['holm'] else 'no'} |")
+                         f"{_num(s['delta']):+.4f} | {format_ci(s)} | {format_mde(s)} | "
+                         f"{s['verdict']} | {'yes' if s['holm'] else 'no'} |")
+    lines += [""] + [f"- {res['task']}: {verdict_summary(res)}" for res in results]
     return "\n".join(lines)
 
 
-__all__ = ["format_ci", "format_ratio", "forest_plot", "quality_plot", "ratio_curves",
-           "summary_markdown", "summary_rows", "write_index", "write_task_report"]
+__all__ = ["format_ci", "format_mde", "format_ratio", "forest_plot", "quality_plot", "ratio_curves",
+           "summary_markdown", "summary_rows", "verdict_counts", "verdict_summary",
+           "write_index", "write_task_report"]

@@ -171,3 +171,14 @@ def test_fractions_need_a_task_that_can_subsample() -> None:
     with pytest.raises(DataValidationError, match="not available for this task"):
         LiftConfig(task="toy", fractions=(0.5,)).resolve(ToyTask())
     assert LiftConfig(task="logit", fractions=(0.5,)).fractions == (0.5, 1.0)
+
+
+def test_nested_subsample_is_nested_for_every_pair_of_fractions() -> None:
+    strata = np.random.default_rng(0).integers(0, 5, 397)
+    fracs = np.linspace(0.01, 1.0, 60)
+    sets = [set(nested_subsample(strata, f, (0, 3))) for f in fracs]
+    assert all(a <= b for a, b in zip(sets, sets[1:], strict=False))
+    for f, kept in zip(fracs, sets, strict=True):
+        assert len(kept) == max(round(f * 397), 5)
+        share = np.bincount(strata[sorted(kept)], minlength=5)
+        assert np.all(np.abs(share - f * np.bincount(strata)) <= 1.5)

@@ -51,3 +51,36 @@ def test_bad_lift_settings() -> None:
         LiftConfig(task="pricing", params={"objective": "normal"}).resolve(task)
     with pytest.raises(ValueError, match="unknown generator 'nope'"):
         LiftConfig(task="pricing", generators=("nope",)).resolve(task)
+
+
+def test_pricing_fractions_refit_on_a_stratified_subsample_only() -> None:
+    task = get_task("pricing")
+    seen: list[tuple[int, pd.DataFrame]] = []
+    fit_arm = task.fit_arm
+
+    def spy(arm, train, cfg, seed):  # type: ignore[no-untyped-def]
+        seen.append((seed, train))
+        return fit_arm(arm, train, cfg, seed)
+
+    task.fit_arm = spy  # type: ignore[method-assign]
+    frame = policies(400)
+    cfg = LiftConfig(task="pricing", seeds=(0, 1), generators=("copula",), baselines=(),
+                     ratios=(1.0,), n_boot=100, fractions=(0.25, 1.0))
+    result = run_lift(task, {"policies": frame}, cfg)
+    split = task.split({"policies": frame}, cfg.resolve(task))
+    held_out = set(split.validation["policy_id"]) | set(split.test["policy_id"]) \
+        | set(split.extra["stop"]["policy_id"])
+    full = set(split.train["policy_id"])
+    assert len(seen) == 4
+    for _, train in seen:
+        ids = set(train["policy_id"])
+        assert ids <= full and not ids & held_out  # the spy: training policies only
+    small = [t for _, t in seen if len(t) < len(split.train)]
+    assert [len(t) for t in small] == [round(0.25 * len(split.train))] * 2
+    # stratified by charge quintile: each band keeps about its fifth
+    edges = np.quantile(split.train["charges"], [0.2, 0.4, 0.6, 0.8])
+    bands = np.bincount(np.searchsorted(edges, small[0]["charges"], side="right"), minlength=5)
+    assert bands.max() - bands.min() <= 2
+    eff = result["efficiency"]
+    assert {p["arm"] for p in eff["points"]} == {"real", "copula"}
+    assert all(np.isfinite(m["multiplier"]) for m in eff["multipliers"])

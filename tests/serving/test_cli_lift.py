@@ -120,3 +120,62 @@ def test_lift_all_checks_every_task_before_running(cli: Cli,
     with Store(credit_db, read_only=True) as store:
         assert "lift" not in set(store.runs()["kind"])
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("0", "0 is not in (0, 1]"), ("0.1,1.5", "1.5 is not in (0, 1]"),
+    ("-0.2", "-0.2 is not in (0, 1]"), ("0.1,abc", "'abc' is not a number"),
+    ("nan", "nan is not in (0, 1]"), ("0.5,0.5", "0.5 is given twice"),
+])
+def test_bad_fractions_exit_2_and_write_nothing(cli: Cli, credit_db: str, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str],
+                                                value: str, message: str) -> None:
+    out = tmp_path / "l"
+    with pytest.raises(SystemExit) as exc:
+        cli("--db", credit_db, "lift", "credit", "--fractions", value, "--out", str(out))
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err and "--fractions" in err
+    assert "Traceback" not in err and not out.exists()
+    with Store(credit_db, read_only=True) as store:
+        assert "lift" not in set(store.runs()["kind"])
+
+
+def test_bad_margins_exit_2(cli: Cli, credit_db: str, tmp_path: Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "l"
+    with pytest.raises(SystemExit) as exc:
+        cli("--db", credit_db, "lift", "credit", "--margin", "auc=-1", "--out", str(out))
+    assert exc.value.code == 2 and "METRIC=VALUE" in capsys.readouterr().err
+    code, _, err = cli("--db", credit_db, "lift", "credit", "--margin", "ndcg=0.01",
+                       "--out", str(out))
+    assert code == 2 and "margin for unknown metric(s) ndcg" in err and not out.exists()
+    code, _, err = cli("--db", credit_db, "lift", "recs", "--fractions", "0.5",
+                       "--out", str(out))
+    assert code == 2 and "not available for this task" in err and not out.exists()
+
+
+def test_lift_credit_fractions_draw_curves_and_multipliers(cli: Cli, credit_db: str,
+                                                           tmp_path: Path) -> None:
+    out = tmp_path / "lift"
+    code, text, err = cli("--db", credit_db, "lift", "credit", "--seeds", "2", "--n-boot",
+                          "100", "--generators", "copula", "--baselines", "oversample",
+                          "--ratios", "1", "--param", "modes=both", "--param", "epochs=2",
+                          "--fractions", "0.5,1", "--margin", "auc=0.01", "--out", str(out))
+    assert code == 0, err
+    result = json.loads((out / "credit.json").read_text())
+    assert result["config"]["fractions"] == [0.5, 1.0]
+    assert result["config"]["margins"]["auc"] == 0.01
+    eff = result["efficiency"]
+    assert {(m["arm"], m["fraction"]) for m in eff["multipliers"]} == {
+        ("oversample", 0.5), ("oversample", 1.0), ("copula-both", 0.5), ("copula-both", 1.0)}
+    assert eff["train_rows"]["0.5"] * 2 == pytest.approx(eff["train_rows"]["1.0"], abs=2)
+    assert "is worth" in text and "comparisons (arm x segment x metric)" in text
+    page = (out / "credit.html").read_text()
+    assert "Data efficiency: auc vs real training data" in page
+    assert "Effective real-data multiplier" in page and "MDE (80%)" in page
+    assert page.count("data:image/png;base64") >= 6  # + the curve and the multiplier forest
+    row = next(r for r in result["rows"] if r["arm"] == "oversample" and r["metric"] == "auc"
+               and r["segment"] == "all")
+    assert row["margin"] == 0.01 and row["mde"] > 0
+    assert row["verdict"] in ("helps", "equivalent", "inconclusive", "hurts")
+    assert "no effect" not in page and "no effect" not in text
