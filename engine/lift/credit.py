@@ -13,8 +13,9 @@ Brier score; segments all applicants and the young (a thin-file segment with a h
 default rate).
 
 Data-efficiency curves (``fractions``) subsample the training applicants stratified by
-``default`` (nested across fractions, per seed); validation, test and the early-stopping
-holdout stay whole, and each generator is refitted on the subsample only.
+``default`` (nested across fractions, per seed; every category kept, its first applicant
+added where the share lacks it); validation, test and the early-stopping holdout stay
+whole, and each generator is refitted on the subsample only.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from sklearn.neighbors import NearestNeighbors
 from augment.quality import column_shapes, pair_trends
 from augment.registry import make_generator
 from engine.credit import CreditModel, WoeLogistic
+from engine.lift.efficiency import nested_subsample
 from engine.lift.protocol import Arm, ArmState, LiftConfig, LiftSplit, LiftTask
 from engine.lift.stats import (
     Metric,
@@ -153,6 +155,17 @@ class CreditLiftTask(LiftTask):
 
     def strata(self, train: Any) -> np.ndarray:
         return np.asarray(train[TARGET])
+
+    def subsample(self, train: Any, fraction: float, seed: int, cfg: LiftConfig) -> Any:
+        """Stratified by ``default``, nested; every category of the training applicants
+        kept (its first applicant in the order added when the share lacks it: the model
+        cannot score validation or test applicants with a category it never saw)."""
+        frame: pd.DataFrame = train
+        cats = [pd.factorize(frame[c].astype(str))[0] for c in frame.columns
+                if c not in (ID, TARGET) and not _numeric(frame[c])]
+        keep = nested_subsample(self.strata(frame), fraction, (cfg.split_seed, seed, 7717),
+                                cover=cats)
+        return frame.iloc[keep].reset_index(drop=True)
 
     def defaults(self, budget: str) -> dict[str, Any]:
         small = budget == "small"

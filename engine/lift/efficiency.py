@@ -33,33 +33,48 @@ def piece_arm(arm: str, fraction: float) -> str:
     return arm if fraction >= FULL else f"{arm}@{fraction:g}"
 
 
-def nested_subsample(strata: np.ndarray, fraction: float, seed: int | Sequence[int]
-                     ) -> np.ndarray:
+def stratified_order(strata: np.ndarray, seed: int | Sequence[int]) -> np.ndarray:
+    """One random order of the rows (per ``seed``) in which every prefix holds each
+    stratum in proportion, to within one row, and each stratum's first row leads
+    (systematic sampling with a random start per stratum)."""
+    strata = np.asarray(strata)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(strata))
+    _, inverse = np.unique(strata, return_inverse=True)
+    sizes = np.bincount(inverse) if len(strata) else np.zeros(0, int)
+    rank = np.empty(len(strata))
+    for k in range(len(sizes)):
+        rank[perm[inverse[perm] == k]] = np.arange(sizes[k])
+    key = (rank + rng.random(len(sizes))[inverse]) / sizes[inverse]
+    key[rank == 0] = -1.0
+    return np.argsort(key, kind="stable")
+
+
+def nested_subsample(strata: np.ndarray, fraction: float, seed: int | Sequence[int],
+                     *, cover: Sequence[np.ndarray] = ()) -> np.ndarray:
     """Sorted row positions kept at ``fraction``.
 
-    One random order of the rows per ``seed`` in which every prefix holds each stratum (a
-    class, a charge band) in proportion, to within one row; the first
-    ``round(fraction * n)`` rows are kept (at least one per stratum).
-    So every stratum keeps its share, and with the same seed a smaller fraction is a
-    subset of a larger one (nested), which keeps the curve's points comparable.
+    The first ``round(fraction * n)`` rows (at least one per stratum) of
+    :func:`stratified_order`: every stratum (a class, a charge band) keeps its share, and
+    with the same seed a smaller fraction is a subset of a larger one (nested), which
+    keeps the curve's points comparable. ``cover`` holds per-row codes (a categorical
+    column each) whose every value must be kept: for a value the prefix lacks, its first
+    row in the order is added (a model cannot score a category it never saw). That keeps
+    the nesting: such a row lies inside any longer prefix that has the value.
     """
     strata = np.asarray(strata)
     if fraction >= FULL:
         return np.arange(len(strata))
-    rng = np.random.default_rng(seed)
-    perm = rng.permutation(len(strata))
-    _, inverse = np.unique(strata, return_inverse=True)
-    sizes = np.bincount(inverse)
-    rank = np.empty(len(strata))
-    for k in range(len(sizes)):
-        rank[perm[inverse[perm] == k]] = np.arange(sizes[k])
-    # One order of all rows in which every prefix holds each stratum in proportion
-    # (systematic sampling with a random start per stratum): a prefix is then both
-    # stratified and nested in any longer prefix. Each stratum's first row leads.
-    key = (rank + rng.random(len(sizes))[inverse]) / sizes[inverse]
-    key[rank == 0] = -1.0
-    order = np.argsort(key, kind="stable")
-    return np.sort(order[:max(int(round(fraction * len(strata))), len(sizes))])
+    order = stratified_order(strata, seed)
+    n_strata = len(np.unique(strata))
+    keep = order[:max(int(round(fraction * len(strata))), n_strata)]
+    extra = []
+    for codes in cover:
+        codes = np.asarray(codes)
+        missing = set(np.unique(codes).tolist()) - set(codes[keep].tolist())
+        for value in sorted(missing, key=str):
+            extra.append(order[np.flatnonzero(codes[order] == value)[0]])
+    return np.unique(np.concatenate([keep, np.asarray(extra, dtype=keep.dtype)]))
 
 
 def real_fraction(value: np.ndarray, curve: np.ndarray, fractions: Sequence[float]
@@ -162,4 +177,5 @@ def efficiency(metric: Metric, models: Sequence[str], arms: Sequence[Any],
             "points": points, "multipliers": multipliers}
 
 
-__all__ = ["FULL", "efficiency", "nested_subsample", "piece_arm", "real_fraction"]
+__all__ = ["FULL", "efficiency", "nested_subsample", "piece_arm", "real_fraction",
+           "stratified_order"]

@@ -196,6 +196,10 @@ def print_lift_summary(lift: dict[str, Any]) -> None:
           "with a 95% paired-bootstrap CI; Holm: survives Holm's correction over the task):")
     print(table(rows, ["task", "arm", "ratio", "segment", "metric", "real-only", "delta",
                        "95% CI", "verdict", "Holm"]))
+    verdicts = [r[8] for r in rows]
+    print(f"{verdicts.count('inconclusive')} of {len(rows)} inconclusive (the run could not "
+          "tell: more seeds, folds or data would; see each report's Verdicts), "
+          f"{verdicts.count('equivalent')} equivalent within the practical margin")
     print(f"\nlift reports: {lift['index']}")
 
 

@@ -182,3 +182,15 @@ def test_nested_subsample_is_nested_for_every_pair_of_fractions() -> None:
         assert len(kept) == max(round(f * 397), 5)
         share = np.bincount(strata[sorted(kept)], minlength=5)
         assert np.all(np.abs(share - f * np.bincount(strata)) <= 1.5)
+
+
+def test_subsample_covers_every_category_and_stays_nested() -> None:
+    rng = np.random.default_rng(1)
+    strata = rng.integers(0, 2, 300)
+    rare = np.where(np.arange(300) % 97 == 5, 1, 0)  # a category on 4 rows of 300
+    colour = rng.integers(0, 6, 300)
+    small = nested_subsample(strata, 0.02, 4, cover=[rare, colour])
+    large = nested_subsample(strata, 0.2, 4, cover=[rare, colour])
+    assert set(rare[small]) == {0, 1} and set(colour[small]) == set(range(6))
+    assert set(small) <= set(large)
+    assert len(small) <= 6 + 1 + 6  # the share, plus at most one row per missing value

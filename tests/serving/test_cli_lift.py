@@ -179,3 +179,14 @@ def test_lift_credit_fractions_draw_curves_and_multipliers(cli: Cli, credit_db: 
     assert row["margin"] == 0.01 and row["mde"] > 0
     assert row["verdict"] in ("helps", "equivalent", "inconclusive", "hurts")
     assert "no effect" not in page and "no effect" not in text
+
+
+def test_demo_lift_summary_counts_inconclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    from serving.cli.data import print_lift_summary
+    rows = [{"task": "credit", "arm": a, "ratio": 1.0, "segment": "all", "metric": "auc",
+             "real": 0.75, "delta": 0.001, "ci_low": -0.03, "ci_high": 0.03, "verdict": v,
+             "holm": False} for a, v in (("vae", "inconclusive"), ("copula", "equivalent"),
+                                         ("smote", "inconclusive"))]
+    print_lift_summary({"tasks": {"credit": {"summary": rows}}, "index": "x/index.html"})
+    out = capsys.readouterr().out
+    assert "2 of 3 inconclusive" in out and "1 equivalent" in out and "no effect" not in out
