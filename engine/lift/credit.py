@@ -32,7 +32,7 @@ from sklearn.neighbors import NearestNeighbors
 from augment.quality import column_shapes, pair_trends
 from augment.registry import make_generator
 from engine.credit import CreditModel, WoeLogistic
-from engine.lift.efficiency import nested_subsample
+from engine.lift.efficiency import category_codes, nested_subsample
 from engine.lift.protocol import Arm, ArmState, LiftConfig, LiftSplit, LiftTask
 from engine.lift.stats import (
     Metric,
@@ -161,10 +161,8 @@ class CreditLiftTask(LiftTask):
         kept (its first applicant in the order added when the share lacks it: the model
         cannot score validation or test applicants with a category it never saw)."""
         frame: pd.DataFrame = train
-        cats = [pd.factorize(frame[c].astype(str))[0] for c in frame.columns
-                if c not in (ID, TARGET) and not _numeric(frame[c])]
         keep = nested_subsample(self.strata(frame), fraction, (cfg.split_seed, seed, 7717),
-                                cover=cats)
+                                cover=category_codes(frame, (ID, TARGET)))
         return frame.iloc[keep].reset_index(drop=True)
 
     def defaults(self, budget: str) -> dict[str, Any]:

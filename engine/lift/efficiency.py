@@ -77,6 +77,16 @@ def nested_subsample(strata: np.ndarray, fraction: float, seed: int | Sequence[i
     return np.unique(np.concatenate([keep, np.asarray(extra, dtype=keep.dtype)]))
 
 
+def category_codes(frame: Any, skip: Sequence[str] = ()) -> list[np.ndarray]:
+    """Integer codes of every text / categorical column of ``frame`` but ``skip``: the
+    ``cover`` of :func:`nested_subsample` for a table of rows."""
+    import pandas as pd  # only tasks with frames call this
+
+    return [pd.factorize(frame[c].astype(str))[0] for c in frame.columns if c not in skip
+            and not (pd.api.types.is_numeric_dtype(frame[c])
+                     and not pd.api.types.is_bool_dtype(frame[c]))]
+
+
 def real_fraction(value: np.ndarray, curve: np.ndarray, fractions: Sequence[float]
                   ) -> tuple[np.ndarray, np.ndarray]:
     """The fraction at which the real-only curve reaches ``value``.
@@ -177,5 +187,5 @@ def efficiency(metric: Metric, models: Sequence[str], arms: Sequence[Any],
             "points": points, "multipliers": multipliers}
 
 
-__all__ = ["FULL", "efficiency", "nested_subsample", "piece_arm", "real_fraction",
+__all__ = ["FULL", "category_codes", "efficiency", "nested_subsample", "piece_arm", "real_fraction",
            "stratified_order"]

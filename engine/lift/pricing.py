@@ -12,7 +12,7 @@ policies; metrics the Gini of the ordered Lorenz curve (primary) and the mean Ga
 Tweedie) deviance; segments all policies, smokers and the over-50s.
 
 Data-efficiency curves (``fractions``) subsample the training policies stratified by
-charge quintile (nested across fractions, per seed); validation, test and the
+charge quintile (nested across fractions, per seed; every category kept); validation, test and the
 early-stopping holdout stay whole, and each generator is refitted on the subsample only.
 """
 
@@ -32,6 +32,7 @@ from engine.insurance import GBMPricing, GLMPricing, PricingModel, unit_deviance
 from engine.insurance.pricing_data import ID, TARGET
 from engine.insurance.pricing_metrics import gini_weighted
 from engine.lift.credit import smote_nc
+from engine.lift.efficiency import category_codes, nested_subsample
 from engine.lift.protocol import Arm, ArmState, LiftConfig, LiftSplit, LiftTask
 from engine.lift.stats import Metric, Units, mean_metric
 from features.errors import DataValidationError, check_param, is_int
@@ -72,6 +73,14 @@ class PricingLiftTask(LiftTask):
         cost = pd.to_numeric(train[TARGET]).to_numpy(dtype=float)
         edges = np.quantile(cost, [0.2, 0.4, 0.6, 0.8])
         return np.searchsorted(edges, cost, side="right")
+
+    def subsample(self, train: Any, fraction: float, seed: int, cfg: LiftConfig) -> Any:
+        """Stratified by charge quintile, nested; every category kept (the models cannot
+        price a rating factor level they never saw)."""
+        frame: pd.DataFrame = train
+        keep = nested_subsample(self.strata(frame), fraction, (cfg.split_seed, seed, 7717),
+                                cover=category_codes(frame, (ID, TARGET)))
+        return frame.iloc[keep].reset_index(drop=True)
 
     def defaults(self, budget: str) -> dict[str, Any]:
         small = budget == "small"
