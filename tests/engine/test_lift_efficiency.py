@@ -194,3 +194,14 @@ def test_subsample_covers_every_category_and_stays_nested() -> None:
     assert set(rare[small]) == {0, 1} and set(colour[small]) == set(range(6))
     assert set(small) <= set(large)
     assert len(small) <= 6 + 1 + 6  # the share, plus at most one row per missing value
+
+
+def test_a_resumed_run_with_fractions_equals_an_uninterrupted_one() -> None:
+    from engine.lift import Piece
+    cfg = LiftConfig(task="logit", seeds=(0, 1), n_boot=100, fractions=(0.05, 1.0))
+    pieces: list[Piece] = []
+    whole = run_lift(LogitTask(), {}, cfg, on_piece=pieces.append)
+    assert {p.arm for p in pieces} == {"real", "oracle", "real@0.05", "oracle@0.05"}
+    done = {(p.seed, p.arm): p for p in pieces[:3]}
+    resumed = run_lift(LogitTask(), {}, cfg, done=done)
+    assert resumed["efficiency"] == whole["efficiency"] and resumed["rows"] == whole["rows"]
