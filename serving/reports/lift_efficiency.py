@@ -24,12 +24,21 @@ def _pct(f: float) -> str:
 
 def format_multiplier(m: Mapping[str, Any]) -> str:
     """``1.6x [1.1, 2.3]``; a capped point reads ``>= 1x`` (the arm beats real-only at the
-    largest fraction tried), a floored one ``<= 0.5x``."""
+    largest fraction tried), a floored one ``<= 0.5x``, and so do interval ends at the
+    cap or the floor (``[<=1, 2.1]``)."""
     value, lo, hi = _num(m["multiplier"]), _num(m["ci_low"]), _num(m["ci_high"])
     if math.isnan(value):
         return "n/a"
     mark = {"above": ">= ", "below": "<= "}.get(m.get("flag") or "", "")
-    ci = "" if math.isnan(lo) else f" [{lo:.2g}, {hi:.2g}]"
+
+    def bound(v: float) -> str:  # an interval end at the curve's floor or cap is a bound
+        if math.isclose(v, _num(m.get("floor")), rel_tol=1e-9):
+            return f"<={v:.2g}"
+        if math.isclose(v, _num(m.get("cap")), rel_tol=1e-9):
+            return f">={v:.2g}"
+        return f"{v:.2g}"
+
+    ci = "" if math.isnan(lo) else f" [{bound(lo)}, {bound(hi)}]"
     return f"{mark}{value:.2g}x{ci}"
 
 
@@ -54,6 +63,10 @@ def curve_plot(result: Mapping[str, Any]) -> str:
     keys = sorted({(p["model"], p["arm"]) for p in pts}, key=lambda k: (k[0], k[1] != "real",
                                                                         k[1]))
     fig, ax = figure(9, 4.5)
+    # Real-only as a band; arms as points with error bars, nudged apart along x so that
+    # overlapping intervals stay readable.
+    nudge = np.linspace(-0.06, 0.06, max(len(keys) - 1, 1))
+    i = 0
     for model, arm in keys:
         own = sorted((p for p in pts if (p["model"], p["arm"]) == (model, arm)),
                      key=lambda p: p["fraction"])
@@ -61,10 +74,15 @@ def curve_plot(result: Mapping[str, Any]) -> str:
         y = np.array([_num(p["value"]) for p in own])
         lo = np.array([_num(p["ci_low"]) for p in own])
         hi = np.array([_num(p["ci_high"]) for p in own])
-        real = arm == "real"
-        line = ax.plot(x, y, marker="o", lw=2.5 if real else 1.2,
-                       color="black" if real else None, label=f"{model} · {arm}")[0]
-        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15 if real else 0.07)
+        if arm == "real":
+            ax.plot(x, y, marker="o", lw=2.5, color="black", label=f"{model} · real only")
+            ax.fill_between(x, lo, hi, color="black", alpha=0.12)
+            continue
+        xs = x * np.exp(nudge[i % len(nudge)])
+        i += 1
+        err = np.vstack([y - lo, hi - y])
+        ax.errorbar(xs, y, yerr=np.where(np.isfinite(err), err, 0.0), marker="o", ms=4,
+                    lw=1, capsize=2, label=f"{model} · {arm}")
     ax.set_xscale("log")
     ticks = list(eff["fractions"])
     ax.set_xticks(ticks, [_pct(t) for t in ticks])
@@ -89,15 +107,19 @@ def multiplier_forest(result: Mapping[str, Any]) -> str:
     for i, m in enumerate(rows):
         v, lo, hi = _num(m["multiplier"]), _num(m["ci_low"]), _num(m["ci_high"])
         lo, hi = (v, v) if math.isnan(lo) else (min(lo, v), max(hi, v))
-        color = "#1a7f37" if lo > 1 else "#c62828" if hi < 1 else "#555555"
+        # An interval end at the floor / cap is a bound, not evidence: colour only clear wins.
+        clear_lo = lo > 1 + 1e-9 and not math.isclose(lo, _num(m.get("floor")), rel_tol=1e-9)
+        clear_hi = hi < 1 - 1e-9 and not math.isclose(hi, _num(m.get("cap")), rel_tol=1e-9)
+        color = "#1a7f37" if clear_lo else "#c62828" if clear_hi else "#555555"
         ax.errorbar(v, y[i], xerr=[[v - lo], [hi - v]], fmt="o" if not m.get("flag") else "D",
                     color=color, capsize=3, ms=4)
     ax.axvline(1, color="#999", lw=1, ls="--")
     ax.set_xscale("log")
     ax.set_yticks(y, [f"{m['model']} · {m['arm']} @ {_pct(m['fraction'])}" for m in rows],
                   fontsize=8)
-    ax.set_xlabel("effective real-data multiplier (log; right of 1 = worth more than its "
-                  "real rows; diamonds: capped at the curve's end)")
+    ax.set_xlabel("effective real-data multiplier (log scale; right of 1 = worth more than "
+                  "its real rows)\ndiamonds: point capped or floored at the curve's end; "
+                  "green / red: interval clear of 1", fontsize=9)
     return img(fig)
 
 
