@@ -38,9 +38,10 @@ __all__ = ["BREAK_EVEN_ITEMS", "INDEX_CHOICES", "RECALL_SAMPLE", "index_folder",
 INDEX_CHOICES = ("auto", "exact", "flat", "ivf", "hnsw")
 APPROXIMATE = ("ivf", "hnsw")
 #: ``auto`` picks HNSW from this many items. Measured with benchmarks/bench_recommender.py
-#: (``break_even`` section; 64 factors, top-10, seen items excluded, 2 shared CPU cores):
-#: the blocked exact GEMM is faster below ~50k items, HNSW above.
-BREAK_EVEN_ITEMS = 50_000
+#: (``break_even`` section, 2026-12-06; 64 factors, top-10, seen items excluded, 4,096
+#: users, 2 shared CPU cores): the blocked exact GEMM is faster up to 100k items (7.1k vs
+#: 5.5k users/s), HNSW from 200k (6.3k vs 3.3k); the crossing lies between the two.
+BREAK_EVEN_ITEMS = 150_000
 #: The HNSW setting of scoring runs (bench_recommender's trade-off curve: recall@10 0.998
 #: at 4.7x the queries/s of flat search on 200k x 20k power-law ALS factors).
 HNSW_PARAMS: dict[str, Any] = {"hnsw_m": 32, "ef_search": 16, "head_share": 0.01}

@@ -18,7 +18,7 @@ from serving.cli.common import (
 )
 
 INDEX_CHOICES = ("auto", "exact", "flat", "ivf", "hnsw")
-BREAK_EVEN_ITEMS = 50_000
+BREAK_EVEN_ITEMS = 150_000
 
 
 # -- recommendations -----------------------------------------------------------------------
