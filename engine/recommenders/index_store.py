@@ -42,8 +42,9 @@ APPROXIMATE = ("ivf", "hnsw")
 #: users, 2 shared CPU cores): the blocked exact GEMM is faster up to 100k items (7.1k vs
 #: 5.5k users/s), HNSW from 200k (6.3k vs 3.3k); the crossing lies between the two.
 BREAK_EVEN_ITEMS = 150_000
-#: The HNSW setting of scoring runs (bench_recommender's trade-off curve: recall@10 0.998
-#: at 4.7x the queries/s of flat search on 200k x 20k power-law ALS factors).
+#: The HNSW setting of scoring runs (bench_recommender's trade-off curve on 200k x 20k
+#: power-law ALS factors: recall@10 0.998; 4.7x and 1.25x the queries/s of flat search in
+#: two runs on 2 shared cores, so the speed-up is noisy, the recall is not).
 HNSW_PARAMS: dict[str, Any] = {"hnsw_m": 32, "ef_search": 16, "head_share": 0.01}
 #: Users whose approximate top-k is compared with the exact one, per run.
 RECALL_SAMPLE = 500
