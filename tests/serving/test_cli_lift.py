@@ -152,6 +152,9 @@ def test_bad_margins_exit_2(cli: Cli, credit_db: str, tmp_path: Path,
     code, _, err = cli("--db", credit_db, "lift", "recs", "--fractions", "0.5",
                        "--out", str(out))
     assert code == 2 and "not available for this task" in err and not out.exists()
+    code, _, err = cli("--db", credit_db, "lift", "all", "--margin", "nope=0.1",
+                       "--out", str(out))
+    assert code == 2 and "no task has metric(s) nope" in err and not out.exists()
 
 
 def test_lift_credit_fractions_draw_curves_and_multipliers(cli: Cli, credit_db: str,
