@@ -28,7 +28,6 @@ from engine.credit.champion import CHOICES, LGB_GRID, select_champion, tune_ligh
 from engine.credit.evaluation import cross_validate
 from engine.credit.metrics import (
     METRICS,
-    corrected_interval,
     credit_metrics,
     ks_statistic,
     psi,
@@ -37,6 +36,7 @@ from engine.credit.metrics import (
 )
 from engine.credit.model import DEFAULT_MONOTONE, CreditModel
 from engine.credit.scorecard import Scorecard
+from engine.intervals import corrected_interval
 
 __all__ = [
     "CHOICES",

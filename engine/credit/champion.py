@@ -21,9 +21,10 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 
 from engine.credit.base import CreditPD
 from engine.credit.data import check_labelled, feature_matrix, raise_problems
-from engine.credit.metrics import corrected_interval, credit_metrics
+from engine.credit.metrics import credit_metrics
 from engine.credit.model import CreditModel
 from engine.credit.scorecard import Scorecard
+from engine.intervals import corrected_interval
 from features.credit import TARGET, CreditFeatures
 from features.errors import DataValidationError, check_choice, check_int
 

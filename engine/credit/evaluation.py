@@ -14,9 +14,10 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 
 from engine.credit.baseline import WoeLogistic
 from engine.credit.data import check_labelled
-from engine.credit.metrics import METRICS, corrected_interval, credit_metrics
+from engine.credit.metrics import METRICS, credit_metrics
 from engine.credit.model import CreditModel
 from engine.credit.scorecard import Scorecard
+from engine.intervals import corrected_interval
 from features.credit import TARGET
 from features.errors import check_int, check_param
 

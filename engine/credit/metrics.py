@@ -3,13 +3,10 @@ fixed false-positive rate and :func:`credit_metrics` (AUC, KS, Brier, PR-AUC, re
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 
 from engine.credit.data import row_list
@@ -103,25 +100,3 @@ def credit_metrics(y: object, p: object, *, fpr: float = 0.1) -> dict[str, float
             "brier": float(brier_score_loss(y, p)),
             "pr_auc": float(average_precision_score(y, p)),
             "recall_at_fpr": recall_at_fpr(y, p, fpr)}
-
-
-def corrected_interval(values: np.ndarray, test_over_train: float) -> dict[str, Any]:
-    """Mean, std and 95% t-intervals: naive and Nadeau-Bengio corrected.
-
-    Repeated CV folds share training rows, so their scores are correlated and the naive
-    ``s / sqrt(n)`` is too small. The corrected resampled t (Nadeau & Bengio 2003;
-    Bouckaert & Frank 2004) uses ``s^2 (1/n + n_test/n_train)``; it is the one reported
-    as ``ci_low``/``ci_high`` and used for verdicts.
-    """
-    n = len(values)
-    mean = float(np.mean(values))
-    sd = float(np.std(values, ddof=1)) if n > 1 else 0.0
-    tq = float(stats.t.ppf(0.975, n - 1)) if n > 1 else float("nan")
-    naive = sd * math.sqrt(1 / n)
-    corr = sd * math.sqrt(1 / n + test_over_train)
-    out: dict[str, Any] = {
-        "mean": mean, "std": sd, "ci_low": mean - tq * corr, "ci_high": mean + tq * corr,
-        "naive_ci_low": mean - tq * naive, "naive_ci_high": mean + tq * naive}
-    if n > 1 and corr > 0:
-        out["p_value"] = float(2 * stats.t.sf(abs(mean) / corr, n - 1))
-    return out

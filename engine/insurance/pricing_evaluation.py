@@ -8,14 +8,12 @@ calibration by decile, with a paired bootstrap interval of the Gini difference."
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.model_selection import RepeatedKFold, train_test_split
 
 from engine.insurance.pricing import GBMPricing, PricingModel
@@ -29,33 +27,12 @@ from engine.insurance.pricing_metrics import (
     lorenz_curve,
     pricing_metrics,
 )
+from engine.intervals import corrected_interval
 from features.errors import check_int, check_param, check_real
 
 logger = logging.getLogger(__name__)
 
 MODELS = ("gbm", "glm")
-
-
-def corrected_interval(values: np.ndarray, test_over_train: float) -> dict[str, Any]:
-    """Mean, std and a 95% t-interval over CV folds, Nadeau-Bengio corrected.
-
-    Repeated CV folds share training rows, so their scores are correlated and the naive
-    ``s / sqrt(n)`` is too small; the corrected resampled t (Nadeau & Bengio 2003) uses
-    ``s^2 (1/n + n_test/n_train)``. The naive interval is included for reference.
-    """
-    values = np.asarray(values, dtype=float)
-    n = len(values)
-    mean = float(np.mean(values))
-    sd = float(np.std(values, ddof=1)) if n > 1 else 0.0
-    tq = float(stats.t.ppf(0.975, n - 1)) if n > 1 else float("nan")
-    corr = sd * math.sqrt(1 / n + test_over_train)
-    naive = sd * math.sqrt(1 / n)
-    out: dict[str, Any] = {"mean": mean, "std": sd, "ci_low": mean - tq * corr,
-                           "ci_high": mean + tq * corr, "naive_ci_low": mean - tq * naive,
-                           "naive_ci_high": mean + tq * naive}
-    if n > 1 and corr > 0:
-        out["p_value"] = float(2 * stats.t.sf(abs(mean) / corr, n - 1))
-    return out
 
 
 def make_model(name: str, seed: int, params: Mapping[str, Any] | None = None) -> PricingModel:
