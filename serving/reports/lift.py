@@ -109,12 +109,16 @@ def verdict_summary(result: Mapping[str, Any]) -> str:
     if factors:
         med = factors[len(factors) // 2]
         text += (f" For the minimum detectable effect to fall to the margin, the number of "
-                 f"test {result['unit']}s would have to grow about {med:.0f}x (median; "
+                 f"test {_plural(result['unit'])} would have to grow about {med:.0f}x (median; "
                  f"{factors[0]:.0f}x to {factors[-1]:.0f}x, taking SE ~ 1/sqrt(n)).")
     text += (f" What resolves them: more test data (cross-fitting tests every {result['unit']}"
              f" instead of one split), more seeds ({n_seeds} now; they narrow the seed-to-seed "
              "part of the interval), or a wider margin if a smaller effect would not matter.")
     return text
+
+
+def _plural(unit: str) -> str:
+    return unit if unit.endswith("s") else f"{unit}s"  # series, not seriess
 
 
 def summary_rows(result: Mapping[str, Any], *, metric: str | None = None
