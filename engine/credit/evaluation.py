@@ -17,7 +17,7 @@ from engine.credit.data import check_labelled
 from engine.credit.metrics import METRICS, credit_metrics
 from engine.credit.model import CreditModel
 from engine.credit.scorecard import Scorecard
-from engine.intervals import corrected_interval
+from engine.intervals import corrected_interval, paired_differences
 from features.credit import TARGET
 from features.errors import check_int, check_param
 
@@ -122,22 +122,7 @@ def cross_validate(
     ratio = 1.0 / (folds - 1)
     summary = {name: {m: corrected_interval(table.loc[table.model == name, m].to_numpy(), ratio)
                       for m in (*METRICS, "fit_seconds")} for name in models}
-    paired: dict[str, Any] = {}
-    base = table[table.model == baseline].set_index(["repeat", "fold"])
-    for name in models if baseline in models else []:
-        if name == baseline:
-            continue
-        other = table[table.model == name].set_index(["repeat", "fold"])
-        block = {}
-        for metric, higher in METRICS.items():
-            res = corrected_interval((other[metric] - base[metric]).to_numpy(), ratio)
-            good = res["ci_low"] > 0 if higher else res["ci_high"] < 0
-            bad = res["ci_high"] < 0 if higher else res["ci_low"] > 0
-            res["higher_is_better"] = higher
-            res["verdict"] = "better" if good else "worse" if bad else \
-                "no significant difference"
-            block[metric] = res
-        paired[f"{name} - {baseline}"] = block
+    paired = paired_differences(table, models, baseline, METRICS, ratio)
     config = {"repeats": repeats, "folds": folds, "seed": seed, "models": models,
               "baseline": baseline, "fpr": fpr, "n_applicants": len(frame),
               "default_rate": float(y.mean()), "synthetic": synthetic_fn is not None,

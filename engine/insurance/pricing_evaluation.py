@@ -27,7 +27,7 @@ from engine.insurance.pricing_metrics import (
     lorenz_curve,
     pricing_metrics,
 )
-from engine.intervals import corrected_interval
+from engine.intervals import corrected_interval, paired_differences
 from features.errors import check_int, check_param, check_real
 
 logger = logging.getLogger(__name__)
@@ -119,23 +119,7 @@ def cross_validate(
     summary = {name: {m: corrected_interval(table.loc[table.model == name, m].to_numpy(),
                                             ratio)
                       for m in (*METRICS, "mean_ratio", "fit_seconds")} for name in models}
-    paired: dict[str, Any] = {}
-    if baseline in models:
-        base = table[table.model == baseline].set_index(["repeat", "fold"])
-        for name in models:
-            if name == baseline:
-                continue
-            other = table[table.model == name].set_index(["repeat", "fold"])
-            block = {}
-            for metric, higher in METRICS.items():
-                res = corrected_interval((other[metric] - base[metric]).to_numpy(), ratio)
-                good = res["ci_low"] > 0 if higher else res["ci_high"] < 0
-                bad = res["ci_high"] < 0 if higher else res["ci_low"] > 0
-                res["higher_is_better"] = higher
-                res["verdict"] = "better" if good else "worse" if bad else \
-                    "no significant difference"
-                block[metric] = res
-            paired[f"{name} - {baseline}"] = block
+    paired = paired_differences(table, models, baseline, METRICS, ratio)
     champion = max(models, key=lambda m: summary[m]["gini"]["mean"])
     config = {"repeats": repeats, "folds": folds, "seed": seed, "models": models,
               "baseline": baseline, "n_policies": len(frame), "deviance_power": power,
