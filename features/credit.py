@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -43,6 +46,20 @@ class CreditFeatures:
         self.feature_names_ = [c for c in frame.columns if c in self.numeric_ or
                                c in self.categories_]
         return self
+
+    def state(self) -> dict[str, Any]:
+        """The fitted columns as JSON-ready values (saved with every credit model)."""
+        return {"exclude": list(self.exclude), "numeric": self.numeric_,
+                "categories": self.categories_, "feature_names": self.feature_names_}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> CreditFeatures:
+        """The fitted columns back from :meth:`state`."""
+        f = cls(exclude=tuple(state["exclude"]))
+        f.numeric_ = list(state["numeric"])
+        f.categories_ = {k: list(v) for k, v in state["categories"].items()}
+        f.feature_names_ = list(state["feature_names"])
+        return f
 
     def problems(self, frame: pd.DataFrame) -> pd.Series:
         """Per row, why it cannot be scored ('' when it can): a missing feature value,

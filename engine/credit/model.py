@@ -462,9 +462,7 @@ class CreditModel(CreditPD):
         with open(folder / ARRAYS_FILE, "wb") as fh:
             np.savez(fh, platt=self.calibrator_.coef_, iso_x=self.calibrator_.x_,
                      iso_y=self.calibrator_.y_)
-        f = self.features_
-        return {"features": {"exclude": list(f.exclude), "numeric": f.numeric_,
-                             "categories": f.categories_, "feature_names": f.feature_names_},
+        return {"features": self.features_.state(),
                 "monotone": self.monotone_, "direction_check": self.direction_check_,
                 "calibration": self.calibration_,
                 "calibration_scores": self.calibration_scores_,
@@ -475,12 +473,7 @@ class CreditModel(CreditPD):
     def _load_state(cls, folder: Path, state: dict[str, Any], config: dict[str, Any],
                     **options: Any) -> CreditModel:
         model = cls(**config)
-        feats = state["features"]
-        f = CreditFeatures(exclude=tuple(feats["exclude"]))
-        f.numeric_ = list(feats["numeric"])
-        f.categories_ = {k: list(v) for k, v in feats["categories"].items()}
-        f.feature_names_ = list(feats["feature_names"])
-        model.features_ = f
+        model.features_ = CreditFeatures.from_state(state["features"])
         names = [str(name) for name in state["model_files"]]
         if any(Path(name).name != name for name in names):
             raise ValueError(f"model_files must name files of the folder; got {names}")

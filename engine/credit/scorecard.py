@@ -466,9 +466,7 @@ class Scorecard(CreditPD):
             cards[col] = {"index": j, "kind": key, "labels": list(card["labels"])}
         with open(folder / ARRAYS_FILE, "wb") as fh:
             np.savez(fh, **arrays)  # type: ignore[arg-type]
-        f = self.features_
-        return {"features": {"exclude": list(f.exclude), "numeric": f.numeric_,
-                             "categories": f.categories_, "feature_names": f.feature_names_},
+        return {"features": self.features_.state(),
                 "bins": cards, "coef": self.coef_, "intercept": self.intercept_,
                 "active": self.active_, "dropped": self.dropped_, "iv": self.iv_,
                 "directions": self.directions_, "base_points": self.base_points_,
@@ -479,17 +477,12 @@ class Scorecard(CreditPD):
     def _load_state(cls, folder: Path, state: dict[str, Any], config: dict[str, Any],
                     **options: Any) -> Scorecard:
         model = cls(**config)
-        feats = state["features"]
-        f = CreditFeatures(exclude=tuple(feats["exclude"]))
-        f.numeric_ = list(feats["numeric"])
-        f.categories_ = {k: list(v) for k, v in feats["categories"].items()}
-        f.feature_names_ = list(feats["feature_names"])
-        model.features_ = f
+        model.features_ = CreditFeatures.from_state(state["features"])
         model.bins_ = {}
         with np.load(folder / ARRAYS_FILE, allow_pickle=False) as data:
             cal = Calibrator(state["calibration"])
             cal.coef_, cal.x_, cal.y_ = data["platt"], data["iso_x"], data["iso_y"]
-            for col in f.feature_names_:
+            for col in model.features_.feature_names_:
                 meta = state["bins"][col]
                 j, key = int(meta["index"]), str(meta["kind"])
                 card: dict[str, Any] = {key: data[f"{key}_{j}"],
