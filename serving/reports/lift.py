@@ -84,36 +84,78 @@ def format_mde(r: Mapping[str, Any]) -> str:
     return f"{mde:.3g}" + ("" if math.isnan(margin) else f" (margin {margin:.3g})")
 
 
-def verdict_counts(result: Mapping[str, Any]) -> dict[str, int]:
-    """Verdicts over every arm x segment x metric compared with real-only."""
-    verdicts = [r["verdict"] for r in result["rows"] if r["arm"] != "real"]
+def _label(result: Mapping[str, Any], metric: str) -> str:
+    """A metric's name as a reader knows it (``AUC``, ``NDCG@k``, ``WAPE``)."""
+    found = next((m for m in result.get("metrics", []) if m["name"] == metric), None)
+    label = (found or {}).get("label") or metric
+    return str(label if label != metric else metric.upper() if len(metric) <= 4 else metric)
+
+
+def secondary_metrics(result: Mapping[str, Any]) -> list[str]:
+    """The task's metrics other than its primary one, in the task's order."""
+    primary = result["primary_metric"]
+    names = [m["name"] for m in result.get("metrics", [])] or \
+        list(dict.fromkeys(r["metric"] for r in result["rows"]))
+    return [n for n in names if n != primary]
+
+
+def verdict_counts(result: Mapping[str, Any], *, metric: str | None = None
+                   ) -> dict[str, int]:
+    """Verdicts over every arm x segment on one metric (the task's primary metric unless
+    ``metric`` names another): the headline counts."""
+    metric = metric or result["primary_metric"]
+    verdicts = [r["verdict"] for r in result["rows"]
+                if r["arm"] != "real" and r["metric"] == metric]
     return {v: verdicts.count(v) for v in VERDICTS}
 
 
+def secondary_counts(result: Mapping[str, Any]) -> dict[str, int]:
+    """Verdicts over every arm x segment x secondary metric (never in the headline)."""
+    counts = dict.fromkeys(VERDICTS, 0)
+    for metric in secondary_metrics(result):
+        for v, n in verdict_counts(result, metric=metric).items():
+            counts[v] += n
+    return counts
+
+
+def _counts_text(counts: Mapping[str, int]) -> str:
+    return (f"{counts['helps']} helps, {counts['equivalent']} equivalent, "
+            f"{counts[INCONCLUSIVE]} inconclusive, {counts['hurts']} hurts")
+
+
 def verdict_summary(result: Mapping[str, Any]) -> str:
-    """Plain words: how many comparisons each verdict got, and what would resolve the
-    inconclusive ones."""
+    """Plain words: how many comparisons on the task's primary metric got each verdict,
+    what would resolve the inconclusive ones, and (after that, labelled secondary) the
+    other metrics' counts, which a reader should not act on alone."""
+    primary = result["primary_metric"]
     counts = verdict_counts(result)
-    total = sum(1 for r in result["rows"] if r["arm"] != "real")
-    text = (f"{total} comparisons (arm x segment x metric): {counts['helps']} helps, "
-            f"{counts['equivalent']} equivalent, {counts[INCONCLUSIVE]} inconclusive, "
-            f"{counts['hurts']} hurts.")
-    open_rows = [r for r in result["rows"] if r["verdict"] == INCONCLUSIVE]
-    if not open_rows:
-        return text
-    factors = sorted(_num(r.get("n_factor")) for r in open_rows
-                     if not math.isnan(_num(r.get("n_factor"))))
-    n_seeds = len(result["config"]["seeds"])
-    text += (f" The {len(open_rows)} inconclusive ones could not tell an effect from none: "
-             "their intervals are wider than the practical margin.")
-    if factors:
-        med = factors[len(factors) // 2]
-        text += (f" For the minimum detectable effect to fall to the margin, the number of "
-                 f"test {_plural(result['unit'])} would have to grow about {med:.0f}x (median; "
-                 f"{factors[0]:.0f}x to {factors[-1]:.0f}x, taking SE ~ 1/sqrt(n)).")
-    text += (f" What resolves them: more test data (cross-fitting tests every {result['unit']}"
-             f" instead of one split), more seeds ({n_seeds} now; they narrow the seed-to-seed "
-             "part of the interval), or a wider margin if a smaller effect would not matter.")
+    total = sum(counts.values())
+    text = (f"Primary metric {_label(result, primary)} ({primary}): {total} comparisons "
+            f"(arm x segment): {_counts_text(counts)}.")
+    open_rows = [r for r in result["rows"] if r["verdict"] == INCONCLUSIVE
+                 and r["arm"] != "real" and r["metric"] == primary]
+    if open_rows:
+        factors = sorted(_num(r.get("n_factor")) for r in open_rows
+                         if not math.isnan(_num(r.get("n_factor"))))
+        n_seeds = len(result["config"]["seeds"])
+        text += (f" The {len(open_rows)} inconclusive ones could not tell an effect from none: "
+                 "their intervals are wider than the practical margin.")
+        if factors:
+            med = factors[len(factors) // 2]
+            text += (f" For the minimum detectable effect to fall to the margin, the number of "
+                     f"test {_plural(result['unit'])} would have to grow about {med:.0f}x "
+                     f"(median; {factors[0]:.0f}x to {factors[-1]:.0f}x, taking SE ~ "
+                     "1/sqrt(n)).")
+        text += (f" What resolves them: more test data (cross-fitting tests every "
+                 f"{result['unit']} instead of one split), more seeds ({n_seeds} now; they "
+                 "narrow the seed-to-seed part of the interval), or a wider margin if a "
+                 "smaller effect would not matter.")
+    others = secondary_metrics(result)
+    if others:
+        sec = secondary_counts(result)
+        text += (f" Secondary metrics ({', '.join(others)}; not counted above, read them "
+                 f"only beside the primary): {sum(sec.values())} comparisons, "
+                 f"{_counts_text(sec)}.")
     return text
 
 
@@ -263,7 +305,8 @@ def write_task_report(result: Mapping[str, Any], path: Path) -> Path:
                       ["model", "arm", "ratio", "segment", "metric", "delta", "95% CI"]))
     note = method_note(float(cfg.get("alpha", 0.05)))
     sections.append(("Where synthetic data helps", rec_text + f"<p class='muted'>{note}</p>"))
-    sections.append(("Verdicts", f"<p>{html.escape(verdict_summary(result))}</p>"))
+    sections.append((f"Verdicts on the primary metric, {primary}",
+                     f"<p>{html.escape(verdict_summary(result))}</p>"))
     sections.append((f"Forest plot: {primary} (primary)", forest_plot(result, primary)))
     sections += efficiency_section(result)
     sections.append((f"Lift vs ratio: {primary}", ratio_curves(result, primary)))
@@ -272,10 +315,11 @@ def write_task_report(result: Mapping[str, Any], path: Path) -> Path:
         sections.append(("Generator quality vs lift", qp))
     for m in metrics:
         if m["name"] != primary:
-            sections.append((f"Forest plot: {m['label'] or m['name']}",
-                             forest_plot(result, m["name"])))
+            sections.append((f"Secondary metric, not in the headline: forest plot of "
+                             f"{m['label'] or m['name']}", forest_plot(result, m["name"])))
     for m in metrics:
-        sections.append((f"All numbers: {m['name']}", _rows_table(result, m["name"])))
+        kind = "primary" if m["name"] == primary else "secondary"
+        sections.append((f"All numbers: {m['name']} ({kind})", _rows_table(result, m["name"])))
     qual = result.get("quality") or {}
     if qual:
         sections.append(("Generator quality", table(
@@ -305,17 +349,20 @@ def write_index(results: Sequence[Mapping[str, Any]], out_dir: Path) -> Path:
     as markdown, for a README or a pull request)."""
     rows, tasks = [], []
     for res in results:
-        counts = verdict_counts(res)
+        counts, sec = verdict_counts(res), secondary_counts(res)
         tasks.append((res["task"], res["dataset"], len(res["config"]["seeds"]),
                       res["primary_metric"], counts["helps"], counts["equivalent"],
-                      counts[INCONCLUSIVE], counts["hurts"], res.get("run_id", "")))
+                      counts[INCONCLUSIVE], counts["hurts"],
+                      f"{sec['helps']}/{sec['equivalent']}/{sec[INCONCLUSIVE]}/{sec['hurts']}",
+                      res.get("run_id", "")))
         for s in summary_rows(res):
             rows.append((s["task"], s["model"], s["arm"], format_ratio(s["ratio"]), s["segment"],
                          s["metric"], _num(s["real"]), _num(s["delta"]), format_ci(s),
                          format_mde(s), s["verdict"], _holm(s["holm"])))
     alpha = float(results[0]["config"].get("alpha", 0.05)) if results else 0.05
     task_table = table(tasks, ["task", "dataset", "seeds", "primary metric", "helps",
-                               "equivalent", "inconclusive", "hurts", "run"])
+                               "equivalent", "inconclusive", "hurts",
+                               "secondary metrics: helps/eq./inconcl./hurts", "run"])
     for res in results:  # link each task's page (its name is one of TASKS: no escaping)
         name = res["task"]
         task_table = task_table.replace(f"<td>{name}</td>",
@@ -327,7 +374,10 @@ def write_index(results: Sequence[Mapping[str, Any]], out_dir: Path) -> Path:
     plain = "".join(f"<p>{res['task']}: {html.escape(verdict_summary(res))}</p>"
                     for res in results)
     sections = [("Tasks", task_table + "<p class='muted'>helps / equivalent / inconclusive / "
-                                       "hurts count every arm x segment x metric.</p>" + plain),
+                                       "hurts count every arm x segment on the task's "
+                                       "<b>primary</b> metric only; the other metrics' "
+                                       "verdicts (secondary column) are context, not the "
+                                       "verdict.</p>" + plain),
                 ("Primary metric per arm and segment", summary),
                 ("How to read this", f"<p class='muted'>{method_note(alpha)}</p>")]
     md = out_dir / "summary.md"
@@ -362,5 +412,6 @@ def summary_markdown(results: Sequence[Mapping[str, Any]]) -> str:
 
 
 __all__ = ["format_ci", "format_mde", "format_ratio", "forest_plot", "quality_plot", "ratio_curves",
-           "summary_markdown", "summary_rows", "verdict_counts", "verdict_summary",
+           "secondary_counts", "secondary_metrics", "summary_markdown", "summary_rows",
+           "verdict_counts", "verdict_summary",
            "write_index", "write_task_report"]
