@@ -64,8 +64,10 @@ def cmd_augment_report(args: argparse.Namespace) -> Any:
     from serving.jobs.augment import report
     with open_store(args, read_only=True) as store:
         result = report(store, args.dir, args.out, n=args.n, seed=args.seed)
+    words = result["glossary"]  # each score's meaning and good/bad direction
     emit(args, result, f"report: {result['report']}\n" + "\n".join(
-        f"  {k}: {_shown(v)}" for k, v in result["scorecard"].items()))
+        f"  {k}: {_shown(v)}  ({words[k]['direction']}) {words[k]['meaning']}"
+        for k, v in result["scorecard"].items()))
     return result
 
 

@@ -23,6 +23,7 @@ from augment.partitioned import sample_partitioned, sample_users_partitioned
 from augment.paths import PathGenerator
 from augment.quality import ks_statistic, tabular_scorecard, worst_numeric_pair
 from augment.quality_baskets import basket_scorecard
+from augment.quality_glossary import glossary_for
 from augment.quality_paths import path_scorecard
 from augment.registry import load_generator, make_generator
 from augment.sales import SalesWindowGenerator, lag1_acf
@@ -297,7 +298,7 @@ def report(store: Store, out: str | Path, html_path: str | Path, *, n: int | Non
         history=getattr(gen, "history_", []),
         config={k: v for k, v in info.items() if k != "holdout_keys"},
         run_id=info.get("run_id"))
-    return {"report": str(html_path), "scorecard": scalar}
+    return {"report": str(html_path), "scorecard": scalar, "glossary": glossary_for(scalar)}
 
 
 def _score_tabular(gen: Generator, parts: dict[str, Any], n: int | None, seed: int

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from augment.quality import is_number_column
+from augment.quality_glossary import glossary_for
 from serving.reports import html
 
 Section = tuple[str, str]
@@ -236,6 +237,23 @@ def sales_plots(hold: pd.DataFrame, synth: pd.DataFrame) -> list[Section]:
     return [("Distribution and price response", html.img(fig))]
 
 
+def scorecard_table(scores: Mapping[str, Any]) -> str:
+    """Each score with its value, its one-line meaning and which way is good (the
+    glossary, :mod:`augment.quality_glossary`)."""
+    words = glossary_for(scores)
+    return html.table([(k, v, words[k]["meaning"], words[k]["direction"])
+                       for k, v in scores.items()],
+                      ["score", "value", "what it means", "good / bad"])
+
+
+def glossary_section(names: Sequence[str]) -> Section:
+    """The glossary of every score named in the report, as its own table."""
+    words = glossary_for(names)
+    return ("Glossary of the scores", html.table(
+        [(k, w["meaning"], w["direction"]) for k, w in words.items()],
+        ["score", "what it means", "good / bad"]))
+
+
 def write_generator_report(path: str | Path, *, title: str, scorecard: Mapping[str, Any],
                            plots: Sequence[Section],
                            history: Sequence[Mapping[str, float]],
@@ -245,14 +263,16 @@ def write_generator_report(path: str | Path, *, title: str, scorecard: Mapping[s
     the fit configuration."""
     scalars = {k: v for k, v in scorecard.items() if isinstance(v, int | float | str)}
     sections: list[Section] = [("Scorecard (synthetic vs held-out real data)",
-                                html.kv_table(scalars))]
+                                scorecard_table(scalars))]
     sections += plots
     if history:
         sections.append(("Training history", history_plot(history)))
+    sections.append(glossary_section(list(scorecard)))
     sections.append(("Configuration", "<pre>" + json.dumps(
         dict(config), indent=2, default=str) + "</pre>"))
     return html.write_html(html.page(title, sections, subtitle=f"fit run {run_id}"), path)
 
 
-__all__ = ["basket_plots", "detection_reading", "giveaway_sections", "history_plot",
-           "pair_plot", "path_plots", "sales_plots", "tabular_plots", "write_generator_report"]
+__all__ = ["basket_plots", "detection_reading", "giveaway_sections", "glossary_section",
+           "history_plot", "pair_plot", "path_plots", "sales_plots", "scorecard_table",
+           "tabular_plots", "write_generator_report"]
