@@ -260,6 +260,11 @@ class DeflatedSharpeResult:
         Variance of the per-period Sharpe ratios across the grid.
     sr_benchmark, sr_benchmark_annual : float
         ``SR*`` per period and annualised.
+    dsr_z : ndarray (n_strategies,)
+        The standardised statistic whose normal CDF is the DSR. Above about 3.1 the DSR
+        prints as 1.000 and above about 8.3 it is exactly 1.0 in floating point: with many
+        years of data a Sharpe ratio well above ``SR*`` is overwhelming evidence, not a
+        bug; ``dsr_z`` (and ``1 - DSR = norm.sf(dsr_z)``) still tells such strategies apart.
     """
 
     names: list[str]
@@ -275,6 +280,7 @@ class DeflatedSharpeResult:
     var_sr: float
     sr_benchmark: float
     sr_benchmark_annual: float
+    dsr_z: np.ndarray | None = None
 
     def frame(self) -> Any:
         """One row per strategy (pandas DataFrame)."""
@@ -282,7 +288,10 @@ class DeflatedSharpeResult:
 
         return pd.DataFrame({"strategy": self.names, "sr": self.sr, "sr_annual": self.sr_annual,
                              "skew": self.skew, "kurtosis": self.kurtosis, "psr": self.psr,
-                             "dsr": self.dsr, "reason": self.reason})
+                             "dsr": self.dsr, "dsr_z": self.dsr_z,
+                             "dsr_complement": stats.norm.sf(self.dsr_z)
+                             if self.dsr_z is not None else np.nan,
+                             "reason": self.reason})
 
     def summary(self) -> dict[str, float | int]:
         """The grid-level numbers, JSON-ready."""
@@ -369,12 +378,15 @@ def deflated_sharpe(returns: ArrayLike, n_trials: int | None = None, *,
     sr_star = float(expected_max_sharpe(trials, var_sr))
     psr = np.atleast_1d(probabilistic_sharpe_ratio(sr, 0.0, n_obs, skew, kurt))
     dsr = np.atleast_1d(probabilistic_sharpe_ratio(sr, sr_star, n_obs, skew, kurt))
+    var = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr**2  # the DSR's z, kept: the CDF saturates
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dsr_z = np.where(var > 0, (sr - sr_star) * np.sqrt(n_obs - 1.0) / np.sqrt(var), np.nan)
     reason = ["" if ok else ZERO_VARIANCE for ok in defined]
     scale = float(np.sqrt(periods_per_year))
     return DeflatedSharpeResult(
         names=labels, sr=sr, sr_annual=sr * scale, skew=skew, kurtosis=kurt, psr=psr, dsr=dsr,
         reason=reason, n_obs=n_obs, n_trials=int(trials), var_sr=float(var_sr),
-        sr_benchmark=sr_star, sr_benchmark_annual=sr_star * scale)
+        sr_benchmark=sr_star, sr_benchmark_annual=sr_star * scale, dsr_z=dsr_z)
 
 
 @dataclass(frozen=True)

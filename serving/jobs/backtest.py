@@ -23,6 +23,7 @@ from engine.portfolio import (
     run_backtest,
     summarize,
 )
+from engine.portfolio.drawdowns import drawdown_comparison
 from engine.portfolio.overfitting import deflated_sharpe, probability_of_backtest_overfitting
 from features.errors import DataValidationError, GenliftWarning
 from features.returns import log_returns
@@ -136,6 +137,9 @@ def run(store: Store, cfg: BacktestConfig, out: Path, *, parquet: Path | None = 
                                source=cfg.generator, path=lambda f: f["path"].astype(str))],
                           ignore_index=True)
         summary = summarize(syn)
+        # the real history in windows as long as the paths: drawdowns like for like
+        drawdowns = drawdown_comparison(real.returns[0], syn.metrics["max_drawdown"],
+                                        syn.n_days, real.names)
         result = {
             "run_id": run_id, "assets": list(wide.columns), "strategies": real.names,
             "real": {"start": str(wide.index[real.start].date()),
@@ -146,6 +150,7 @@ def run(store: Store, cfg: BacktestConfig, out: Path, *, parquet: Path | None = 
                           "days": syn.n_days, "history_days": history,
                           "train_end": str(train.index[-1].date()),
                           "summary": summary.to_dict(orient="records")},
+            "drawdowns": drawdowns,
             "overfitting": {"deflated_sharpe": {**dsr.summary(), "per_strategy": dsr.frame(
                 ).to_dict(orient="records")}, "pbo": pbo.summary()},
             "seconds": {"real": round(real_seconds, 3), "generator_fit": round(fit_seconds, 3),
@@ -164,8 +169,8 @@ def run(store: Store, cfg: BacktestConfig, out: Path, *, parquet: Path | None = 
         store.finish_run(run_id, status="failed")
         raise
     store.finish_run(run_id, metrics={k: result[k] for k in ("real", "overfitting",
-                                                              "seconds", "report",
-                                                              "parquet")})
+                                                              "drawdowns", "seconds",
+                                                              "report", "parquet")})
     return result
 
 

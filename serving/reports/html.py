@@ -25,6 +25,9 @@ th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 .muted { color: #777; font-size: 0.9em; } img { max-width: 100%; }
 .good { color: #1a7f37; } .bad { color: #c62828; }
+.wide { overflow-x: auto; max-width: 100%; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+.box { border: 2px solid #1f5fa8; border-radius: 6px; padding: 0.2em 1em; background: #f5f8fc; }
 """
 
 
@@ -53,7 +56,9 @@ def fmt(v: Any) -> str:
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{fmt(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # a wide table scrolls inside its box instead of widening the page
+    return (f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+            "</table></div>")
 
 
 def kv_table(items: Mapping[str, Any]) -> str:
