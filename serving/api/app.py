@@ -18,6 +18,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
+from fastapi_offline import FastAPIOffline
 from threadpoolctl import threadpool_limits
 
 from features.errors import DataValidationError
@@ -116,7 +117,9 @@ def create_app(models: ModelSet | str | os.PathLike[str], *,
     # has no Content-Length); older ones get the Content-Length check of BodyLimit.
     builtin_limit = "max_body_size" in inspect.signature(FastAPI.__init__).parameters
     options: dict[str, Any] = {"max_body_size": MAX_BODY_BYTES} if builtin_limit else {}
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the installed fastapi-offline
+    # package (under /static-offline-docs), never from a CDN: they work air-gapped
+    app = FastAPIOffline(
         **options,
         title="genlift",
         version=__version__,
