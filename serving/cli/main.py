@@ -19,6 +19,7 @@ from features.errors import DataValidationError
 from features.store import DEFAULT_DB, DEFAULT_WAIT
 from features.version import __version__
 from serving.cli import augment, backtest, credit, data, demand, lift, pricing, recs, reserve, serve
+from serving.cli import segments as segments_cli
 from serving.cli.common import EXIT_BAD_INPUT, EXIT_FETCH, Groups, wait_seconds
 
 
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     lift.register(groups)
     backtest.register(groups)
     reserve.register(groups)
+    segments_cli.register(groups)
     serve.register(groups)
     data.register_demo(groups)
     return parser

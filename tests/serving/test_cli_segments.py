@@ -1,0 +1,193 @@
+"""`genlift segment`, `genlift score segment` and their bad input, on a small store of
+constructed customers (no network)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.store import Store
+
+Cli = Callable[..., tuple[int, str, str]]  # the `cli` fixture of tests/conftest.py
+
+
+def movielens_like(n_heavy: int = 30, n_light: int = 50, seed: int = 0
+                   ) -> dict[str, pd.DataFrame]:
+    """Heavy raters (many recent ratings of the drama items) and light raters (a few old
+    ratings of the comedy items), with users' attributes and items' genres."""
+    rng = np.random.default_rng(seed)
+    items = pd.DataFrame({"item_id": [f"i{j:02d}" for j in range(20)],
+                          "title": [f"film {j}" for j in range(20)],
+                          "genres": ["Drama"] * 10 + ["Comedy"] * 10})
+    rows, users = [], []
+    end = pd.Timestamp("2024-06-30")
+    for u in range(n_heavy + n_light):
+        heavy = u < n_heavy
+        uid = f"{u:03d}"
+        users.append({"user_id": uid, "age": int(rng.integers(20, 60)),
+                      "gender": rng.choice(["F", "M"])})
+        pool = np.arange(10) if heavy else np.arange(10, 20)
+        chosen = rng.choice(pool, 9 if heavy else 2, replace=False)
+        for j in chosen:
+            days = int(rng.integers(0, 10)) if heavy else int(rng.integers(100, 150))
+            rows.append({"user_id": uid, "item_id": f"i{j:02d}",
+                         "ts": end - pd.Timedelta(days=days, minutes=int(j)),
+                         "qty": 1.0, "value": float(rng.integers(1, 6))})
+    return {"users": pd.DataFrame(users), "items": items,
+            "interactions": pd.DataFrame(rows)}
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = str(tmp_path_factory.mktemp("segments") / "s.duckdb")
+    with Store(path) as store:
+        store.load(movielens_like(), source="test")
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(db: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    from serving.cli.main import main
+    out = tmp_path_factory.mktemp("seg") / "run"
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(["--no-progress", "--db", db, "--json", "segment", "--table",
+                     "interactions", "--out", str(out), "--seed", "1"])
+    assert code == 0
+    return out, json.loads(buf.getvalue())
+
+
+def test_segment_writes_model_assignments_report_and_store_tables(db: str, run: tuple
+                                                                  ) -> None:
+    out, result = run
+    assert result["k"] == 2 and result["k_chosen"] == "auto"
+    assert result["sizes"] == {"S1": 50, "S2": 30}
+    for name in ("model/params.json", "segments.parquet", "features.parquet",
+                 "profiles.json", "segment.json", "report.html"):
+        assert (out / name).is_file(), name
+    seg = pd.read_parquet(out / "segments.parquet")
+    assert list(seg.columns) == ["user_id", "segment", "method", "run_id"]
+    heavy = seg.set_index("user_id").loc[[f"{u:03d}" for u in range(30)], "segment"]
+    assert (heavy == "S2").all()
+    with Store(db, read_only=True) as store:
+        stored = store.read("segments")
+        feats = store.read("segment_features")
+    assert len(stored) == 80 and set(stored["run_id"]) == {result["run_id"]}
+    assert {"user_id", "segment", "frequency", "gender"} <= set(feats.columns)
+    s2 = next(p for p in result["profiles"] if p["segment"] == "S2")
+    assert s2["top_categories"][0]["category"] == "Drama"
+    assert s2["rfm"]["frequency"] == 9
+    assert result["clv"].startswith("absent")
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64") == 3  # k curve, map, sizes
+    assert "What distinguishes it" in page and "Choosing k" in page
+
+
+def test_same_seed_same_segments_and_history_appended(cli: Cli, db: str, run: tuple,
+                                                      tmp_path: Path) -> None:
+    out, first = run
+    code, text, err = cli("--db", db, "--json", "segment", "--table", "interactions",
+                          "--out", str(tmp_path / "again"), "--seed", "1")
+    assert code == 0, err
+    a = pd.read_parquet(out / "segments.parquet")
+    b = pd.read_parquet(tmp_path / "again" / "segments.parquet")
+    pd.testing.assert_series_equal(a["segment"], b["segment"])
+    with Store(db, read_only=True) as store:
+        assert store.read("segments")["run_id"].nunique() >= 2  # the monthly history
+
+
+def test_rfm_and_gmm_methods(cli: Cli, db: str, tmp_path: Path) -> None:
+    code, text, err = cli("--db", db, "--json", "segment", "--table", "users", "--out",
+                          str(tmp_path / "rfm"), "--method", "rfm")
+    assert code == 0, err
+    result = json.loads(text)
+    assert result["score"] is None and set(result["sizes"]) <= {
+        "champions", "loyal customers", "potential loyalists", "new customers", "promising",
+        "need attention", "about to sleep", "at risk", "can't lose them", "hibernating"}
+    code, text, err = cli("--db", db, "segment", "--table", "interactions", "--out",
+                          str(tmp_path / "gmm"), "--method", "gmm", "--k", "3")
+    assert code == 0, err
+    assert "k: 3" in text and "S3" in text
+
+
+def test_score_segment_assigns_customers(cli: Cli, db: str, run: tuple,
+                                         tmp_path: Path) -> None:
+    out, result = run
+    code, text, err = cli("--db", db, "--json", "score", "segment", "--model", str(out),
+                          "--table", "interactions", "--out", str(tmp_path / "s.parquet"))
+    assert code == 0, err
+    scored = pd.read_parquet(tmp_path / "s.parquet")
+    fitted = pd.read_parquet(out / "segments.parquet")
+    pd.testing.assert_frame_equal(scored, fitted)
+    assert json.loads(text)["sizes"] == result["sizes"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--k", "500"], "k=500 segments asked for 80 customers"),
+    (["--k", "1"], "segments need k >= 2"),
+    (["--k", "many"], "neither 'auto' nor a whole number"),
+    (["--method", "dbscan"], "invalid choice: 'dbscan'"),
+    (["--method", "rfm", "--k", "4"], "RFM segments are fixed cells"),
+    (["--table", "transactions"], "table 'transactions' is not in the store"),
+])
+def test_bad_input_exits_2_and_writes_nothing(cli: Cli, db: str, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str],
+                                              args: list[str], message: str) -> None:
+    table = args[args.index("--table") + 1] if "--table" in args else "interactions"
+    rest = [a for i, a in enumerate(args) if a != "--table" and
+            (i == 0 or args[i - 1] != "--table")]
+    with Store(db, read_only=True) as store:
+        before = len(store.read("segments")) if store.has("segments") else 0
+    try:
+        code, _, err = cli("--db", db, "segment", "--table", table, "--out",
+                           str(tmp_path / "never"), *rest)
+    except SystemExit as exc:  # argparse's own refusal (an unknown choice)
+        code, err = int(exc.code or 0), capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert not (tmp_path / "never").exists()
+    with Store(db, read_only=True) as store:
+        after = len(store.read("segments")) if store.has("segments") else 0
+    assert after == before
+
+
+def _raw_table(db: str, name: str, frame: pd.DataFrame) -> None:
+    """A table put in the store by other means than `genlift data` (no contract check)."""
+    with Store(db) as store, store.transaction() as con:
+        con.register("_t", frame)
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _t")
+        con.unregister("_t")
+
+
+def test_transactions_without_columns_or_with_negative_amounts(cli: Cli, tmp_path: Path
+                                                              ) -> None:
+    db = str(tmp_path / "t.duckdb")
+    log = pd.DataFrame({"user_id": ["a", "a", "b", "c"],
+                        "ts": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-01-05",
+                                              "2024-01-09"]),
+                        "quantity": [1, 2, 1, 1], "amount": [10.0, -4.0, 3.0, 5.0]})
+    _raw_table(db, "transactions", log.drop(columns=["amount"]))
+    code, _, err = cli("--db", db, "segment", "--table", "transactions", "--out",
+                       str(tmp_path / "o"))
+    assert code == 2 and "missing column(s) amount" in err
+    _raw_table(db, "transactions", log)
+    code, _, err = cli("--db", db, "segment", "--table", "transactions", "--out",
+                       str(tmp_path / "o"))
+    assert code == 2 and "transactions.amount has 1 negative" in err and "rows 2" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_folder_of_something_else_is_refused(cli: Cli, db: str, tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    code, _, err = cli("--db", db, "segment", "--table", "interactions", "--out",
+                       str(tmp_path / "mine"))
+    assert code == 2 and "refusing to write into it" in err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
