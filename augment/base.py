@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from augment.runtime import torch_threads
-from features.artifacts import Artifact, ArtifactError, upgrade_params
+from augment.warmstart import weights_sha256
+from features.artifacts import Artifact, ArtifactError, sha256_file, upgrade_params
 from features.artifacts import read_params as _read_params
 from features.errors import DataValidationError
 from features.store import fingerprint_frame
@@ -53,6 +54,9 @@ class Generator(Artifact, ABC):
     """
 
     kind: ClassVar[str] = "tabular"
+    #: Whether ``fit(frame, init=...)`` can start from another fitted generator's weights
+    #: (augment/warmstart.py); subclasses that can implement ``_fit_from``.
+    warm_start: ClassVar[bool] = False
     artifact_kind: ClassVar[str] = "generator"
     artifact_refit: ClassVar[str] = REFIT
 
@@ -66,15 +70,27 @@ class Generator(Artifact, ABC):
         return f"{type(self).__name__}({args})"
 
     # -- public API --------------------------------------------------------------------
-    def fit(self: G, frame: pd.DataFrame) -> G:
-        """Learn the distribution of ``frame``; returns ``self``."""
+    def fit(self: G, frame: pd.DataFrame, *,
+            init: Generator | str | os.PathLike[str] | None = None) -> G:
+        """Learn the distribution of ``frame``; returns ``self``.
+
+        ``init``: a fitted generator of the same class (or the folder it was saved to)
+        trained on another table with the same columns; this one starts from its network
+        weights and encoding and fine-tunes them on ``frame`` for ``epochs`` epochs (see
+        augment/warmstart.py). Generators without weights refuse it.
+        """
         check_frame(frame, type(self).__name__)
+        source, record = (None, None) if init is None else resolve_source(self, init)
         self.fingerprint_ = fingerprint_frame(frame)
         self.history_: list[dict[str, float]] = []
         start = time.perf_counter()
         with torch_threads():
-            self._fit(frame)
+            if source is None:
+                self._fit(frame)
+            else:
+                self._fit_from(frame, source)
         self.fit_seconds_ = time.perf_counter() - start
+        self.init_: dict[str, Any] | None = record
         return self
 
     def sample(
@@ -112,6 +128,10 @@ class Generator(Artifact, ABC):
     def _restore(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         """Rebuild learned state (and networks, before their weights are loaded)."""
 
+    def _fit_from(self, frame: pd.DataFrame, source: Generator) -> None:
+        """Fit on ``frame`` starting from ``source``'s weights (warm-start classes)."""
+        raise NotImplementedError
+
     def _modules(self) -> dict[str, nn.Module]:
         return {}
 
@@ -129,7 +149,8 @@ class Generator(Artifact, ABC):
             torch.save({k: {n: t.detach().cpu() for n, t in m.state_dict().items()}
                         for k, m in modules.items()}, folder / "weights.pt")
         return {"generator_kind": self.kind, "meta": meta, "history": self.history_,
-                "fit_seconds": getattr(self, "fit_seconds_", None)}
+                "fit_seconds": getattr(self, "fit_seconds_", None),
+                "init": getattr(self, "init_", None)}
 
     @classmethod
     def _load_state(cls: type[G], folder: Path, state: dict[str, Any],
@@ -142,6 +163,7 @@ class Generator(Artifact, ABC):
             arrays = {k: npz[k] for k in npz.files}
         obj.history_ = state["history"]
         obj.fit_seconds_ = state["fit_seconds"]
+        obj.init_ = state.get("init")
         obj._restore(state["meta"], arrays)
         modules = obj._modules()
         if modules:
@@ -156,6 +178,41 @@ class Generator(Artifact, ABC):
         """Read an artifact written by :meth:`save`, on any device."""
         _check_folder(Path(path))  # a missing folder is an ArtifactError for generators
         return super().load(path, device=device, **options)
+
+
+def resolve_source(target: Generator, init: Generator | str | os.PathLike[str]
+                   ) -> tuple[Generator, dict[str, Any]]:
+    """The fitted source generator of a warm start and the record of where it came from;
+    refuses a generator that cannot warm-start, another class or an unfitted source."""
+    name = type(target).__name__
+    if not type(target).warm_start:
+        raise DataValidationError(
+            f"{name} has no network weights to start from: it cannot be initialised from "
+            "another fitted generator (--init)",
+            fix="fit it without --init, or use a neural generator (tabular vae|gan, paths "
+                "gan|vae, sales ar|vae)")
+    record: dict[str, Any] = {"path": None, "params_sha256": None}
+    if isinstance(init, str | os.PathLike):
+        path = Path(init)
+        source = Generator.load(path, device=getattr(target, "device", "auto"))
+        record = {"path": str(path.resolve()),
+                  "params_sha256": sha256_file(path / "params.json")}
+    elif isinstance(init, Generator):
+        source = init
+        source._check_fitted()
+    else:
+        raise DataValidationError(f"{name}.fit: init must be a fitted generator or its "
+                                  f"folder, got {type(init).__name__}",
+                                  fix="pass a generator or the folder it was saved to")
+    if type(source) is not type(target):
+        raise DataValidationError(
+            f"{name}.fit cannot start from a {type(source).__name__} (the --init folder "
+            "holds another generator)", fix=f"pass a folder of a fitted {name} of the same "
+                                            "kind and model")
+    record |= {"class": type(source).__name__,
+               "data_fingerprint": getattr(source, "fingerprint_", None),
+               "weights_sha256": weights_sha256(source)}
+    return source, record
 
 
 def read_params(path: Path) -> dict[str, Any]:

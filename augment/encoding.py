@@ -430,6 +430,40 @@ class TabularEncoder:
         return out
 
 
+_SAME_KIND = ({"int", "float"}, {"str", "category"})
+
+
+def encoding_problems(encoder: TabularEncoder, frame: pd.DataFrame) -> dict[str, str]:
+    """What stops ``frame`` from being encoded by ``encoder`` (a warm start's source's,
+    augment/warmstart.py), by column:
+    missing or extra columns, another kind of values, categories the source never saw,
+    missing values where the source had none, a varying column the source held constant."""
+    known = {c.name: c for c in encoder.columns_}
+    got = [str(c) for c in frame.columns]
+    out = {c: "not in the source table" for c in got if c not in known}
+    out |= {c: "missing (the source table has it)" for c in known if c not in got}
+    for name in [c for c in known if c in got]:
+        col, s = known[name], frame[name]
+        vk = _value_kind(s)
+        nan = s.isna().to_numpy()
+        if vk != col.value_kind and not any({vk, col.value_kind} <= k for k in _SAME_KIND):
+            out[name] = f"{vk} values, {col.value_kind} in the source"
+        elif col.kind == "constant":
+            values = s[~nan].unique()
+            if nan.any() or len(values) > 1 or (len(values) and str(values[0])
+                                                != str(col.constant)):
+                out[name] = f"varies; the source held it at {col.constant!r}"
+        elif nan.any() and not col.has_nan:
+            out[name] = f"{int(nan.sum())} missing value(s); the source had none"
+        elif col.kind == "categorical" and OTHER_TOKEN not in col.categories:
+            text = _as_text(s[~nan], col.value_kind)
+            unseen = sorted(set(text) - set(col.categories))
+            if unseen:
+                shown = ", ".join(map(repr, unseen[:5])) + (" ..." if len(unseen) > 5 else "")
+                out[name] = f"categories the source never saw ({shown})"
+    return out
+
+
 def _value_kind(s: pd.Series) -> str:
     if isinstance(s.dtype, pd.CategoricalDtype):
         return "category"

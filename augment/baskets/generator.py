@@ -4,6 +4,7 @@ items from a profile-conditioned Mult-VAE or WGAN-GP (see the package docstring)
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -13,7 +14,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from augment.base import Callback, Generator, check_n
+from augment.base import Callback, Generator, check_n, resolve_source
 from augment.baskets.interactions import InteractionMarginals
 from augment.baskets.networks import MultVAE, gumbel_topk, init_xavier, mlp, multi_hot
 from augment.baskets.profiles import OWNER, Profiles, check_users
@@ -138,7 +139,8 @@ class BasketGenerator(Generator):
         self.callback = callback
 
     # -- public API --------------------------------------------------------------------
-    def fit(self, frame: pd.DataFrame, users: pd.DataFrame | None = None) -> BasketGenerator:
+    def fit(self, frame: pd.DataFrame, users: pd.DataFrame | None = None, *,
+            init: Generator | str | os.PathLike[str] | None = None) -> BasketGenerator:
         """Learn baskets from ``frame`` (interactions) and profiles from ``users``.
 
         Parameters
@@ -150,10 +152,15 @@ class BasketGenerator(Generator):
             The ``users`` table (``user_id`` plus attribute columns); every user of
             ``frame`` must be in it. Without it the generator is unconditional.
 
+        init : None
+            Basket generators have no warm start yet; anything else is refused.
+
         Returns
         -------
         self
         """
+        if init is not None:
+            resolve_source(self, init)  # raises: no warm start for baskets
         if users is not None:
             check_users(users)
         self._users_frame = users

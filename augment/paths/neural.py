@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
-from augment.base import Callback
+from augment.base import Callback, Generator
 from augment.paths.base import PathGenerator
 from augment.paths.networks import (
     EWMA_DECAYS,
@@ -33,6 +34,7 @@ from augment.runtime import (
     torch_seeded,
 )
 from augment.training import train_epochs
+from augment.warmstart import check_same_params, load_weights, mismatch
 from features.errors import (
     DataValidationError,
     check_choice,
@@ -115,6 +117,8 @@ class PricePathGenerator(PathGenerator):
     >>> paths = gen.sample_paths(100, 1000)  # (100, 1000, n_assets)       # doctest: +SKIP
     """
 
+    warm_start: ClassVar[bool] = True
+
     def __init__(self, *, model: str = "gan", window: int = 64, warmup: int = 16,
                  hidden: int = 64, latent: int = 8, epochs: int = 100, batch_size: int = 64,
                  lr: float = 2e-3, noise: str = "student_t", df: float | None = None,
@@ -165,6 +169,25 @@ class PricePathGenerator(PathGenerator):
                     self.callback is None or callable(self.callback), "None or a callable")
 
     # -- training ----------------------------------------------------------------------------
+    def _fit_from(self, frame: pd.DataFrame, source: Generator) -> None:
+        """Fine-tune from ``source`` (fitted on other dates of the same assets): its
+        return scaling and network; ``model`` may differ (a VAE fine-tuned as a GAN
+        starts a new critic)."""
+        assert isinstance(source, PricePathGenerator)
+        self._check_params()
+        check_same_params(self, source, ("hidden", "latent", "noise", "df"))
+        cols = [str(c) for c in frame.columns]
+        problems = {c: "not in the source table" for c in cols if c not in source.assets_}
+        problems |= {c: "missing (the source has it)" for c in source.assets_
+                     if c not in cols}
+        if problems:
+            raise mismatch("assets", problems, "fit on prices of the source's assets")
+        self._warm_source: PricePathGenerator | None = source
+        try:
+            self._fit(frame.set_axis(cols, axis=1)[source.assets_])
+        finally:
+            self._warm_source = None
+
     def _fit_returns(self, returns: np.ndarray) -> None:
         self._check_params()
         days, d = returns.shape
@@ -178,9 +201,12 @@ class PricePathGenerator(PathGenerator):
                 fix="pass a longer history or lower window/warmup")
         self.device_ = resolve_device(self.device)
         rng, gen = make_rngs(self.random_state)
+        source = getattr(self, "_warm_source", None)
         self.mean_ = returns.mean(axis=0)
         sd = returns.std(axis=0)
         self.scale_ = np.where(sd > 0, sd, 1.0)
+        if source is not None:  # the scaling the source's weights were trained in
+            self.mean_, self.scale_ = source.mean_.copy(), source.scale_.copy()
         z = ((returns - self.mean_) / self.scale_).astype(np.float32)
         train, val = z[:-n_val], z[-n_val:]
         # per day: the return, the previous return, the EWMA variances known before it
@@ -193,6 +219,8 @@ class PricePathGenerator(PathGenerator):
         init_weights(self.net_, gen)
         with torch.no_grad():
             self.net_.loadings.weight.copy_(torch.from_numpy(factor_loadings(train, self.latent)))
+        if source is not None:
+            load_weights(self, source)
         self.net_.to(self.device_)
         net = self.net_
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)

@@ -26,6 +26,7 @@ from augment.runtime import (
 from augment.sales.data import check_sales, lag1_acf, robust_sd, run_end
 from augment.sales.networks import SalesNet, init_net
 from augment.training import train_epochs
+from augment.warmstart import check_same_params, mismatch
 from features.errors import (
     DataValidationError,
     check_int,
@@ -117,6 +118,7 @@ class SalesWindowGenerator(Generator):
     """
 
     kind: ClassVar[str] = "sales"
+    warm_start: ClassVar[bool] = True
 
     def __init__(self, *, model: str = "vae", window: int = 12, hidden: int = 32,
                  latent: int = 4, epochs: int = 40, batch_size: int = 256, lr: float = 3e-3,
@@ -159,9 +161,12 @@ class SalesWindowGenerator(Generator):
                     self.callback is None or callable(self.callback), "None or a callable")
 
     # -- data ------------------------------------------------------------------------------
-    def _prepare(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def _prepare(self, frame: pd.DataFrame, source: SalesWindowGenerator | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
         """Validate and sort the sales rows; set the row arrays and series tables used by
-        training and sampling. Returns ``y`` and the standardized covariates."""
+        training and sampling. Returns ``y`` and the standardized covariates. A warm
+        start's ``source`` gives the store and item codes (its own first, new ones after)
+        and the standardisation; the per-series levels are this frame's."""
         df = check_sales(frame, type(self).__name__)
         self.has_feat_ = "feat" in df.columns
         price = df["price"].to_numpy(dtype=np.float64)
@@ -179,6 +184,11 @@ class SalesWindowGenerator(Generator):
         series, keys = pd.factorize(pd.MultiIndex.from_frame(df[["store_id", "item_id"]]))
         self.stores_ = sorted(df["store_id"].unique().tolist())
         self.items_ = sorted(df["item_id"].unique().tolist())
+        self.emb_dims_ = (min(8, len(self.stores_)), min(8, len(self.items_)))
+        if source is not None:
+            self.stores_ = source.stores_ + sorted(set(self.stores_) - set(source.stores_))
+            self.items_ = source.items_ + sorted(set(self.items_) - set(source.items_))
+            self.emb_dims_ = source.emb_dims_
         store_of = {s: i for i, s in enumerate(self.stores_)}
         item_of = {s: i for i, s in enumerate(self.items_)}
         self.series_store_ = np.array([store_of[s] for s, _ in keys], dtype=np.int64)
@@ -215,6 +225,9 @@ class SalesWindowGenerator(Generator):
         self.lrel_sd_ = robust_sd(np.log(self.row_rel_))
         self.ctx_stats_ = np.array([self.level_.mean(), robust_sd(self.level_),
                                     self.log_price_mean_.mean(), robust_sd(self.log_price_mean_)])
+        if source is not None:  # the space the source's weights were trained in
+            for key in ("dev_sd", "lpd_sd", "lrel_sd", "ctx_stats"):
+                setattr(self, f"{key}_", getattr(source, f"{key}_"))
         return y, self._covariates(np.arange(len(df)), np.zeros(len(df)))
 
     def _covariates(self, rows: np.ndarray, jitter: np.ndarray) -> np.ndarray:
@@ -238,9 +251,26 @@ class SalesWindowGenerator(Generator):
 
     # -- training --------------------------------------------------------------------------
     def _fit(self, frame: pd.DataFrame) -> None:
+        self._train(frame, None)
+
+    def _fit_from(self, frame: pd.DataFrame, source: Generator) -> None:
+        """Fine-tune from ``source`` (another table's sales generator, e.g. other
+        stores): same network shape, same optional ``feat`` column; new stores and items
+        start from the mean of the source's embeddings (augment/warmstart.py)."""
+        assert isinstance(source, SalesWindowGenerator)
+        self._check_params()
+        check_same_params(self, source, ("model", "hidden", "df") +
+                          (("latent",) if self.model == "vae" else ()))
+        if ("feat" in frame.columns) != source.has_feat_:
+            raise mismatch("columns", {"feat": "not in the source table" if not
+                                       source.has_feat_ else "missing (the source has it)"},
+                           "fit on sales with the same columns as the source's")
+        self._train(frame, source)
+
+    def _train(self, frame: pd.DataFrame, source: SalesWindowGenerator | None) -> None:
         self._check_params()
         name = type(self).__name__
-        y, cov = self._prepare(frame)
+        y, cov = self._prepare(frame, source)
         self.device_ = resolve_device(self.device)
         rng, gen = make_rngs(self.random_state)
         dates = np.unique(self.row_date_)
@@ -280,6 +310,8 @@ class SalesWindowGenerator(Generator):
         latent = self.latent if self.model == "vae" else 0
         self.net_ = self._build_net(latent)
         init_net(self.net_, gen)
+        if source is not None:
+            self._load_from(source)
         self.net_.to(self.device_)
         net = self.net_
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
@@ -317,7 +349,19 @@ class SalesWindowGenerator(Generator):
         # every weight is drawn again from the fit's generator (or loaded) next
         with torch_seeded(None):
             return SalesNet(len(self.stores_), len(self.items_), self.hidden, latent,
-                            None if self.df is None else float(self.df))
+                            None if self.df is None else float(self.df),
+                            dims=self.emb_dims_)
+
+    def _load_from(self, source: SalesWindowGenerator) -> None:
+        """The source's weights; the embedding rows of stores and items it never saw
+        (after its own, see ``_prepare``) are the mean of its rows."""
+        theirs = {k: v.detach().cpu() for k, v in source.net_.state_dict().items()}
+        for key in ("store_emb.weight", "item_emb.weight"):
+            old = theirs[key]
+            extra = (len(self.stores_) if key.startswith("store") else len(self.items_)) \
+                - len(old)
+            theirs[key] = torch.cat([old, old.mean(dim=0, keepdim=True).expand(extra, -1)])
+        self.net_.load_state_dict(theirs)
 
     def _generate(self, rows: np.ndarray, jitter: np.ndarray, rng: np.random.Generator
                   ) -> np.ndarray:
@@ -435,6 +479,7 @@ class SalesWindowGenerator(Generator):
                 "freq_days": self.freq_days_, "integer_units": self.integer_units_,
                 "y_max": self.y_max_, "dev_sd": self.dev_sd_, "lpd_sd": self.lpd_sd_,
                 "lrel_sd": self.lrel_sd_, "latent": self.net_.latent,
+                "emb_dims": list(self.emb_dims_),
                 "n_train_windows": self.n_train_windows_, "best_epoch": self.best_epoch_,
                 "best_score": self.best_score_}
         arrays = {k: getattr(self, f"{k}_") for k in _ARRAYS}
@@ -452,6 +497,9 @@ class SalesWindowGenerator(Generator):
         self.best_epoch_ = int(meta["best_epoch"])
         for key in _ARRAYS:
             setattr(self, f"{key}_", arrays[key])
+        dims = meta.get("emb_dims")  # absent before warm starts: min(8, count)
+        self.emb_dims_ = (int(dims[0]), int(dims[1])) if dims else (
+            min(8, len(self.stores_)), min(8, len(self.items_)))
         self.device_ = resolve_device(self.device)
         self.net_ = self._build_net(int(meta["latent"])).to(self.device_)
         self.net_.eval()

@@ -18,13 +18,15 @@ class SalesNet(nn.Module):
     and log scale of the standardized deviation ``y_t - level``."""
 
     def __init__(self, n_stores: int, n_items: int, hidden: int, latent: int,
-                 df: float | None) -> None:
+                 df: float | None, dims: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.latent = latent
         n_cov = len(COVARIATES)
-        self.store_emb = nn.Embedding(n_stores, min(8, n_stores))
-        self.item_emb = nn.Embedding(n_items, min(8, n_items))
-        ctx = min(8, n_stores) + min(8, n_items) + 2
+        # embedding sizes: min(8, count), or a warm start's source's (more stores then)
+        store_dim, item_dim = dims or (min(8, n_stores), min(8, n_items))
+        self.store_emb = nn.Embedding(n_stores, store_dim)
+        self.item_emb = nn.Embedding(n_items, item_dim)
+        ctx = store_dim + item_dim + 2
         self.h0 = nn.Linear(ctx, hidden)
         self.gru = nn.GRU(2 + n_cov + latent, hidden, batch_first=True)
         self.head = nn.Sequential(nn.Linear(hidden + n_cov + ctx + latent, hidden), nn.SiLU(),

@@ -132,6 +132,13 @@ class TabularDiffusion(NeuralTabularGenerator):
     def _modules(self) -> dict[str, nn.Module]:
         return {"net": self.ema_} if hasattr(self, "ema_") else {}
 
+    def _architecture(self) -> tuple[str, ...]:
+        return ("latent_dim", "hidden", "timesteps", "schedule")
+
+    def _loaded(self) -> None:
+        # a warm start loaded the saved average: training continues from it
+        self.net_.load_state_dict(self.ema_.state_dict())
+
     def _update_ema(self) -> None:
         self._ema_steps += 1
         decay = min(EMA_DECAY, (1.0 + self._ema_steps) / (10.0 + self._ema_steps))

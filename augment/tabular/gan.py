@@ -44,6 +44,9 @@ class TabularGAN(NeuralTabularGenerator):
     def _pac(self) -> int:
         return self.pac
 
+    def _architecture(self) -> tuple[str, ...]:
+        return ("latent_dim", "hidden", "critic_hidden", "pac")
+
     def _check_params(self) -> None:
         super()._check_params()
         for p in ("pac", "critic_steps"):

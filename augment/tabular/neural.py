@@ -13,6 +13,7 @@ requested values and no rejection loop.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -22,11 +23,12 @@ import pandas as pd
 import torch
 
 from augment.base import Callback, Generator
-from augment.encoding import DEPENDENCE, TabularEncoder
+from augment.encoding import DEPENDENCE, TabularEncoder, encoding_problems
 from augment.quality import encoded_fidelity
 from augment.runtime import RandomState, make_rngs, resolve_device
 from augment.tabular.networks import CatLayout
 from augment.training import train_epochs
+from augment.warmstart import check_same_params, load_weights, mismatch
 from features.errors import check_int, check_param, check_random_state, check_real, is_int
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ class NeuralTabularGenerator(Generator):
     """
 
     kind = "tabular"
+    warm_start = True
 
     def __init__(self, *, discrete_columns: list[str] | None, epochs: int, batch_size: int,
                  lr: float, latent_dim: int, hidden: tuple[int, ...], max_categories: int,
@@ -81,16 +84,43 @@ class NeuralTabularGenerator(Generator):
 
     # -- fit ---------------------------------------------------------------------------
     def _fit(self, frame: pd.DataFrame) -> None:
+        self._train(frame, None)
+
+    def _fit_from(self, frame: pd.DataFrame, source: Generator) -> None:
+        """Fine-tune from ``source``: its encoder and weights, checked against ``frame``
+        and this generator's architecture (augment/warmstart.py)."""
+        assert isinstance(source, NeuralTabularGenerator)
+        self._check_params()
+        check_same_params(self, source, self._architecture())
+        problems = encoding_problems(source.encoder_, frame.set_axis(
+            [str(c) for c in frame.columns], axis=1))
+        if problems:
+            raise mismatch("encoding", problems,
+                           "fit on a table with the source's columns, kinds of values and "
+                           "categories (or fit without --init)")
+        self._train(frame, source)
+
+    def _architecture(self) -> tuple[str, ...]:
+        """Parameters that shape the networks (a warm start needs them equal)."""
+        return ("latent_dim", "hidden")
+
+    def _train(self, frame: pd.DataFrame, source: NeuralTabularGenerator | None) -> None:
         self._check_params()
         self.device_ = resolve_device(self.device)
         rng, gen = make_rngs(self.random_state)
         self.torch_seed_ = int(rng.integers(0, 2**31 - 1))
         torch_gen = torch.Generator(device=self.device_).manual_seed(self.torch_seed_)
-        self.columns_ = [str(c) for c in frame.columns]
-        frame = frame.set_axis(self.columns_, axis=1).reset_index(drop=True)
-        self.encoder_ = TabularEncoder(discrete_columns=self.discrete_columns,
-                                       max_categories=self.max_categories,
-                                       dependence=DEPENDENCE).fit(frame)
+        frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
+        if source is None:
+            self.columns_ = list(frame.columns)
+            frame = frame.reset_index(drop=True)
+            self.encoder_ = TabularEncoder(discrete_columns=self.discrete_columns,
+                                           max_categories=self.max_categories,
+                                           dependence=DEPENDENCE).fit(frame)
+        else:  # the source's encoding and column order: its weights mean that
+            self.columns_ = list(source.columns_)
+            frame = frame[self.columns_].reset_index(drop=True)
+            self.encoder_ = copy.deepcopy(source.encoder_)
         order = rng.permutation(len(frame))
         n_val = int(round(self.validation_fraction * len(frame))) if len(frame) >= 50 else 0
         val = frame.iloc[order[:n_val]] if n_val else None
@@ -99,6 +129,9 @@ class NeuralTabularGenerator(Generator):
         train = frame.iloc[order[n_val:]]
         cont, codes = self.encoder_.transform(train, rng)
         self._build()
+        if source is not None:
+            load_weights(self, source)
+            self._loaded()
         t_cont = torch.as_tensor(cont, device=self.device_)
         t_codes = torch.as_tensor(codes, device=self.device_)
         self._unknown = torch.as_tensor(self.encoder_.cardinalities, device=self.device_,
@@ -138,6 +171,9 @@ class NeuralTabularGenerator(Generator):
 
     def _pac(self) -> int:
         return 1
+
+    def _loaded(self) -> None:
+        """After a warm start loaded the saved modules: sync any network not saved."""
 
     # -- sampling ----------------------------------------------------------------------
     def _cond_matrix(self, n: int, fixed: dict[int, int]) -> torch.Tensor:

@@ -32,7 +32,8 @@ def cmd_augment_fit(args: argparse.Namespace) -> Any:
     from serving.jobs.augment import DEFAULT_TABLE, FitConfig, fit
     cfg = FitConfig(kind=args.kind, table=args.table or DEFAULT_TABLE[args.kind],
                     generator=args.generator, seed=args.seed, holdout=args.holdout,
-                    epochs=args.epochs, train_end=args.train_end)
+                    epochs=args.epochs, train_end=args.train_end,
+                    init=None if args.init is None else str(args.init))
     with open_store(args, read_only=False) as store:
         summary = fit(store, cfg, args.out, show_progress=args.progress)
     return emit_summary(args, summary)
@@ -102,6 +103,10 @@ def register(g: Groups) -> None:
                    help="share of rows / users / days held out for the report (default 0.2)")
     p.add_argument("--train-end", default=None,
                    help="paths, sales: last training date (default: 80%% of the history)")
+    p.add_argument("--init", type=Path, default=None, metavar="DIR",
+                   help="fine-tune from a generator fitted on another table with the same "
+                        "columns (an `augment fit --out` folder); neural generators only "
+                        "(tabular vae|gan|diffusion, paths gan|vae, sales ar|vae)")
     p.set_defaults(func=cmd_augment_fit)
 
     p = asub.add_parser("sample", parents=[g.common], help="sample from a fitted generator")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from augment.base import Generator
+from augment.base import Generator, resolve_source
 from augment.baskets import BasketGenerator, to_store_frames
 from augment.partitioned import sample_partitioned, sample_users_partitioned
 from augment.paths import PathGenerator
@@ -64,6 +64,15 @@ class FitConfig:
     epochs: int | None = None
     train_end: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    #: a fitted generator folder (`augment fit --out`, or its generator/) to fine-tune from
+    init: str | None = None
+
+
+def init_folder(path: str | Path) -> Path:
+    """The generator artifact of an ``--init`` folder: an `augment fit --out` folder's
+    ``generator/``, or a generator folder itself."""
+    path = Path(path)
+    return path / "generator" if (path / "generator" / "params.json").is_file() else path
 
 
 def _split_keys(keys: pd.Series, holdout: float, seed: int) -> tuple[set[str], set[str]]:
@@ -114,6 +123,9 @@ def fit(store: Store, cfg: FitConfig, out: str | Path, *, show_progress: bool | 
     params = {"random_state": cfg.seed, "epochs": cfg.epochs,
               "show_progress": bool(show_progress), **cfg.params}
     gen = make_generator(cfg.kind, cfg.generator, **params)
+    init = None if cfg.init is None else init_folder(cfg.init)
+    if init is not None:  # refused before anything runs: no warm start, another class
+        resolve_source(gen, init)
     info: dict[str, Any] = {**asdict(cfg), "db": store.path}
     table = cfg.table
     if cfg.kind == "paths":
@@ -161,9 +173,9 @@ def fit(store: Store, cfg: FitConfig, out: str | Path, *, show_progress: bool | 
         "holdout_keys", []))}, seed=cfg.seed, tables=tables)
     try:
         if isinstance(gen, BasketGenerator):
-            gen.fit(train, users)
+            gen.fit(train, users, init=init)
         else:
-            gen.fit(train)
+            gen.fit(train, init=init)
         gen.save(out / "generator")
     except BaseException:
         store.finish_run(run_id, status="failed")
@@ -172,6 +184,7 @@ def fit(store: Store, cfg: FitConfig, out: str | Path, *, show_progress: bool | 
                "train_rows": len(train), "fit_seconds": round(gen.fit_seconds_, 3),
                "epochs_run": len(gen.history_),
                "best_epoch": getattr(gen, "best_epoch_", None),
+               "init": getattr(gen, "init_", None),
                "last_validation": {k: v for k, v in (gen.history_[-1] if gen.history_
                                                      else {}).items() if "val" in k},
                "out": str(out)}
