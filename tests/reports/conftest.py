@@ -61,7 +61,7 @@ def make_lift_result(verdicts: dict[tuple[str, str, str], str] | None = None
     }
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def lift_result() -> LiftResult:
     """``make(verdicts=None)``: see :func:`make_lift_result`."""
     return make_lift_result
