@@ -174,7 +174,7 @@ def summary_box(result: dict[str, Any], pbo: Any) -> str:
         f"probability that the strategy's true Sharpe ratio beats SR* = "
         f"{dsr['sr_benchmark_annual']:.2f} a year, the best Sharpe ratio that "
         f"{dsr['n_trials']} skill-less trials would show by luck; 0.95 or more: unlikely to "
-        f"be luck. A DSR of 1.000 is not a bug: over {years:.0f} years ({dsr['n_obs']:,} "
+        f"be luck. A DSR of 1.000 is not a bug: over {years:.3g} years ({dsr['n_obs']:,} "
         "days) a Sharpe ratio well above SR* is overwhelming evidence, so the normal CDF "
         "saturates; z (the standardised distance above SR*) still ranks such strategies. "
         "SR* is low because the grid's strategies are close variants of one another (a small "
