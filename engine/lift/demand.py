@@ -18,6 +18,25 @@ window carries its own ``window_id``, so the model keeps it a separate series (l
 cross windows). A ratio is synthetic rows per real training row; the windows of a smaller
 ratio are a prefix of those of the largest (one draw per arm and seed).
 
+Transfer arms (``transfer`` and its control ``short_only``) target the series with a
+short history: those with at most ``short_periods`` training periods (the
+``short_history`` segment's, and any genuinely new series). ``transfer`` pretrains a
+sales-window generator (``transfer_model``, windows of ``transfer_window`` periods, by default
+short_periods // 2) on
+the other series' full training history - other stores, or other items of the same
+store - and fine-tunes it on the targets' short histories (warm start,
+augment/warmstart.py); ``short_only`` fits the same generator on the short histories
+alone. Both sample windows of up to ``short_periods`` periods of the target series only,
+and their ratio counts synthetic rows per real training row *of the target series*.
+``--param short_by=store`` makes the short-history units whole stores (a new store: every
+series of ``short_share`` of the stores), so that ``transfer`` pretrains on other stores.
+
+Data-efficiency curves (``fractions``): a fraction keeps the last ``fraction`` of the
+training dates for every series (as if the records started later: a chain, or a store,
+with a short history), the same cut for every seed; validation and test are unchanged. A
+fraction must keep at least ``max(2 x window, short_periods + 1)`` dates, the split's own
+minimum, so that the long series stay longer than the short ones.
+
 Units are the series (``"store|item"``) with a row in every period of the validation /
 test window and some history before its origin. Metrics per series over the window:
 ``wape`` (primary, ``sum|y - point| / sum y``) and ``pinball`` (sum over periods and
@@ -35,11 +54,19 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sstats
 
 from augment.registry import make_generator
 from engine.demand import DemandModel
 from engine.demand.features import check_no_missing
+from engine.lift.demand_arms import (
+    FREQ_DAYS,
+    TRANSFER_ARMS,
+    fidelity,
+    jitter_windows,
+    n_windows,
+    short_rows,
+    transfer_windows,
+)
 from engine.lift.protocol import Arm, ArmState, LiftConfig, LiftSplit, LiftTask
 from engine.lift.stats import Metric, Units, ratio_metric
 from features.errors import DataValidationError, check_param, is_int, is_real
@@ -47,7 +74,6 @@ from features.errors import DataValidationError, check_param, is_int, is_real
 logger = logging.getLogger(__name__)
 
 REQUIRED = ("store_id", "item_id", "date", "units", "price", "promo")
-FREQ_DAYS = 7  # weekly periods, as DemandModel and the sales generator assume
 QUALITY_NAME = "-W1 of log1p(units), synthetic vs real validation rows"
 _OWNER = "lift demand"
 
@@ -89,6 +115,18 @@ def _params(cfg: LiftConfig) -> dict[str, Any]:
                       ("n_jobs", 0), ("epochs", 1)):
         check_param(_OWNER, name, p[name], is_int(p[name]) and p[name] >= low,
                     f"an int in the range [{low}, inf)")
+    if p["transfer_window"] is None:  # the longest that fits a training + held-out window
+        p["transfer_window"] = p["short_periods"] // 2
+    tw = p["transfer_window"]
+    if set(cfg.generators or ()) & set(TRANSFER_ARMS):
+        check_param(_OWNER, "transfer_window", tw,
+                    is_int(tw) and 2 <= tw <= p["short_periods"] // 2,
+                    f"an int in the range [2, short_periods // 2 = {p['short_periods'] // 2}]"
+                    " (the short histories must hold a training and a held-out window)")
+    check_param(_OWNER, "transfer_model", p["transfer_model"],
+                p["transfer_model"] in ("vae", "ar"), "'vae' or 'ar'")
+    check_param(_OWNER, "short_by", p["short_by"], p["short_by"] in ("series", "store"),
+                "'series' or 'store'")
     check_param(_OWNER, "short_share", p["short_share"],
                 is_real(p["short_share"]) and 0 <= p["short_share"] < 1,
                 "a float in the range [0, 1)")
@@ -114,69 +152,6 @@ def _params(cfg: LiftConfig) -> dict[str, Any]:
     return p
 
 
-def n_windows(ratio: float, n_rows: int, window: int) -> int:
-    """Synthetic windows for ``ratio`` synthetic rows per real training row."""
-    return max(1, int(round(float(ratio) * n_rows / window)))
-
-
-# ------------------------------------------------------------------------ the baseline
-def jitter_windows(train: pd.DataFrame, n: int, *, window: int, sigma: float,
-                   seed: int | np.random.Generator | None) -> pd.DataFrame:
-    """Jittered copies of random real windows of ``window`` consecutive periods.
-
-    Windows are drawn uniformly (with replacement) among all runs of ``window``
-    consecutive weekly rows of one series in ``train``; units are multiplied by
-    ``exp(N(0, sigma))`` per row and rounded; every other column is copied unchanged.
-
-    Parameters
-    ----------
-    train : DataFrame
-        Real sales rows (``store_id, item_id, date, units`` and the covariates).
-    n : int
-        Windows to draw.
-    window : int
-        Periods per window.
-    sigma : float
-        Standard deviation of the log-units noise.
-    seed : int, numpy Generator or None
-        Randomness of the draws.
-
-    Returns
-    -------
-    DataFrame
-        ``n * window`` rows with the columns of ``train`` plus ``window_id`` (0..n-1).
-    """
-    frame = train.sort_values(["store_id", "item_id", "date"], kind="stable")
-    frame = frame.reset_index(drop=True)
-    series = pd.factorize(pd.MultiIndex.from_frame(frame[["store_id", "item_id"]]))[0]
-    period = ((frame["date"] - frame["date"].min()) / pd.Timedelta(days=FREQ_DAYS)
-              ).to_numpy(dtype=np.int64)
-    breaks = np.r_[True, (series[1:] != series[:-1]) | (period[1:] != period[:-1] + 1)]
-    run = np.cumsum(breaks) - 1
-    run_start = np.flatnonzero(breaks)
-    run_len = np.diff(np.r_[run_start, len(frame)])
-    pos = np.arange(len(frame)) - run_start[run]
-    starts = np.flatnonzero(pos + window <= run_len[run])
-    if len(starts) == 0:
-        raise DataValidationError(
-            f"sales has no run of {window} consecutive weekly periods of one series to "
-            "copy for the jitter baseline", table="sales", column="date", n_rows=len(frame),
-            fix="use longer training series or a smaller 'window' param")
-    rng = np.random.default_rng(seed)
-    rows = (rng.choice(starts, size=n)[:, None] + np.arange(window)).ravel()
-    out = frame.iloc[rows].reset_index(drop=True)
-    noise = np.exp(rng.normal(0.0, sigma, size=len(out)))
-    out["units"] = np.round(out["units"].to_numpy(dtype=float) * noise)
-    out["window_id"] = np.repeat(np.arange(n), window)
-    return out
-
-
-def _fidelity(synthetic: pd.DataFrame, reference: np.ndarray) -> float:
-    """Negative 1-D Wasserstein distance of ``log1p(units)`` (higher is better)."""
-    return -float(sstats.wasserstein_distance(
-        np.log1p(synthetic["units"].to_numpy(dtype=float)), reference))
-
-
 # ------------------------------------------------------------------------ the task
 class DemandLiftTask(LiftTask):
     """Does synthetic sales data lift the LightGBM demand forecaster? See the module
@@ -200,7 +175,7 @@ class DemandLiftTask(LiftTask):
                      label="scaled pinball"),
     )
     primary: ClassVar[str] = "wape"
-    known_generators: ClassVar[tuple[str, ...]] = ("vae", "ar")
+    known_generators: ClassVar[tuple[str, ...]] = ("vae", "ar", *TRANSFER_ARMS)
     known_baselines: ClassVar[tuple[str, ...]] = ("jitter",)
     known_models: ClassVar[tuple[str, ...]] = ("lightgbm",)
 
@@ -208,6 +183,7 @@ class DemandLiftTask(LiftTask):
         # log1p(units) of the real validation rows: the reference of the fidelity score
         # (set by split; generators never see it)
         self._reference: np.ndarray | None = None
+        self._reference_ids: np.ndarray | None = None
 
     def defaults(self, budget: str) -> dict[str, Any]:
         small = budget == "small"
@@ -227,6 +203,7 @@ class DemandLiftTask(LiftTask):
                 "calibration_periods": 0, "n_jobs": 1,
                 "epochs": 3 if small else 30, "synthetic_weight": 1.0,
                 "tune_leaves": () if small else (15, 31),
+                "transfer_window": None, "transfer_model": "vae", "short_by": "series",
             },
         }
 
@@ -258,12 +235,21 @@ class DemandLiftTask(LiftTask):
         t1, t2 = tail[0], tail[H]
         train = sales.loc[sales["date"] <= t1]
         series = pd.MultiIndex.from_frame(train[["store_id", "item_id"]]).unique()
-        ids = np.sort((series.get_level_values(0) + "|" + series.get_level_values(1))
-                      .to_numpy(dtype=str))
+        order = np.argsort((series.get_level_values(0) + "|" + series.get_level_values(1))
+                           .to_numpy(dtype=str), kind="stable")
+        series = series[order]
+        ids = (series.get_level_values(0) + "|" + series.get_level_values(1)).to_numpy(dtype=str)
         rng = np.random.default_rng(cfg.split_seed)
-        n_short = int(round(p["short_share"] * len(ids)))
-        short = set(rng.choice(ids, size=n_short, replace=False).tolist())
         row_ids = train["store_id"] + "|" + train["item_id"]
+        if p["short_by"] == "store":  # new stores: every series of the drawn stores
+            store_ids = np.sort(train["store_id"].unique().astype(str))
+            n_stores = int(round(p["short_share"] * len(store_ids)))
+            drawn = set(rng.choice(store_ids, size=n_stores, replace=False).tolist())
+            short = set(ids[np.isin(series.get_level_values(0), list(drawn))].tolist())
+        else:
+            short = set(rng.choice(ids, size=int(round(p["short_share"] * len(ids))),
+                                   replace=False).tolist())
+        n_short = len(short)
         cut = t1 - step * p["short_periods"]
         drop = row_ids.isin(short).to_numpy() & (train["date"] <= cut).to_numpy()
         train = train.loc[~drop].reset_index(drop=True)
@@ -279,6 +265,8 @@ class DemandLiftTask(LiftTask):
                 table="sales", column="date", n_rows=len(sales),
                 fix="use series observed every week at the end of the data")
         self._reference = np.log1p(val_rows["units"].to_numpy(dtype=float))
+        self._reference_ids = (val_rows["store_id"] + "|" + val_rows["item_id"]
+                               ).to_numpy(dtype=str)
 
         def unit_ids(w: DemandWindow) -> np.ndarray:
             return (w.keys.get_level_values(0) + "|" + w.keys.get_level_values(1)
@@ -293,7 +281,8 @@ class DemandLiftTask(LiftTask):
 
         info = {
             "method": f"time-ordered: test = last {H} periods, validation = the {H} before, "
-                      f"train = earlier; {n_short} series ({p['short_share']:g}, split_seed "
+                      f"train = earlier; {n_short} series ({p['short_share']:g} of the "
+                      f"{'stores' if p['short_by'] == 'store' else 'series'}, split_seed "
                       f"{cfg.split_seed}) keep only their last {p['short_periods']} "
                       "training periods",
             "horizon": H, "periods": len(dates), "train_periods": n_train_dates,
@@ -384,7 +373,7 @@ class DemandLiftTask(LiftTask):
         if not p["tune_leaves"] or "lightgbm" not in out:
             return out
         wape = self.metric("wape")
-        seed = cfg.seeds[0]
+        seed = (cfg.seeds or (0,))[0]
         scores = {}
         for leaves in p["tune_leaves"]:
             model = self._fit(split, {"num_leaves": leaves}, None, seed, p)
@@ -402,9 +391,33 @@ class DemandLiftTask(LiftTask):
         sigma = cfg.params.get("jitter_sigma")
         out = [Arm(name, "baseline", ratios, f"jittered real windows (sigma {sigma})")
                for name in cfg.baselines or ()]
-        out += [Arm(name, "generator", ratios, f"sales window generator ({name})")
+        model = cfg.params.get("transfer_model")
+        labels = {"transfer": f"sales {model} generator pretrained on the long series, "
+                              "fine-tuned on the short histories",
+                  "short_only": f"sales {model} generator fitted on the short histories alone"}
+        out += [Arm(name, "generator", ratios, labels.get(name, f"sales window generator "
+                                                                f"({name})"))
                 for name in cfg.generators or ()]
         return out
+
+    # ------------------------------------------------------------------------ curves
+    def subsample(self, train: Any, fraction: float, seed: int, cfg: LiftConfig) -> Any:
+        """The last ``fraction`` of the training dates, for every series (nested across
+        fractions, the same for every seed: a later start of the records, not a random
+        draw)."""
+        p = _params(cfg)
+        frame: pd.DataFrame = train
+        dates = np.sort(frame["date"].unique())
+        keep = int(np.ceil(float(fraction) * len(dates)))
+        need = max(2 * p["window"], p["short_periods"] + 1)
+        if keep < need:
+            raise DataValidationError(
+                f"lift demand: fraction {fraction:g} keeps {keep} of the {len(dates)} "
+                f"training dates; the task needs at least {need} (2 x window "
+                f"{p['window']}, short_periods {p['short_periods']} + 1)", table="sales",
+                column="date", fix=f"use fractions >= {need / len(dates):.3g}, or smaller "
+                                   "'window' / 'short_periods' params")
+        return frame.loc[frame["date"].to_numpy() >= dates[-keep]].reset_index(drop=True)
 
     def fit_arm(self, arm: Arm, train: Any, cfg: LiftConfig, seed: int) -> ArmState:
         """Draw the synthetic windows of the arm's largest ratio from ``train`` only."""
@@ -415,6 +428,9 @@ class DemandLiftTask(LiftTask):
         if arm.name == "jitter":
             synthetic = jitter_windows(frame, n, window=p["window"],
                                        sigma=float(p["jitter_sigma"]), seed=seed)
+        elif arm.name in TRANSFER_ARMS:
+            synthetic, reference_ids = transfer_windows(
+                arm.name, frame, p, seed, max(arm.ratios or cfg.ratios or (1.0,)))
         elif arm.name in self.known_generators:
             gen = make_generator("sales", arm.name, epochs=p["epochs"], window=p["window"],
                                  random_state=seed).fit(frame)
@@ -424,7 +440,12 @@ class DemandLiftTask(LiftTask):
                                       fix=f"use {', '.join(self.known_baselines)} or "
                                           f"{', '.join(self.known_generators)}")
         seconds = time.perf_counter() - start
-        quality = None if self._reference is None else _fidelity(synthetic, self._reference)
+        reference = self._reference
+        if arm.name in TRANSFER_ARMS and reference is not None and \
+                self._reference_ids is not None:  # the target series' validation rows
+            reference = reference[np.isin(self._reference_ids, reference_ids)]
+        quality = None if reference is None or not len(reference) else \
+            fidelity(synthetic, reference)
         return ArmState(synthetic, quality=quality,
                         quality_name=QUALITY_NAME if quality is not None else "",
                         fit_seconds=seconds)
@@ -477,8 +498,13 @@ class DemandLiftTask(LiftTask):
         synthetic = None
         if arm is not None and state is not None:
             frame: pd.DataFrame = state.state
-            n = n_windows(float(ratio if ratio is not None else max(arm.ratios)),
-                          len(split.train), p["window"])
+            r = float(ratio if ratio is not None else max(arm.ratios))
+            if arm.name in TRANSFER_ARMS:  # per target row, windows as long as drawn
+                length = int((frame["window_id"].to_numpy() == 0).sum())
+                n = n_windows(r, int(short_rows(split.train, p["short_periods"]).sum()),
+                              length)
+            else:
+                n = n_windows(r, len(split.train), p["window"])
             synthetic = frame.loc[frame["window_id"].to_numpy() < n]
         fitted = self._fit(split, params, synthetic, seed, p)
         test_history = pd.concat([split.train, split.validation.rows], ignore_index=True)
@@ -487,4 +513,5 @@ class DemandLiftTask(LiftTask):
                 "test": self._score(fitted, split.test, test_history, p["quantiles"])}
 
 
-__all__ = ["DemandLiftTask", "DemandWindow", "jitter_windows", "n_windows"]
+__all__ = ["TRANSFER_ARMS", "DemandLiftTask", "DemandWindow", "jitter_windows", "n_windows",
+           "short_rows"]
