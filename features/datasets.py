@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from features.artifacts import sha256_file
+from features.cdnow import CDNOW, CDNOW_SAMPLE, CDNOW_TERMS, parse_cdnow, parse_cdnow_sample
 from features.errors import DataValidationError
 from features.rlazyload import RLazyLoadError, read_lazyload
 
@@ -401,6 +402,34 @@ DATASETS: dict[str, Dataset] = {
             "Monograph 1); chainladder is MPL-2.0; genlift fetches it at run time and "
             "never commits it",
             {"claims_triangles": 42_845 + 71_650},
+        ),
+        # the sample fills the same table as the full log, and comes first so that
+        # `data fetch all` leaves the full log there; fetch it into a store of its own
+        Dataset(
+            "cdnow-sample",
+            "CDNOW sample of Fader, Hardie & Lee (2005): all 6,919 purchases of every "
+            "tenth customer (2,357) of the cdnow log, the data of the published BG/NBD "
+            "fit; fills transactions like cdnow, so fetch it into its own store (--db)",
+            "pypi-wheel", "lifetimes", "0.11.3",
+            "261e3dc89977c2b60767ca6728aaa29d429de0c814635070a749c36555895da8",
+            (CDNOW_SAMPLE,),
+            parse_cdnow_sample,
+            CDNOW_TERMS,
+            {"transactions": 6_919},
+            cache_as="lifetimes",
+        ),
+        Dataset(
+            "cdnow",
+            "CDNOW online CD store: 69,659 purchases (date, CDs, dollars) by the 23,570 "
+            "customers who made their first purchase in January-March 1997, followed to "
+            "June 1998, as shipped in lifetimes' datasets folder",
+            "pypi-wheel", "lifetimes", "0.11.3",
+            "261e3dc89977c2b60767ca6728aaa29d429de0c814635070a749c36555895da8",
+            (CDNOW,),
+            parse_cdnow,
+            CDNOW_TERMS,
+            {"transactions": 69_659},
+            cache_as="lifetimes",
         ),
     ]
 }

@@ -40,12 +40,17 @@ class Column:
 
 @dataclass(frozen=True)
 class TableSchema:
-    """A table contract: required columns, the primary key and the parent tables."""
+    """A table contract: required columns, the primary key and the parent tables.
+
+    ``unique=False`` marks a log (``transactions``): ``key`` still says what identifies a
+    row's customer and time, but repeated keys are separate events, not duplicates.
+    """
 
     name: str
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     parents: Mapping[str, str] = field(default_factory=dict)  # column -> parent table
+    unique: bool = True
 
     @property
     def column_names(self) -> list[str]:
@@ -138,6 +143,36 @@ SCHEMAS: dict[str, TableSchema] = {
             ),
             key=("company", "line", "accident_year", "development_lag"),
         ),
+        # `genlift data fetch cdnow`: purchases without item ids, so not interactions; a
+        # customer may buy twice on one day (CDNOW has 255 identical rows), so a log
+        TableSchema(
+            "transactions",
+            (
+                *_ids("user_id"),
+                Column("ts", "timestamp"),
+                Column("quantity", "int", min=1,
+                       rule="quantities must be >= 1 (units bought; drop returns and "
+                       "empty orders, or net them out of the purchase they undo)"),
+                Column("amount", "float", min=0,
+                       rule=f"amounts {NONNEG} (money spent; drop refunds, or net them "
+                       "out of the purchase they undo)"),
+            ),
+            key=("user_id", "ts"),
+            unique=False,
+        ),
+        # `genlift clv`: BG/NBD + Gamma-Gamma per customer of transactions
+        TableSchema(
+            "customer_value",
+            (
+                *_ids("user_id"),
+                Column("expected_purchases", "float", min=0,
+                       rule=f"expected purchases {NONNEG}"),
+                Column("p_alive", "float", min=0, rule=f"probabilities {NONNEG}"),
+                Column("expected_spend", "float", min=0, rule=f"spends {NONNEG}"),
+                Column("clv", "float", min=0, rule=f"lifetime values {NONNEG}"),
+            ),
+            key=("user_id",),
+        ),
         TableSchema(
             "prices",
             (
@@ -167,6 +202,7 @@ def schema_for(table: str) -> TableSchema:
             table,
             base.columns + SYNTHETIC_COLUMNS,
             key=("run_id", *base.key),
+            unique=base.unique,
         )
     known = ", ".join(sorted(SCHEMAS))
     raise DataValidationError(
@@ -504,7 +540,7 @@ def validate_frame(
     typed_frame = pd.DataFrame(out)
 
     dup = typed_frame.duplicated(list(schema.key), keep=False).to_numpy()
-    if dup.any():
+    if schema.unique and dup.any():
         key = ", ".join(schema.key)
         raise _fail(table, "+".join(schema.key) if len(schema.key) > 1 else schema.key[0], dup,
                     "duplicate keys", f"each ({key}) may appear once; remove or aggregate "

@@ -371,6 +371,8 @@ class Store:
                 fix="drop those columns, or load the table again without --append",
             )
         self._check_append_types(table, frame)
+        if not schema_for(table).unique:  # a log: a repeated key is another event
+            return
         cond = " AND ".join(f"n.{q(k)} = s.{q(k)}" for k in key)
         hit = self.query(f"SELECT n.* FROM _genlift_new_keys n JOIN {q(table)} s ON {cond}",
                          frames={"_genlift_new_keys": frame[key]})

@@ -351,8 +351,9 @@ def test_empty_input(frame: pd.DataFrame) -> None:
 def test_unknown_table() -> None:
     with pytest.raises(DataValidationError,
                        match=r"unknown table 'user'\. Fix: use one of applicants, "
-                             r"claims_triangles, customers, interactions, items, loans, policies, "
-                             r"prices, sales, stores, users "
+                             r"claims_triangles, customer_value, customers, interactions, "
+                             r"items, loans, policies, prices, sales, (.+, )?stores, "
+                             r"transactions, users "
                              r"\(or synthetic_<table>\)"):
         validate_frame("user", pd.DataFrame({"user_id": ["u1"]}))
 
