@@ -122,6 +122,17 @@ SCHEMAS: dict[str, TableSchema] = {
             (*_ids("customer_id"), Column("churn", "binary")),
             key=("customer_id",),
         ),
+        # `genlift segment`: each run's assignments (appended: the monthly history) and
+        # the latest run's customer feature table with its segment, which `genlift augment
+        # fit tabular --table segment_features` learns from (the key is left out there)
+        TableSchema(
+            "segments",
+            (*_ids("user_id"), Column("segment", "str"), Column("method", "str"),
+             Column("run_id", "str")),
+            key=("run_id", "user_id"),
+        ),
+        TableSchema("segment_features", (*_ids("user_id"), Column("segment", "str")),
+                    key=("user_id",)),
         TableSchema(
             "policies",
             (*_ids("policy_id"),

@@ -47,7 +47,7 @@ def cmd_score_segment(args: argparse.Namespace) -> Any:
 def cmd_evaluate_segments(args: argparse.Namespace) -> Any:
     from serving.jobs.segments_synth import segment_fidelity
     with open_store(args, read_only=True) as store:
-        result = segment_fidelity(store, args.generator, n=args.n, seed=args.seed,
+        result = segment_fidelity(store, args.generator, n=args.n_samples, seed=args.seed,
                                   segments=args.segment)
     rows = [(r["segment"], r["real_customers"], r["reference"], r["n_synthetic"],
              r["column_shapes"], r["pair_trends"], r["detection_auc"], r["quality"])
@@ -93,7 +93,8 @@ def register(g: Groups) -> None:
         "tabular scorecard (column shapes, pair trends, detection AUC).")
     p.add_argument("--generator", required=True, type=Path,
                    help="the --out folder of `genlift augment fit tabular`")
-    p.add_argument("-n", type=int, default=500, help="synthetic customers per segment")
+    p.add_argument("--n-samples", "-n", dest="n_samples", type=int, default=500,
+                   help="synthetic customers per segment")
     p.add_argument("--segment", action="append", default=None,
                    help="only this segment (repeatable; default every segment)")
     p.add_argument("--seed", type=int, default=0, help="random seed")

@@ -28,7 +28,7 @@ from engine.customers.table import ID, SOURCES, CustomerTable, customer_table
 from features.artifacts import write_json_atomic
 from features.errors import DataValidationError
 from features.io import write_parquet_atomic
-from features.store import Store, q
+from features.store import Store
 from serving.reports.segments import write_segment_report
 
 logger = logging.getLogger(__name__)
@@ -86,27 +86,13 @@ def _check_out(out: Path) -> None:
             "refusing to write into it", fix="pass a new --out folder")
 
 
-def _write_store_tables(store: Store, assignments: pd.DataFrame,
+def _write_store_tables(store: Store, source: str, assignments: pd.DataFrame,
                         features: pd.DataFrame) -> None:
-    """Append the run's assignments to ``segments`` and replace ``segment_features``, in
-    one transaction."""
-    with store.transaction() as con:
-        con.register("_genlift_segments", assignments)
-        con.register("_genlift_segment_features", features)
-        try:
-            exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE "
-                                 "table_name = ?", [SEGMENTS_TABLE]).fetchall()[0][0]
-            if exists:
-                con.execute(f"INSERT INTO {q(SEGMENTS_TABLE)} BY NAME "
-                            "SELECT * FROM _genlift_segments")
-            else:
-                con.execute(f"CREATE TABLE {q(SEGMENTS_TABLE)} AS "
-                            "SELECT * FROM _genlift_segments")
-            con.execute(f"CREATE OR REPLACE TABLE {q(FEATURES_TABLE)} AS "
-                        "SELECT * FROM _genlift_segment_features")
-        finally:
-            con.unregister("_genlift_segments")
-            con.unregister("_genlift_segment_features")
+    """Append the run's assignments to ``segments`` and replace ``segment_features``
+    (both checked against their contracts; each load is one transaction)."""
+    store.load({SEGMENTS_TABLE: assignments}, source=f"genlift segment {source}",
+               mode="append")
+    store.load({FEATURES_TABLE: features}, source=f"genlift segment {source}")
 
 
 def _map_2d(seg: CustomerSegmenter, frame: pd.DataFrame, labels: np.ndarray, seed: int,
@@ -175,7 +161,7 @@ def segment(store: Store, table: str, out: str | Path, *, method: str = "kmeans"
         }
         write_segment_report(out / "report.html", summary=summary, curve=seg.k_curve_,
                              mapped=mapped, profiles=profiles["segments"])
-        _write_store_tables(store, assignments, features)
+        _write_store_tables(store, table, assignments, features)
         write_json_atomic({**config, **summary, "k_curve": seg.k_curve_,
                            "fingerprints": store.fingerprints(tables)}, out / META)
     except BaseException:

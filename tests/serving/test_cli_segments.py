@@ -191,3 +191,40 @@ def test_out_folder_of_something_else_is_refused(cli: Cli, db: str, tmp_path: Pa
                        str(tmp_path / "mine"))
     assert code == 2 and "refusing to write into it" in err
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_segment_conditioned_synthetic_customers_and_fidelity(cli: Cli, db: str, run: tuple,
+                                                              tmp_path: Path) -> None:
+    """augment fit on segment_features, sample one segment, score every segment."""
+    # segment_features holds the latest run: make it this module's k-means run again
+    code, _, err = cli("--db", db, "segment", "--table", "interactions", "--out",
+                       str(tmp_path / "seg"), "--seed", "1")
+    assert code == 0, err
+    gen = tmp_path / "gen"
+    code, _, err = cli("--db", db, "augment", "fit", "tabular", "--table", "segment_features",
+                       "--generator", "copula", "--out", str(gen))
+    assert code == 0, err
+    fit = json.loads((gen / "fit.json").read_text())
+    assert fit["table"] == "segment_features"
+    syn = tmp_path / "syn.parquet"
+    code, _, err = cli("--db", db, "augment", "sample", str(gen), "-n", "60", "--condition",
+                       "segment=S2", "--seed", "0", "--out", str(syn))
+    assert code == 0, err
+    frame = pd.read_parquet(syn)
+    assert len(frame) == 60 and set(frame["segment"]) == {"S2"}
+    assert "user_id" not in frame.columns  # the key is not learned
+    # S2 are the heavy raters: the synthetic ones rate like them, not like S1
+    assert frame["frequency"].median() > 5
+    code, text, err = cli("--db", db, "--json", "evaluate", "segments", "--generator",
+                          str(gen), "-n", "80")
+    assert code == 0, err
+    result = json.loads(text)
+    rows = {r["segment"]: r for r in result["segments"]}
+    assert set(rows) == {"S1", "S2"}
+    for r in rows.values():
+        assert r["off_segment"] == 0 and r["n_synthetic"] == 80
+        assert 0.0 <= r["column_shapes"] <= 1.0 and 0.0 <= r["quality"] <= 1.0
+        assert r["real_customers"] == {"S1": 50, "S2": 30}[r["segment"]]
+    code, _, err = cli("--db", db, "evaluate", "segments", "--generator", str(gen),
+                       "--segment", "S9")
+    assert code == 2 and "S9" in err and "use some of S1, S2" in err
