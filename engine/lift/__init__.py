@@ -32,6 +32,7 @@ TASKS: dict[str, str] = {
     "demand": "engine.lift.demand:DemandLiftTask",
     "paths": "engine.lift.paths:PathsLiftTask",
     "pricing": "engine.lift.pricing:PricingLiftTask",
+    "segments": "engine.lift.segments:SegmentsLiftTask",
 }
 #: What ``genlift lift all`` runs: the tasks of the demo's four datasets (``pricing``
 #: needs medical-insurance, which the demo does not fetch: run it by name).

@@ -15,6 +15,7 @@ from engine.credit import load_credit_model
 from engine.demand import DemandModel
 from engine.recommenders.index_store import find_saved_index
 from features.errors import DataValidationError
+from serving.jobs.model_folders import check_model_folder
 from serving.jobs.scoring import load_model, recommend_block
 
 logger = logging.getLogger(__name__)
@@ -78,8 +79,9 @@ def _train_meta(kind: str, folder: Path) -> dict[str, Any]:
 
 
 def _load_one(kind: str, folder: Path) -> LoadedModel:
+    check_model_folder(folder, kind, f"the models folder's {kind}/")
     if kind == "recs":
-        rec, meta = load_model(folder)
+        rec, meta = load_model(folder, "serve")
         if len(rec.user_ids_) and len(rec.item_ids_):
             recommend_block(rec, rec.user_ids_[:1], 1)  # warm-up: torch import, first GEMM
         index, index_info = find_saved_index(folder, rec)

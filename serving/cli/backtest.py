@@ -141,7 +141,7 @@ def cmd_backtest_inventory(args: argparse.Namespace) -> Any:
     cfg = InventoryBacktestConfig(lead_time=args.lead_time, service_level=args.service_level,
                                   start=args.start, **optional)
     cfg.check()  # bad parameters fail before the model is loaded
-    model = load_model(args.model)
+    model = load_model(args.model, "backtest inventory")
     with open_store(args, read_only=True) as store:
         sales, stores = read_history(store)
     summary = run_inventory_backtest(model, sales, stores,

@@ -6,10 +6,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from collections.abc import Sequence
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from features.store import Store
 
@@ -27,6 +32,180 @@ class Groups:
     train: Any
     evaluate: Any
     score: Any
+
+
+# -- errors: one line of text, or one JSON object with --json ----------------------------
+#: Whether this command line asked for --json: errors then go to stderr as JSON too.
+JSON_ERRORS: ContextVar[bool] = ContextVar("genlift_json_errors", default=False)
+#: The exit status of a command whose stdout was closed early (``genlift ... | head``):
+#: 128 + SIGPIPE, what a shell reports for a program that SIGPIPE ended.
+EXIT_CLOSED_PIPE = 141
+
+
+def report_error(message: str, fix: str | None, code: int, *, label: str = "error") -> None:
+    """Print a failure on stderr: ``genlift: error: MESSAGE. Fix: FIX``, or with --json
+    one JSON object ``{"error": MESSAGE, "fix": FIX or null, "exit": CODE}``."""
+    if JSON_ERRORS.get():
+        print(json.dumps({"error": message, "fix": fix or None, "exit": code}),
+              file=sys.stderr)
+    else:
+        print(f"genlift: {label}: {message}" + (f". Fix: {fix}" if fix else ""),
+              file=sys.stderr)
+
+
+def split_fix(exc: BaseException) -> tuple[str, str | None]:
+    """An exception's message and its fix (a :class:`DataValidationError` carries one)."""
+    text = str(exc)
+    fix = getattr(exc, "fix", "") or None
+    if fix and text.endswith(f". Fix: {fix}"):
+        text = text[:-len(f". Fix: {fix}")]
+    return text, fix
+
+
+class GenliftParser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors (exit 2) follow --json: one JSON object on
+    stderr instead of the usage text. Subcommand parsers are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        if JSON_ERRORS.get():
+            report_error(f"{self.prog}: {message}", f"see `{self.prog} --help`",
+                         EXIT_BAD_INPUT)
+            self.exit(EXIT_BAD_INPUT)
+        super().error(message)
+
+
+def closed_pipe() -> int:
+    """End quietly after stdout was closed by its reader: whatever is still buffered
+    goes to /dev/null instead of raising again when Python flushes at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no file (captured in tests)
+        pass
+    return EXIT_CLOSED_PIPE
+
+
+@contextmanager
+def no_output_left_on_failure(out: Any) -> Iterator[None]:
+    """Remove ``out`` (a command's --out file or folder) when the command fails on bad
+    input and the path did not exist before it ran: a refused command leaves nothing a
+    retry would trip over. A crash of another kind keeps it (a scoring run resumes)."""
+    path = None if out is None else Path(str(out))
+    existed = path is None or path.exists() or path.is_symlink()
+    try:
+        yield
+    except BaseException as exc:
+        bad_input = isinstance(exc, ValueError | FileNotFoundError) or (
+            isinstance(exc, SystemExit) and exc.code == EXIT_BAD_INPUT)
+        if bad_input and not existed and path is not None:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise
+
+
+# -- numeric options: checked when the command line is read --------------------------
+#: The largest whole number an option takes: LightGBM, torch and numpy index with int32.
+INT_MAX = 2**31 - 1
+#: Seeds go to numpy, torch and LightGBM: 0 .. 2**32 - 1.
+SEED_MAX = 2**32 - 1
+
+
+def whole_number(low: int, high: int = INT_MAX) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number in ``[low, high]``; anything else is a usage
+    error (exit 2) that names the flag, before the command creates anything."""
+    span = (f">= {low}" if high == INT_MAX else f"from {low:,} to {high:,}")
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number {span}, got "
+                                             f"{text!r}") from None
+        if not low <= value <= high:
+            too_big = value > high and high == INT_MAX
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number {span}" + (f" and at most {INT_MAX:,}" if too_big
+                                                    else "") + f", got {text!r}")
+        return value
+    parse.__name__ = "whole number"
+    return parse
+
+
+def real_number(low: float = -math.inf, high: float = math.inf, *, low_open: bool = False,
+                high_open: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number between ``low`` and ``high`` (each end
+    included unless ``*_open``); nan, inf and words are usage errors (exit 2)."""
+    if math.isinf(low) and math.isinf(high):
+        span = "a finite number"
+    elif math.isinf(high):
+        span = f"a finite number {'>' if low_open else '>='} {low:g}"
+    elif math.isinf(low):
+        span = f"a number {'<' if high_open else '<='} {high:g}"
+    else:
+        span = (f"a number in {'(' if low_open else '['}{low:g}, {high:g}"
+                f"{')' if high_open else ']'}")
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        ok = (math.isfinite(value) and (value > low if low_open else value >= low)
+              and (value < high if high_open else value <= high))
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be {span}, got {text!r}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+_COUNT = whole_number(1)
+_SHARE = real_number(0, 1, low_open=True, high_open=True)
+#: The range of every numeric option, by its name (``dest``): one meaning per name across
+#: the CLI. :func:`check_numbers` puts these on every bare ``type=int``/``type=float``
+#: option of the parser tree; a name not listed gets only "finite, and an int32 when
+#: whole". Options with their own ``type`` function or ``choices`` keep them.
+NUMBER_OPTIONS: dict[str, Callable[[str], Any]] = {
+    "seed": whole_number(0, SEED_MAX), "split_seed": whole_number(0, SEED_MAX),
+    "limit": whole_number(0), "lead_time": _COUNT,
+    **{name: _COUNT for name in (
+        "top_k", "k", "n", "n_samples", "block_users", "block_items", "epochs", "length",
+        "horizon", "n_estimators", "cv_repeats", "repeats", "cutoffs", "paths", "seeds",
+        "sims", "boot", "top", "workers", "review_period", "ma_window", "valuation_year")},
+    "cv_folds": whole_number(2), "folds": whole_number(2), "books": whole_number(100),
+    "n_boot": whole_number(100), "port": whole_number(1, 65535),
+    "holdout": _SHARE, "test_fraction": _SHARE, "service_level": _SHARE, "targets": _SHARE,
+    "synthetic_weight": real_number(0, 1e6), "loading": real_number(1, 1e6),
+    "tweedie_power": real_number(1, 2, low_open=True, high_open=True),
+    "cost_bps": real_number(0, 10_000), "slippage_bps": real_number(0, 10_000),
+    "cash_rate": real_number(-1, 1, low_open=True),
+}
+
+
+#: Where one command's option of a shared name means something else: (command, name).
+COMMAND_NUMBER_OPTIONS: dict[tuple[str, str], Callable[[str], Any]] = {
+    ("genlift lift", "folds"): whole_number(1, 20),  # 1: one split, no cross-fitting
+    ("genlift reserve", "n_boot"): whole_number(10),
+    ("genlift reserve", "n_sims"): whole_number(10),
+}
+
+
+def check_numbers(parser: argparse.ArgumentParser) -> None:
+    """Give every bare ``int``/``float`` option of ``parser`` and its subcommands its
+    range from :data:`COMMAND_NUMBER_OPTIONS` or :data:`NUMBER_OPTIONS`, so 0, -1, nan,
+    inf, a huge value or a word is refused (exit 2, naming the flag) before any command
+    starts its work."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in {id(p): p for p in action.choices.values()}.values():
+                check_numbers(sub)
+        elif action.type in (int, float) and action.choices is None:
+            action.type = (COMMAND_NUMBER_OPTIONS.get((parser.prog, action.dest))
+                           or NUMBER_OPTIONS.get(action.dest)
+                           or (whole_number(-INT_MAX) if action.type is int
+                               else real_number()))
 
 
 def open_store(args: argparse.Namespace, *, read_only: bool) -> Store:

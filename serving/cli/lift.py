@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features.errors import DataValidationError
-from serving.cli.common import Groups, emit, open_store, table
+from serving.cli.common import Groups, emit, open_store, real_number, table
 
 if TYPE_CHECKING:
     from engine.lift import LiftConfig
 
-TASK_CHOICES = ("recs", "credit", "demand", "paths", "pricing", "all")
+TASK_CHOICES = ("recs", "credit", "demand", "paths", "pricing", "segments", "all")
 
 
 def _param(text: str) -> tuple[str, Any]:
@@ -28,7 +29,7 @@ def _param(text: str) -> tuple[str, Any]:
         return name, value
 
 
-def _csv(kind: type) -> Any:
+def _csv(kind: Callable[[str], Any]) -> Any:
     def parse(text: str) -> tuple[Any, ...]:
         try:
             return tuple(kind(v) for v in text.split(",") if v.strip())
@@ -158,7 +159,7 @@ def register(g: Groups) -> None:
                    help="comma-separated generator names (default: the task's for the budget)")
     p.add_argument("--baselines", type=_csv(str), default=None,
                    help="comma-separated baseline names (default: all of the task's)")
-    p.add_argument("--ratios", type=_csv(float), default=None,
+    p.add_argument("--ratios", type=_csv(real_number(0, 1000, low_open=True)), default=None,
                    help="synthetic rows per real training row, e.g. 0.25,0.5,1,2")
     p.add_argument("--models", type=_csv(str), default=None, help="comma-separated models")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (>= 100)")

@@ -15,16 +15,27 @@ import sys
 from collections.abc import Sequence
 
 from features.datasets import FetchError
-from features.errors import DataValidationError
 from features.store import DEFAULT_DB, DEFAULT_WAIT
 from features.version import __version__
 from serving.cli import augment, backtest, credit, data, demand, lift, pricing, recs, reserve, serve
 from serving.cli import segments as segments_cli
-from serving.cli.common import EXIT_BAD_INPUT, EXIT_FETCH, Groups, wait_seconds
+from serving.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_FETCH,
+    JSON_ERRORS,
+    GenliftParser,
+    Groups,
+    check_numbers,
+    closed_pipe,
+    no_output_left_on_failure,
+    report_error,
+    split_fix,
+    wait_seconds,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = GenliftParser(add_help=False)
     common.add_argument("--db", default=argparse.SUPPRESS,
                         help=f"the DuckDB store (default ./{DEFAULT_DB})")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
@@ -36,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how long to wait while another genlift command holds the "
                              f"store (default {DEFAULT_WAIT:g})")
 
-    parser = argparse.ArgumentParser(
+    parser = GenliftParser(
         prog="genlift", parents=[common],
         description="Recommender and forecasting engine with generative augmentation.",
     )
@@ -66,10 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
     segments_cli.register(groups)
     serve.register(groups)
     data.register_demo(groups)
+    check_numbers(parser)  # 0, -1, nan, inf or a word: exit 2 before anything starts
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    token = JSON_ERRORS.set("--json" in argv)  # usage errors too are JSON then
+    try:
+        return _run(argv)
+    except BrokenPipeError:  # `genlift data show | head -1`: the reader has gone
+        return closed_pipe()
+    finally:
+        JSON_ERRORS.reset(token)
+
+
+def _run(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     for name, default in (("db", DEFAULT_DB), ("json", False), ("progress", None),
@@ -79,16 +102,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        args.func(args)
-    except DataValidationError as exc:
-        print(f"genlift: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        with no_output_left_on_failure(getattr(args, "out", None)):
+            args.func(args)
     except FetchError as exc:
-        print(f"genlift: fetch failed: {exc}", file=sys.stderr)
+        report_error(*split_fix(exc), EXIT_FETCH, label="fetch failed")
         return EXIT_FETCH
-    except (FileNotFoundError, ValueError) as exc:  # bad parameters and artifacts
-        print(f"genlift: error: {exc}", file=sys.stderr)
+    # DataValidationError (a ValueError) carries a fix; other ValueErrors and a missing
+    # file are bad parameters or artifacts
+    except (FileNotFoundError, ValueError) as exc:
+        report_error(*split_fix(exc), EXIT_BAD_INPUT)
         return EXIT_BAD_INPUT
+    sys.stdout.flush()  # a closed pipe fails here, inside main, not at exit
     return 0
 
 

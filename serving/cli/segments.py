@@ -23,15 +23,20 @@ def cmd_segment(args: argparse.Namespace) -> Any:
     with open_store(args, read_only=False) as store:
         result = segment(store, args.table, args.out, method=args.method, k=args.k,
                          seed=args.seed, show_progress=args.progress)
+    profiles = result["profiles"]
+    rfm = [c for c in ("recency_days", "frequency", "monetary")
+           if any(c in p["rfm"] for p in profiles)]
+    outcomes = sorted({c for p in profiles for c in p["outcomes"]})
     rows = [(p["segment"], p["size"], f"{p['share']:.1%}",
-             *(p["rfm"].get(c, "") for c in ("recency_days", "frequency", "monetary")),
-             p["description"]) for p in result["profiles"]]
+             *(p["rfm"].get(c, "") for c in rfm),
+             *(f"{p['outcomes'][c]:.1%}" for c in outcomes), p["description"])
+            for p in profiles]
     head = {k: result[k] for k in ("run_id", "table", "method", "customers", "k", "clv",
                                    "out", "report")}
     head["selection"] = _score(result)
     emit(args, result, summary_text(head) + "\n\n" + table(
-        rows, ["segment", "customers", "share", "median recency_days", "median frequency",
-               "median monetary", "what sets it apart"]))
+        rows, ["segment", "customers", "share", *(f"median {c}" for c in rfm),
+               *(f"{c} rate" for c in outcomes), "what sets it apart"]))
     return result
 
 

@@ -17,11 +17,14 @@ the ``serve`` extra (``pip install 'genlift[serve]'``).
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
 
+from features.errors import DataValidationError
 from features.version import __version__
 from serving.cli.common import Groups, emit, table
 
@@ -33,6 +36,32 @@ def _require_serve_extra() -> None:
     except ImportError as exc:
         raise ValueError(f"genlift serve needs FastAPI and uvicorn ({exc}); install them "
                          "with `pip install 'genlift[serve]'`") from exc
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse (exit 2, one line naming the port and --port) a port another program
+    listens on, before uvicorn would fail on it with its own log. The test bind uses
+    SO_REUSEADDR as uvicorn does, so a port whose last connections linger in TIME_WAIT
+    counts as free."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise DataValidationError(f"--host {host} is not an address of this machine "
+                                  f"({exc.strerror})",
+                                  fix="pass --host 127.0.0.1, or 0.0.0.0 for every "
+                                      "interface") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            why = ("is already in use by another program" if exc.errno == errno.EADDRINUSE
+                   else f"cannot be opened ({exc.strerror})")
+            raise DataValidationError(
+                f"port {port} on {host} {why}",
+                fix=f"stop the program listening there, or pass a free port with --port "
+                    f"(e.g. --port {port + 1 if port < 65535 else 8000})") from None
 
 
 def cmd_serve(args: argparse.Namespace) -> Any:
@@ -48,12 +77,8 @@ def cmd_serve(args: argparse.Namespace) -> Any:
         load_models,
     )
 
-    if args.workers < 1:
-        raise ValueError(f"The 'workers' parameter of serve must be an int in the range "
-                         f"[1, inf). Got {args.workers} instead.")
-    if not 0 <= args.port <= 65535:
-        raise ValueError(f"The 'port' parameter of serve must be an int in the range "
-                         f"[0, 65535]. Got {args.port} instead.")
+    # --workers >= 1 and --port in 1..65535 are checked when the command line is read
+    check_port(args.host, args.port)  # before the models load: a busy port fails fast
     models = load_models(args.models)
     keyed = bool(os.environ.get(API_KEY_ENV))
     url = f"http://{args.host}:{args.port}"

@@ -35,6 +35,7 @@ from features.schemas import SCHEMAS, schema_for
 from features.store import Store
 from serving.reports.generator import (
     Section,
+from serving.jobs.model_folders import check_model_folder
     basket_plots,
     giveaway_sections,
     path_plots,
@@ -194,11 +195,11 @@ def fit(store: Store, cfg: FitConfig, out: str | Path, *, show_progress: bool | 
     return summary
 
 
-def read_fit(out: str | Path) -> tuple[Generator, dict[str, Any]]:
-    out = Path(out)
-    if not (out / "fit.json").is_file():
-        raise DataValidationError(f"{out} is not a `genlift augment fit` folder (no fit.json)",
-                                  fix="pass the --out folder of `genlift augment fit`")
+def read_fit(out: str | Path, command: str = "augment sample"
+             ) -> tuple[Generator, dict[str, Any]]:
+    """The generator of an `augment fit` folder and its fit.json; another kind of folder
+    is refused, naming what ``command`` needs."""
+    out = check_model_folder(out, "generator", command)
     return load_generator(out / "generator"), json.loads((out / "fit.json").read_text())
 
 
@@ -228,10 +229,7 @@ def sample(out: str | Path, n: int, *, conditions: dict[str, Any] | None = None,
 
 def _sample_on_cluster(out: str | Path, n: int, conditions: dict[str, Any], seed: int | None,
                        length: int | None, client: Client) -> dict[str, pd.DataFrame]:
-    out = Path(out)
-    if not (out / "fit.json").is_file():
-        raise DataValidationError(f"{out} is not a `genlift augment fit` folder (no fit.json)",
-                                  fix="pass the --out folder of `genlift augment fit`")
+    out = check_model_folder(out, "generator", "augment sample")
     info = json.loads((out / "fit.json").read_text())
     folder = out / "generator"
     kind = info["kind"]
@@ -290,7 +288,7 @@ def write_samples(frames: dict[str, pd.DataFrame], out: str | Path
 def report(store: Store, out: str | Path, html_path: str | Path, *, n: int | None = None,
            seed: int = 0) -> dict[str, Any]:
     """Score a fitted generator against its held-out real data; write an HTML report."""
-    gen, info = read_fit(out)
+    gen, info = read_fit(out, "augment report")
     parts = real_parts(store, info)
     title = f"genlift generator report: {info['kind']} / {info['generator']} on {info['table']}"
     if isinstance(gen, PathGenerator):

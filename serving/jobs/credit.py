@@ -15,6 +15,7 @@ from features.artifacts import write_json_atomic
 from features.io import read_table_file, write_parquet_atomic
 from features.store import Store
 from serving.jobs.data import read_synthetic_table
+from serving.jobs.model_folders import check_model_folder
 
 
 def _applicants(store: Store, with_synthetic: bool
@@ -104,7 +105,8 @@ def score_credit(model_dir: str | Path, applicants: str | Path, out: str | Path
     """PD, score points and reason codes for the applicants file (CSV or parquet), written
     as parquet to ``out``, by the saved champion (LightGBM or scorecard); a row that
     cannot be scored gets an error text instead."""
-    model = load_credit_model(Path(model_dir) / "model")
+    model = load_credit_model(check_model_folder(model_dir, "credit", "score credit")
+                              / "model")
     frame = read_table_file(applicants, "applicants")
     scores = model.score(frame)
     write_parquet_atomic(scores, out)

@@ -25,6 +25,7 @@ from features.errors import DataValidationError, check_choice
 from features.io import read_table_file, write_parquet_atomic
 from features.store import Store
 from serving.jobs.cluster import maybe_connect
+from serving.jobs.model_folders import check_model_folder
 from serving.reports.inventory import write_plan_report
 
 
@@ -140,17 +141,20 @@ def evaluate_demand_protocol(store: Store, protocol: str, *, rounds: int = 10,
     return {"run_id": run_id, **result}
 
 
-def load_model(model_dir: str | Path) -> DemandModel:
-    """The model of a `genlift train demand` folder."""
-    return DemandModel.load(Path(model_dir) / "model")
+def load_model(model_dir: str | Path, command: str = "forecast") -> DemandModel:
+    """The model of a `genlift train demand` folder (another kind of folder is refused,
+    naming what ``command`` needs)."""
+    return DemandModel.load(check_model_folder(model_dir, "demand", command) / "model")
 
 
 def check_periods(model: DemandModel, value: int, *, parameter: str, owner: str) -> None:
     """``value`` periods must lie within the model's horizon."""
     if not 1 <= value <= model.horizon:
-        raise ValueError(f"The '{parameter}' parameter of {owner} must be an int in the "
-                         f"range [1, {model.horizon}] (the model's horizon). Got {value} "
-                         "instead.")
+        flag = "--" + parameter.replace("_", "-")
+        raise DataValidationError(
+            f"{owner} {flag} {value} is outside 1..{model.horizon}: the model forecasts "
+            f"{model.horizon} periods ahead", fix=f"pass {flag} {model.horizon} or less, or "
+            f"`genlift train demand --horizon {value}` a model that forecasts further")
 
 
 def forecast(model: DemandModel, sales: pd.DataFrame, stores: pd.DataFrame | None,

@@ -34,7 +34,7 @@ from serving.reports.lift import summary_rows, write_index, write_task_report
 logger = logging.getLogger(__name__)
 
 DATASET_OF = {"recs": "movielens-100k", "credit": "german-credit", "demand": "dominicks-oj",
-              "paths": "sp500-20", "pricing": "medical-insurance"}
+              "paths": "sp500-20", "pricing": "medical-insurance", "segments": "telco-churn"}
 
 
 def _tables(store: Store, task_name: str, names: Sequence[str],

@@ -34,6 +34,7 @@ from features.errors import DataValidationError, check_choice, check_int
 from features.io import write_parquet_atomic
 from features.store import Store
 from serving.jobs.augment import read_fit
+from serving.jobs.model_folders import check_model_folder
 from serving.reports.pricing import (
     write_evaluation_report,
     write_portfolio_report,
@@ -168,7 +169,7 @@ def _generator(store: Store, policies: pd.DataFrame, generator: str,
                generator_dir: str | Path | None, epochs: int | None, seed: int
                ) -> tuple[Generator, dict[str, Any]]:
     if generator_dir is not None:
-        gen, info = read_fit(generator_dir)
+        gen, info = read_fit(generator_dir, "price portfolio --generator-dir")
         if info.get("table") != TABLE:
             raise DataValidationError(
                 f"{generator_dir} holds a generator fitted on {info.get('table')!r}, not on "
@@ -211,13 +212,9 @@ def price_portfolio(store: Store, model_dir: str | Path, out: str | Path, *,
     parsed: list[Condition] = [parse_condition(c) for c in conditions]
     mixed = parse_mix(mix) if mix else None
     check_int("price portfolio", "n_books", n_books, 100)
-    model_dir, out = Path(model_dir), Path(out)
-    train_file = model_dir / "train.json"
-    if not train_file.is_file():
-        raise DataValidationError(f"{model_dir} is not a `genlift train pricing` folder "
-                                  "(no train.json)", fix="pass the --out folder of "
-                                  "`genlift train pricing`")
-    trained = json.loads(train_file.read_text())
+    model_dir = check_model_folder(model_dir, "pricing", "price portfolio")
+    out = Path(out)
+    trained = json.loads((model_dir / "train.json").read_text())
     champion = str(trained["champion"])
     model = PricingModel.load(model_dir / champion)
     loading = check_loading(trained["loading"] if loading is None else loading,

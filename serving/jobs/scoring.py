@@ -45,8 +45,9 @@ from engine.recommenders.index_store import (
 )
 from engine.recommenders.retrieval import ItemIndex
 from engine.recommenders.topk import known_topk
-from features.errors import DataValidationError
+from features.errors import DataValidationError, check_int
 from features.store import Store, q
+from serving.jobs.model_folders import check_model_folder
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -57,15 +58,12 @@ MANIFEST = "_manifest.json"
 SUCCESS = "_SUCCESS"
 
 
-def load_model(model_dir: str | Path) -> tuple[Recommender, dict[str, Any]]:
-    """A trained model folder: ``model/`` (the recommender) and ``train.json``."""
-    model_dir = Path(model_dir)
-    meta_file = model_dir / "train.json"
-    if not meta_file.is_file():
-        raise DataValidationError(f"{model_dir} is not a `genlift train recs` folder "
-                                  "(no train.json)", fix="pass the --out folder of "
-                                  "`genlift train recs`")
-    meta = json.loads(meta_file.read_text())
+def load_model(model_dir: str | Path, command: str = "score recommend"
+               ) -> tuple[Recommender, dict[str, Any]]:
+    """A trained model folder: ``model/`` (the recommender) and ``train.json``; a folder
+    of another kind is refused naming what ``command`` needs."""
+    model_dir = check_model_folder(model_dir, "recs", command)
+    meta = json.loads((model_dir / "train.json").read_text())
     return Recommender.load(model_dir / "model"), meta
 
 
@@ -314,6 +312,28 @@ def recommend_block(model: Recommender, users: np.ndarray, top_k: int, *,
     return items, scores, fallback
 
 
+def check_unseen_items(model: Recommender, history: pd.DataFrame | None, top_k: int) -> None:
+    """Every user has ``top_k`` items left once their seen items are excluded (the known
+    users' training items, the new users' items in ``history``); else the message says
+    which --top-k would work, before any output exists."""
+    n_items = len(model.item_ids_)
+    seen = np.diff(model.user_items_.indptr) if len(model.user_ids_) else np.zeros(0, int)
+    worst, who = (int(seen.max()), str(model.user_ids_[int(seen.argmax())])) if seen.size \
+        else (0, "")
+    if history is not None and len(history):
+        catalogue = set(map(str, model.item_ids_))
+        hist = history.assign(item_id=history["item_id"].astype(str),
+                              user_id=history["user_id"].astype(str))
+        counts = hist[hist["item_id"].isin(catalogue)].groupby("user_id")["item_id"].nunique()
+        if len(counts) and int(counts.max()) > worst:
+            worst, who = int(counts.max()), str(counts.idxmax())
+    if top_k > n_items - worst:
+        raise DataValidationError(
+            f"--top-k {top_k} is more than the {n_items - worst} unseen items of user "
+            f"{who} ({n_items} items, {worst} already seen)",
+            fix=f"pass --top-k {max(n_items - worst, 1)} or less")
+
+
 def users_to_score(store: Store, model: Recommender) -> np.ndarray:
     """Every user the model knows plus every user of the store's users table."""
     ids = set(map(str, model.user_ids_))
@@ -339,22 +359,11 @@ def score_recommend(store: Store, model_dir: str | Path, out: str | Path, *, top
     run measures its recall@k against exact search on a sample of users and reports it
     in the summary (``index.recall``) and the output's manifest.
     """
-    if not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"The 'top_k' parameter of score recommend must be an int in the "
-                         f"range [1, inf). Got {top_k!r} instead.")
+    check_int("score recommend", "top_k", top_k, 1)
+    check_int("score recommend", "block_users", block_users, 1)
     model, meta = load_model(model_dir)
-    kind, item_index, index_info = _choose_index(model, model_dir, index, "recommend",
-                                                 "score recommend")
     out = Path(out)
     users = users_to_score(store, model)
-    manifest = {"kind": "recommend", "run_id": meta["run_id"], "top_k": top_k,
-                "exclude_seen": exclude_seen, "n_ids": len(users), "ids": _ids_hash(users),
-                "block": block_users, "index": kind}
-    _prepare(out, manifest)
-    if item_index is not None and kind in APPROXIMATE:
-        index_info["recall"] = sample_recall(model, item_index, top_k,
-                                             exclude_seen=exclude_seen)
-        _record_recall(out, manifest, index_info["recall"])
     known = set(map(str, model.user_ids_))
     new_users = [u for u in users if u not in known]
     history = None
@@ -363,6 +372,19 @@ def score_recommend(store: Store, model_dir: str | Path, out: str | Path, *, top
             f"SELECT i.* FROM {q('interactions')} i JOIN _genlift_new_users n "
             "ON CAST(i.user_id AS VARCHAR) = n.user_id",
             frames={"_genlift_new_users": pd.DataFrame({"user_id": new_users})})
+    if exclude_seen:
+        check_unseen_items(model, history, top_k)
+    # everything is checked: the work starts, and the output folder with it
+    kind, item_index, index_info = _choose_index(model, model_dir, index, "recommend",
+                                                 "score recommend")
+    manifest = {"kind": "recommend", "run_id": meta["run_id"], "top_k": top_k,
+                "exclude_seen": exclude_seen, "n_ids": len(users), "ids": _ids_hash(users),
+                "block": block_users, "index": kind}
+    _prepare(out, manifest)
+    if item_index is not None and kind in APPROXIMATE:
+        index_info["recall"] = sample_recall(model, item_index, top_k,
+                                             exclude_seen=exclude_seen)
+        _record_recall(out, manifest, index_info["recall"])
 
     if client is not None:
         hist_users = (None if history is None
@@ -400,10 +422,14 @@ def score_similar_items(model_dir: str | Path, out: str | Path, *, top_k: int = 
     index over the unit-length item factors (cosine, as ``similar_items``), saved as
     ``similar-index-<kind>/`` in the model folder; approximate runs report recall@k on
     a sample of items as :func:`score_recommend` does."""
-    if not isinstance(top_k, int) or top_k < 1:
-        raise ValueError(f"The 'top_k' parameter of score similar-items must be an int in "
-                         f"the range [1, inf). Got {top_k!r} instead.")
-    model, meta = load_model(model_dir)
+    check_int("score similar-items", "top_k", top_k, 1)
+    check_int("score similar-items", "block_items", block_items, 1)
+    model, meta = load_model(model_dir, "score similar-items")
+    if top_k > len(model.item_ids_) - 1:
+        raise DataValidationError(
+            f"--top-k {top_k} is more than the {len(model.item_ids_) - 1} other items an "
+            f"item of this model can have as neighbours ({len(model.item_ids_)} items)",
+            fix=f"pass --top-k {max(len(model.item_ids_) - 1, 1)} or less")
     kind, item_index, index_info = _choose_index(model, model_dir, index, "similar",
                                                  "score similar-items")
     out = Path(out)

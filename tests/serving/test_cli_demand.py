@@ -72,7 +72,7 @@ def test_bad_horizon(cli: Cli, db: str, tmp_path: Path) -> None:
                "--out", str(model))[0] == 0
     code, _, err = cli("--db", db, "forecast", "--model", str(model), "--horizon", "3",
                        "--out", str(tmp_path / "f.parquet"))
-    assert code == 2 and "'horizon' parameter of forecast" in err
+    assert code == 2 and "forecast --horizon 3 is outside 1..2" in err
     code, _, err = cli("--db", db, "plan", "inventory", "--model", str(model),
                        "--lead-time", "5", "--out", str(tmp_path / "p.html"))
-    assert code == 2 and "'lead_time' parameter of plan inventory" in err
+    assert code == 2 and "plan inventory --lead-time 5 is outside 1..2" in err

@@ -116,8 +116,6 @@ def test_forecasts_never_see_later_sales(setup: dict[str, Path]) -> None:
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (["--service-level", "1.5", "--from", START],
-     "'service_level' parameter of backtest inventory must be a float in the range (0, 1)"),
     (["--service-level", "0.9", "--from", "2019-01-01"],
      "--from 2019-01-01 lies outside the data: the sales run from 2020-01-02 to 2020-07-23"),
     (["--service-level", "0.9", "--from", "2020-07-10"],
@@ -128,7 +126,6 @@ def test_forecasts_never_see_later_sales(setup: dict[str, Path]) -> None:
     (["--service-level", "0.9", "--from", "June"], "--from 'June' is not a date"),
     (["--service-level", "0.9", "--from", START, "--review-period", "3"],
      "at most the model's horizon 3; got lead time 1 + review period 3 = 4"),
-    (["--service-level", "0.9", "--from", START, "--paths", "0"], "'paths' parameter"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(cli: Cli, setup: dict[str, Path],
                                               tmp_path: Path, extra: list[str],
@@ -144,7 +141,7 @@ def test_not_a_demand_model(cli: Cli, setup: dict[str, Path], tmp_path: Path) ->
     code, _, err = cli("--db", str(setup["db"]), "backtest", "inventory", "--model",
                        str(tmp_path / "m"), "--lead-time", "1", "--service-level", "0.9",
                        "--from", START, "--out", str(tmp_path / "r.html"))
-    assert code == 2 and "is not a genlift model folder" in err
+    assert code == 2 and "is not a `genlift train demand` folder (no train.json)" in err
     assert not (tmp_path / "r.html").exists()
 
 
@@ -157,6 +154,9 @@ def test_not_a_demand_model(cli: Cli, setup: dict[str, Path], tmp_path: Path) ->
     (["inventory", "--model", "m"], "backtest inventory needs --lead-time, --service-level, "
                                     "--from"),
     (["inventory", "--unmet", "backlog"], "invalid choice: 'backlog'"),
+    (["inventory", "--service-level", "1.5"],
+     "argument --service-level: must be a number in (0, 1), got '1.5'"),
+    (["inventory", "--paths", "0"], "argument --paths: must be a whole number >= 1, got '0'"),
 ])
 def test_usage_errors(cli: Cli, capsys: pytest.CaptureFixture[str], tmp_path: Path,
                       argv: list[str], message: str) -> None:

@@ -105,10 +105,13 @@ def test_price_portfolio_smoker_and_older_book(cli: Cli, db: str, model: Path,
     assert json.loads(text)["config"]["generator_dir"] == str(tmp_path / "g")
 
 
-def test_bad_input_exits_2(cli: Cli, db: str, model: Path, tmp_path: Path) -> None:
-    code, _, err = cli("--db", db, "train", "pricing", "--loading", "0.5", "--out",
-                       str(tmp_path / "m"))
-    assert code == 2 and "'loading' parameter" in err and not (tmp_path / "m").exists()
+def test_bad_input_exits_2(cli: Cli, db: str, model: Path, tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:  # a usage error, before anything starts
+        cli("--db", db, "train", "pricing", "--loading", "0.5", "--out", str(tmp_path / "m"))
+    assert exc.value.code == 2 and not (tmp_path / "m").exists()
+    assert "argument --loading: must be a number in [1, 1e+06], got '0.5'" \
+        in capsys.readouterr().err
     for cond, what in (("colour=red", "unknown column 'colour'"),
                        ("smoker=maybe", "level unseen"), ("age>=old", "not a number"),
                        ("age", "not COLUMN OP VALUE")):

@@ -181,8 +181,12 @@ def test_bad_input(cli: Cli, db: str, tmp_path: Path,
     assert code == 2 and message in err and "Traceback" not in err
 
 
-def test_bad_top_k(cli: Cli, db: str, tmp_path: Path) -> None:
+def test_bad_top_k(cli: Cli, db: str, tmp_path: Path,
+                   capsys: pytest.CaptureFixture[str]) -> None:
     train(cli, db, tmp_path / "m")
-    code, _, err = cli("--db", db, "score", "recommend", "--model", str(tmp_path / "m"),
-                       "--top-k", "0", "--out", str(tmp_path / "o"))
-    assert code == 2 and "'top_k' parameter of score recommend" in err
+    with pytest.raises(SystemExit) as exc:  # argparse's usage error, naming the flag
+        cli("--db", db, "score", "recommend", "--model", str(tmp_path / "m"),
+            "--top-k", "0", "--out", str(tmp_path / "o"))
+    assert exc.value.code == 2
+    assert "argument --top-k: must be a whole number >= 1, got '0'" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
