@@ -33,9 +33,9 @@ from features.io import write_parquet_atomic
 from features.returns import log_returns
 from features.schemas import SCHEMAS, schema_for
 from features.store import Store
+from serving.jobs.model_folders import check_model_folder
 from serving.reports.generator import (
     Section,
-from serving.jobs.model_folders import check_model_folder
     basket_plots,
     giveaway_sections,
     path_plots,
