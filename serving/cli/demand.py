@@ -75,7 +75,7 @@ def _model_and_history(args: argparse.Namespace, periods: int, *, parameter: str
                        owner: str) -> tuple[Any, Any, Any]:
     """The ``--model`` checked against the periods asked for, then the store's history."""
     from serving.jobs.demand import check_periods, load_model, read_history
-    model = load_model(args.model)
+    model = load_model(args.model, owner)
     check_periods(model, periods, parameter=parameter, owner=owner)
     with open_store(args, read_only=True) as store:
         sales, stores = read_history(store)
