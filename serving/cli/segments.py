@@ -34,6 +34,8 @@ def cmd_segment(args: argparse.Namespace) -> Any:
     head = {k: result[k] for k in ("run_id", "table", "method", "customers", "k", "clv",
                                    "out", "report")}
     head["selection"] = _score(result)
+    if result.get("k_note"):
+        head["note"] = result["k_note"]
     emit(args, result, summary_text(head) + "\n\n" + table(
         rows, ["segment", "customers", "share", *(f"median {c}" for c in rfm),
                *(f"{c} rate" for c in outcomes), "what sets it apart"]))

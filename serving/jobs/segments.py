@@ -150,10 +150,15 @@ def segment(store: Store, table: str, out: str | Path, *, method: str = "kmeans"
         write_parquet_atomic(features, out / "features.parquet")
         write_json_atomic(profiles, out / "profiles.json")
         mapped = _map_2d(seg, frame, labels, seed)
+        tried = [int(c["k"]) for c in seg.k_curve_]
+        edge = k_value is None and bool(tried) and seg.k_ == max(tried) and len(tried) > 1
         summary = {
             "run_id": run_id, "table": table, "method": method, "customers": len(frame),
             "k": seg.k_, "k_chosen": "auto" if k_value is None else "given",
             "score_name": seg.score_name_, "score": seg.score_,
+            "k_note": (f"k reached the top of the range searched ({max(tried)}): the "
+                       f"{seg.score_name_} still improves there; read the curve and give "
+                       "--k") if edge else "",
             "sizes": seg.sizes_, "features": customers.features,
             "dropped_columns": customers.dropped, "clv": profiles["clv"],
             "map": f"PCA, {sum(mapped['explained']):.0%} of the scaled variance in 2-D",

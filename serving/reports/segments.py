@@ -116,7 +116,7 @@ def write_segment_report(path: str | Path, *, summary: Mapping[str, Any],
     names = [p["segment"] for p in profiles]
     head = {k: v for k, v in summary.items()
             if k in ("run_id", "table", "method", "customers", "k", "k_chosen", "score_name",
-                     "score", "clv", "map")}
+                     "score", "clv", "map") or (k == "k_note" and v)}
     head["features"] = ", ".join(summary.get("features", []))
     if summary.get("dropped_columns"):
         head["left out (id-like, empty or a copy of another)"] = \
@@ -127,6 +127,8 @@ def write_segment_report(path: str | Path, *, summary: Mapping[str, Any],
                "highest wins" if summary["score_name"] == "silhouette" else
                "the BIC of a Gaussian mixture: the k with the lowest wins")
         note = "" if summary.get("k_chosen") == "auto" else " k was given, not chosen."
+        if summary.get("k_note"):
+            note += f" <b>{_html.escape(str(summary['k_note']))}.</b>"
         sections.append(("Choosing k", f'<p class="muted">Scored by {how}.{note}</p>'
                          + _k_plot(curve, summary["score_name"], int(summary["k"]))))
     sections += [

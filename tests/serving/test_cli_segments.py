@@ -228,3 +228,25 @@ def test_segment_conditioned_synthetic_customers_and_fidelity(cli: Cli, db: str,
     code, _, err = cli("--db", db, "evaluate", "segments", "--generator", str(gen),
                        "--segment", "S9")
     assert code == 2 and "S9" in err and "use some of S1, S2" in err
+
+
+def test_k_at_the_top_of_the_range_is_flagged(cli: Cli, tmp_path: Path) -> None:
+    """12 tight groups of customers: the silhouette still rises at k = 10, the top of the
+    range searched, and the run says so instead of presenting 10 as found."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for g in range(12):
+        for c in range(6):
+            for b in range(g + 1):  # group g buys g + 1 times, spending 10 * 2**g each
+                rows.append({"user_id": f"g{g:02d}c{c}", "quantity": 1,
+                             "ts": pd.Timestamp("2024-01-01") + pd.Timedelta(days=b),
+                             "amount": 10.0 * 2**g * rng.uniform(0.99, 1.01)})
+    db = str(tmp_path / "t.duckdb")
+    with Store(db) as store:
+        store.load({"transactions": pd.DataFrame(rows)}, source="test")
+    code, text, err = cli("--db", db, "--json", "segment", "--table", "transactions",
+                          "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    result = json.loads(text)
+    assert result["k"] == 10 and "top of the range searched (10)" in result["k_note"]
+    assert "top of the range" in (tmp_path / "o" / "report.html").read_text()
