@@ -82,6 +82,14 @@ class CreditPD(Estimator, Artifact):
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         raise NotImplementedError
 
+    def fit(self, applicants: pd.DataFrame, *, synthetic: pd.DataFrame | None = None,
+            synthetic_weight: float = 1.0) -> CreditPD:
+        raise NotImplementedError
+
+    def decision_function(self, frame: pd.DataFrame) -> np.ndarray:
+        """Raw log-odds of default before calibration (same order as the PDs)."""
+        raise NotImplementedError
+
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
         raise NotImplementedError
 

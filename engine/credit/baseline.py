@@ -118,3 +118,14 @@ class WoeLogistic(Estimator):
             return np.zeros(0)
         codes = self._bin_codes(feature_matrix(self.features_, frame))
         return self.model_.predict_proba(self._encode(codes))[:, 1]
+
+    def decision_function(self, frame: pd.DataFrame) -> np.ndarray:
+        """Log-odds of default (the logistic regression's linear score)."""
+        if not hasattr(self, "model_"):
+            raise RuntimeError("This WoeLogistic instance is not fitted yet; call "
+                               "fit(applicants) before using it.")
+        raise_problems(self.features_, frame, "applicants", "fix or drop those rows")
+        if len(frame) == 0:
+            return np.zeros(0)
+        codes = self._bin_codes(feature_matrix(self.features_, frame))
+        return self.model_.decision_function(self._encode(codes))

@@ -390,6 +390,19 @@ class CreditModel(CreditPD):
             return np.zeros(0)
         return self.calibrator_.predict(self._margin(feature_matrix(self.features_, frame)))
 
+    def decision_function(self, frame: pd.DataFrame) -> np.ndarray:
+        """Raw log-odds of default before calibration (strict, as :meth:`predict_proba`).
+
+        Calibration is monotone, so these rank applicants as the PDs do, but without the
+        ties an isotonic calibration makes (ranking metrics such as AUC should use them).
+        """
+        frame = self._check_frame(frame, "CreditModel.decision_function")
+        raise_problems(self.features_, frame, "applicants",
+                       "use CreditModel.score for per-row errors, or fix those rows")
+        if len(frame) == 0:
+            return np.zeros(0)
+        return self._margin(feature_matrix(self.features_, frame))
+
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
         """PD, points and reason codes per applicant, with a per-row error column.
 

@@ -406,6 +406,16 @@ class Scorecard(CreditPD):
         X = feature_matrix(self.features_, frame)
         return self.calibrator_.predict(self._margin_codes(self._codes(X)))
 
+    def decision_function(self, frame: pd.DataFrame) -> np.ndarray:
+        """Raw log-odds of default before calibration (ranks as the PDs, without the ties
+        a calibration can make)."""
+        frame = self._check_frame(frame, "Scorecard.decision_function")
+        raise_problems(self.features_, frame, "applicants",
+                       "use Scorecard.score for per-row errors, or fix those rows")
+        if len(frame) == 0:
+            return np.zeros(0)
+        return self._margin_codes(self._codes(feature_matrix(self.features_, frame)))
+
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
         """PD, points and reason codes per applicant, with a per-row error column.
 

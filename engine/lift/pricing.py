@@ -32,6 +32,7 @@ from engine.insurance import GBMPricing, GLMPricing, PricingModel, unit_deviance
 from engine.insurance.pricing_data import ID, TARGET
 from engine.insurance.pricing_metrics import gini_weighted
 from engine.lift.credit import smote_nc
+from engine.lift.crossfit import fold_indices
 from engine.lift.efficiency import category_codes, nested_subsample
 from engine.lift.protocol import Arm, ArmState, LiftConfig, LiftSplit, LiftTask
 from engine.lift.stats import Metric, Units, mean_metric
@@ -89,6 +90,7 @@ class PricingLiftTask(LiftTask):
             "baselines": self.known_baselines,
             "ratios": (0.5, 1.0) if small else (0.25, 0.5, 1.0, 2.0),
             "models": ("gbm",) if small else self.known_models,
+            "folds": 5, "seeds": (0, 1),
             "params": {"epochs": 150 if small else 300, "test_fraction": 0.2,
                        "validation_fraction": 0.2, "stop_fraction": 0.2,
                        "synthetic_weight": 1.0, "objective": "gamma", "old_age": 50},
@@ -109,7 +111,7 @@ class PricingLiftTask(LiftTask):
         check_param(owner, "old_age", p["old_age"], _real(p["old_age"]), "a number")
 
     # ----------------------------------------------------------------------- split
-    def split(self, tables: Mapping[str, Any], cfg: LiftConfig) -> LiftSplit:
+    def _policies(self, tables: Mapping[str, Any]) -> pd.DataFrame:
         if "policies" not in tables:
             raise DataValidationError("lift pricing needs the policies table",
                                       table="policies", fix="genlift data fetch "
@@ -123,14 +125,37 @@ class PricingLiftTask(LiftTask):
             raise DataValidationError(f"policies has {len(frame)} rows; the lift split needs "
                                       "at least 100", table="policies",
                                       fix="use more policies")
-        p = cfg.params
-        test_f, val_f = float(p["test_fraction"]), float(p["validation_fraction"])
-        frame = frame.sort_values(ID, kind="stable").reset_index(drop=True)
-        rest, test = train_test_split(frame, test_size=test_f, random_state=cfg.split_seed)
-        train, val = train_test_split(rest, test_size=val_f / (1 - test_f),
+        return frame.sort_values(ID, kind="stable").reset_index(drop=True)
+
+    def split(self, tables: Mapping[str, Any], cfg: LiftConfig) -> LiftSplit:
+        frame = self._policies(tables)
+        rest, test = train_test_split(frame, test_size=float(cfg.params["test_fraction"]),
                                       random_state=cfg.split_seed)
+        return self._carve(rest, test, cfg, float(cfg.params["test_fraction"]),
+                           cfg.split_seed, f"random, split_seed {cfg.split_seed}")
+
+    def folds(self, tables: Mapping[str, Any], cfg: LiftConfig, seed: int
+              ) -> list[LiftSplit]:
+        """K folds of all policies for repeat ``seed``, stratified by charge quintile;
+        fold k's validation and early-stopping rows come from the other folds."""
+        frame = self._policies(tables)
+        k = int(cfg.folds or 1)
+        state = (cfg.split_seed * 1_000_003 + seed) % (2**31 - 1)
+        return [self._carve(frame.drop(index=rows), frame.iloc[rows], cfg, 1.0 / k,
+                            state + fold, f"random by charge quintile, repeat {seed} "
+                            f"fold {fold}")
+                for fold, rows in enumerate(fold_indices(self.strata(frame), k,
+                                                         (cfg.split_seed, seed, 4441)))]
+
+    def _carve(self, rest: pd.DataFrame, test: pd.DataFrame, cfg: LiftConfig,
+               test_f: float, state: int, method: str) -> LiftSplit:
+        """Validation and the early-stopping holdout carved from ``rest``."""
+        p = cfg.params
+        val_f = float(p["validation_fraction"])
+        train, val = train_test_split(rest, test_size=val_f / (1 - test_f),
+                                      random_state=state)
         train, stop = train_test_split(train, test_size=float(p["stop_fraction"]),
-                                       random_state=cfg.split_seed)
+                                       random_state=state)
         train, val, test, stop = (f.sort_values(ID, kind="stable").reset_index(drop=True)
                                   for f in (train, val, test, stop))
 
@@ -147,7 +172,7 @@ class PricingLiftTask(LiftTask):
                 "test": len(test), "mean_charges": {n: float(f[TARGET].mean()) for n, f in
                                                     (("train", train), ("validation", val),
                                                      ("test", test))},
-                "method": "random, split_seed " + str(cfg.split_seed)}
+                "method": method}
         return LiftSplit(train=train, validation=val, test=test,
                          units_validation=val[ID].astype(str).to_numpy(),
                          units_test=test[ID].astype(str).to_numpy(),

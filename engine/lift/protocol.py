@@ -20,32 +20,25 @@ from __future__ import annotations
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
 
-from engine.lift.efficiency import FULL, efficiency, nested_subsample, piece_arm
-from engine.lift.stats import (
-    HELPS,
-    INCONCLUSIVE,
-    VERDICTS,
-    Metric,
-    Units,
-    bootstrap_weights,
-    holm,
-    paired_bootstrap,
-    seed_weights,
-)
+from engine.lift.analysis import REAL, analyse
+from engine.lift.crossfit import analysis_split, fold_key, join_outputs, parse_fold_key
+from engine.lift.efficiency import FULL, nested_subsample, piece_arm
+from engine.lift.parts import Arm, ArmState, LiftSplit
+from engine.lift.stats import Metric, Units
 from features.errors import DataValidationError, check_param
 
 logger = logging.getLogger(__name__)
 
 BUDGETS = ("small", "full")
 MIN_SEEDS = 5  # the protocol's minimum; fewer seeds mark the results as provisional
-REAL = "real"
 #: Practical margins per metric name when a task does not state its own: a number is
 #: absolute, "0.5%" a share of the real-only value.
 DEFAULT_MARGINS: dict[str, float | str] = {
@@ -76,7 +69,10 @@ class LiftConfig:
 
     task: str
     budget: str = "small"
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    #: Seeds of the generators and models; with ``folds`` > 1 each seed is also one
+    #: repeat of the K-fold cross-fitting (its own partition). ``None``: the task's
+    #: default for the budget (5 seeds, or 2 repeats when the task cross-fits).
+    seeds: tuple[int, ...] | None = None
     generators: tuple[str, ...] | None = None
     baselines: tuple[str, ...] | None = None
     ratios: tuple[float, ...] | None = None
@@ -91,17 +87,25 @@ class LiftConfig:
     #: Practical margin per metric for the "equivalent" verdict (task defaults filled in
     #: by :meth:`resolve`): a number is absolute, ``"0.5%"`` relative to real-only.
     margins: Mapping[str, float | str] = field(default_factory=dict)
+    #: K-fold cross-fitting: every real unit is tested once per repeat (seed). 1 is the
+    #: one train / validation / test split; ``None`` the task's default for the budget.
+    folds: int | None = None
 
     def __post_init__(self) -> None:
         owner = "LiftConfig"
         check_param(owner, "budget", self.budget, self.budget in BUDGETS,
                     f"one of {', '.join(BUDGETS)}")
-        seeds = tuple(self.seeds)
-        check_param(owner, "seeds", self.seeds, bool(seeds) and all(
-            isinstance(s, int | np.integer) and not isinstance(s, bool) and s >= 0
-            for s in seeds) and len(set(seeds)) == len(seeds),
-            "a non-empty sequence of distinct ints >= 0")
-        object.__setattr__(self, "seeds", tuple(int(s) for s in seeds))
+        if self.seeds is not None:
+            seeds = tuple(self.seeds)
+            check_param(owner, "seeds", self.seeds, bool(seeds) and all(
+                isinstance(s, int | np.integer) and not isinstance(s, bool) and s >= 0
+                for s in seeds) and len(set(seeds)) == len(seeds),
+                "a non-empty sequence of distinct ints >= 0")
+            object.__setattr__(self, "seeds", tuple(int(s) for s in seeds))
+        if self.folds is not None:
+            check_param(owner, "folds", self.folds, isinstance(self.folds, int)
+                        and not isinstance(self.folds, bool) and 1 <= self.folds <= 20,
+                        "an int in [1, 20] (1: one split; K: K-fold cross-fitting)")
         for name in ("generators", "baselines", "models"):
             value = getattr(self, name)
             if value is not None:
@@ -147,6 +151,16 @@ class LiftConfig:
         for name in ("generators", "baselines", "ratios", "models"):
             if getattr(self, name) is None:
                 filled[name] = tuple(defaults[name])
+        folds = self.folds if self.folds is not None else int(defaults.get("folds", 1))
+        if folds > 1 and not task.supports_folds:
+            raise DataValidationError(
+                f"lift {task.name}: cross-fitting (--folds {folds}) is not available for "
+                "this task", fix="run it with --folds 1 (time-ordered tasks use rolling "
+                "origins instead)")
+        filled["folds"] = folds
+        if self.seeds is None:
+            filled["seeds"] = tuple(defaults.get("seeds", (0, 1, 2, 3, 4) if folds == 1
+                                                 else (0, 1)))
         filled["params"] = {**defaults.get("params", {}), **self.params}
         names = [m.name for m in task.metrics]
         unknown_m = [m for m in self.margins if m not in names]
@@ -190,55 +204,8 @@ class LiftConfig:
 
     @property
     def provisional(self) -> bool:
-        return len(self.seeds) < MIN_SEEDS
-
-
-@dataclass(frozen=True)
-class Arm:
-    """One way of adding data: a cheap baseline or a generator, at each of ``ratios``
-    (synthetic rows per real training row); an empty ``ratios`` means the arm has no
-    ratio (class weights)."""
-
-    name: str
-    family: str  # "baseline" | "generator"
-    ratios: tuple[float, ...] = ()
-    label: str = ""
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class LiftSplit:
-    """The one split of a task's real data.
-
-    ``train``, ``validation`` and ``test`` are whatever the task needs (frames, matrices).
-    Units are the things the test metrics average over; ``segments_*`` map a segment name
-    to a boolean mask over those units (``"all"`` is always there).
-    """
-
-    train: Any
-    validation: Any
-    test: Any
-    units_validation: np.ndarray
-    units_test: np.ndarray
-    segments_validation: dict[str, np.ndarray]
-    segments_test: dict[str, np.ndarray]
-    info: dict[str, Any] = field(default_factory=dict)
-    # Units in time order whose neighbours depend on each other (backtest windows): the
-    # bootstrap resamples runs of ``block`` neighbouring units.
-    block: int = 1
-    # Task-private real data that is neither train, validation nor test (e.g. an early-
-    # stopping holdout carved from train); never passed to ``fit_arm``.
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ArmState:
-    """What ``fit_arm`` returns: the fitted augmenter and how good its data looks."""
-
-    state: Any
-    quality: float | None = None
-    quality_name: str = ""
-    fit_seconds: float = 0.0
+        """Fewer fits per arm than the protocol's minimum (seeds x folds < 5)."""
+        return len(self.seeds or ()) * (self.folds or 1) < MIN_SEEDS
 
 
 class LiftTask(ABC):
@@ -273,6 +240,18 @@ class LiftTask(ABC):
             raise NotImplementedError(f"lift {self.name} has no data-efficiency subsample")
         keep = nested_subsample(strata, fraction, (cfg.split_seed, seed, 7717))
         return train.iloc[keep].reset_index(drop=True)
+
+    def folds(self, tables: Mapping[str, Any], cfg: LiftConfig, seed: int
+              ) -> list[LiftSplit]:
+        """K-fold cross-fitting (``cfg.folds`` = K) for one repeat (``seed``): K splits
+        whose test parts partition the real units (each unit tested exactly once), each
+        with its own train / validation carved from the other folds. Tasks that do not
+        cross-fit leave this alone."""
+        raise NotImplementedError(f"lift {self.name} does not cross-fit")
+
+    @property
+    def supports_folds(self) -> bool:
+        return type(self).folds is not LiftTask.folds
 
     @property
     def supports_fractions(self) -> bool:
@@ -318,17 +297,6 @@ class LiftTask(ABC):
         raise KeyError(name)
 
 
-def _better(metric: Metric, value: float) -> float:
-    return value if metric.higher_is_better else -value
-
-
-def _mean_point(metric: Metric, runs: Sequence[Units], mask: np.ndarray | None = None
-                ) -> float:
-    vals = np.array([metric.point({k: np.asarray(v)[mask] if mask is not None
-                                   else np.asarray(v) for k, v in u.items()}) for u in runs])
-    return float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
-
-
 def _check_units(task: LiftTask, units: Units, n: int, part: str, arm: str) -> None:
     for key, value in units.items():
         if len(value) != n:
@@ -338,8 +306,10 @@ def _check_units(task: LiftTask, units: Units, n: int, part: str, arm: str) -> N
 
 @dataclass
 class Piece:
-    """A finished piece of a run: one seed's real-only evaluations (``arm`` = ``"real"``)
-    or one seed's arm (fitted once, evaluated at every ratio with every model).
+    """A finished piece of a run: one seed's (and with cross-fitting one fold's)
+    real-only evaluations (``arm`` = ``"real"``) or one seed's arm (fitted once, evaluated
+    at every ratio with every model). ``params`` (real-only pieces) are the tuned model
+    settings the piece used.
 
     A run killed part-way resumes from its pieces: :func:`run_lift` takes the finished
     ones in ``done`` and reports each new one to ``on_piece`` as soon as it is complete.
@@ -351,99 +321,189 @@ class Piece:
     fit_seconds: float | None = None
     quality: float | None = None
     quality_name: str = ""
+    params: dict[str, Any] | None = None
+
+
+@dataclass
+class Group:
+    """The work of one repeat (seed) on one fold: tuning (unless ``params`` is given),
+    then the real-only models and every arm at every fraction. Independent of every
+    other group: the unit a cluster runs (see ``run_lift``'s ``mapper``)."""
+
+    seed: int
+    fold: int
+    split: LiftSplit
+    params: dict[str, dict[str, Any]] | None
+    skip: frozenset[str]  # piece keys already finished
+
+
+def run_group(task: LiftTask, cfg: LiftConfig, group: Group, *,
+              progress: Callable[[str], None] | None = None,
+              on_piece: Callable[[Piece], None] | None = None) -> list[Piece]:
+    """Compute one :class:`Group`'s unfinished pieces (a top-level function, so that a
+    Dask worker can run it)."""
+    arms, models, k_folds = task.arms(cfg), list(cfg.models or ()), cfg.folds or 1
+    seed, fold = group.seed, group.fold
+    params = group.params if group.params is not None else task.tune(group.split, cfg)
+    pieces: list[Piece] = []
+
+    def finished(piece: Piece) -> None:
+        pieces.append(piece)
+        if on_piece is not None:
+            on_piece(piece)
+
+    where = f"seed {seed}" + (f" fold {fold}" if k_folds > 1 else "")
+    for fraction in cfg.fractions:
+        # Generators are refitted on the fraction only; validation and test stay whole.
+        part = group.split if fraction >= FULL else replace(
+            group.split, train=task.subsample(group.split.train, fraction, seed, cfg))
+        tag = "" if fraction >= FULL else f" @{fraction:g}"
+        real_key = fold_key(piece_arm(REAL, fraction), fold, k_folds)
+        if real_key not in group.skip:
+            records: list[tuple[str, float | None, dict[str, Units]]] = []
+            for model in models:
+                records.append((model, None, task.evaluate(
+                    part, model, params[model], None, None, None, seed, cfg)))
+                _tick(progress, f"{where} {model} real{tag}")
+            finished(Piece(seed, real_key, records, params=params))
+        for arm in arms:
+            key = fold_key(piece_arm(arm.name, fraction), fold, k_folds)
+            if key in group.skip:
+                continue
+            state = task.fit_arm(arm, part.train, cfg, seed)
+            records = []
+            for ratio in arm.ratios or (None,):
+                for model in models:
+                    records.append((model, ratio, task.evaluate(
+                        part, model, params[model], arm, state, ratio, seed, cfg)))
+                    _tick(progress, f"{where} {model} {key} x{ratio}")
+            # Read after evaluating: a task may score its sample against validation.
+            finished(Piece(seed, key, records, fit_seconds=state.fit_seconds,
+                           quality=None if state.quality is None else float(state.quality),
+                           quality_name=state.quality_name))
+    return pieces
+
+
+#: ``mapper(fn, groups)`` runs ``fn`` on every group and yields the results in any order.
+Mapper = Callable[[Callable[[Group], list[Piece]], Sequence[Group]], Iterable[list[Piece]]]
 
 
 def run_lift(task: LiftTask, tables: Mapping[str, Any], cfg: LiftConfig, *,
              progress: Callable[[str], None] | None = None,
              done: Mapping[tuple[int, str], Piece] | None = None,
-             on_piece: Callable[[Piece], None] | None = None) -> dict[str, Any]:
+             on_piece: Callable[[Piece], None] | None = None,
+             mapper: Mapper | None = None) -> dict[str, Any]:
     """Run the protocol for one task and return every number (JSON-ready).
 
     ``done`` holds pieces a previous, interrupted run of the same config on the same data
-    finished (keyed by ``(seed, arm)``); they are used as they are, so the result equals
-    an uninterrupted run's. Each newly finished piece goes to ``on_piece``.
+    finished (keyed by ``(seed, arm key)``); they are used as they are, so the result
+    equals an uninterrupted run's. Each newly finished piece goes to ``on_piece``.
+    ``mapper`` runs the independent groups (one per seed and fold) elsewhere, e.g. on a
+    Dask cluster; every number is the same as in one process.
     """
     started = time.perf_counter()
     cfg = cfg.resolve(task)
-    split = task.split(tables, cfg)
-    params = task.tune(split, cfg)
-    arms = task.arms(cfg)
-    models = list(cfg.models or ())
-    done = done or {}
-    n_val, n_test = len(split.units_validation), len(split.units_test)
-    runs: dict[tuple[str, str, float | None], list[dict[str, Units]]] = {}
-    quality: dict[str, list[float]] = {}
-    quality_name: dict[str, str] = {}
-    fit_seconds: dict[str, list[float]] = {}
-
-    def use(piece: Piece) -> None:
-        for model, ratio, out in piece.records:
-            _check_units(task, out["validation"], n_val, "validation", piece.arm)
-            _check_units(task, out["test"], n_test, "test", piece.arm)
-            runs.setdefault((model, piece.arm, ratio), []).append(out)
-        if piece.fit_seconds is not None:
-            fit_seconds.setdefault(piece.arm, []).append(piece.fit_seconds)
-        if piece.quality is not None:
-            quality.setdefault(piece.arm, []).append(float(piece.quality))
-            quality_name[piece.arm] = piece.quality_name
-
-    def finished(piece: Piece) -> None:
-        if on_piece is not None:
-            on_piece(piece)
-        use(piece)
-
-    train_rows: dict[float, list[int]] = {}
-    for seed in cfg.seeds:
-        for fraction in cfg.fractions:
-            # Generators are refitted on the fraction only; validation and test stay whole.
-            part = split if fraction >= FULL else replace(
-                split, train=task.subsample(split.train, fraction, seed, cfg))
-            if hasattr(part.train, "__len__"):
-                train_rows.setdefault(fraction, []).append(len(part.train))
-            tag = "" if fraction >= FULL else f" @{fraction:g}"
-            real_key = piece_arm(REAL, fraction)
-            if (seed, real_key) in done:
-                use(done[(seed, real_key)])
-                for model in models:
-                    _tick(progress, f"seed {seed} {model} real{tag} (resumed)")
-            else:
-                records: list[tuple[str, float | None, dict[str, Units]]] = []
-                for model in models:
-                    records.append((model, None, task.evaluate(
-                        part, model, params[model], None, None, None, seed, cfg)))
-                    _tick(progress, f"seed {seed} {model} real{tag}")
-                finished(Piece(seed, real_key, records))
-            for arm in arms:
-                key = piece_arm(arm.name, fraction)
-                if (seed, key) in done:
-                    use(done[(seed, key)])
-                    for ratio in arm.ratios or (None,):
-                        for model in models:
-                            _tick(progress, f"seed {seed} {model} {key} x{ratio} (resumed)")
-                    continue
-                state = task.fit_arm(arm, part.train, cfg, seed)
-                records = []
-                for ratio in arm.ratios or (None,):
-                    for model in models:
-                        records.append((model, ratio, task.evaluate(
-                            part, model, params[model], arm, state, ratio, seed, cfg)))
-                        _tick(progress, f"seed {seed} {model} {key} x{ratio}")
-                # Read after evaluating: a task may score its sample against validation.
-                finished(Piece(seed, key, records, fit_seconds=state.fit_seconds,
-                               quality=None if state.quality is None
-                               else float(state.quality),
-                               quality_name=state.quality_name))
-    result = analyse(task, cfg, split, arms, runs,
-                     train_rows={f: float(np.mean(v)) for f, v in train_rows.items()})
+    seeds, k_folds = tuple(cfg.seeds or ()), cfg.folds or 1
+    arms, models = task.arms(cfg), list(cfg.models or ())
+    done = dict(done or {})
+    if k_folds == 1:
+        one = task.split(tables, cfg)
+        plans = {seed: [one] for seed in seeds}
+        shared: dict[str, dict[str, Any]] | None = task.tune(one, cfg)
+    else:
+        plans = {seed: task.folds(tables, cfg, seed) for seed in seeds}
+        shared = None  # tuned per fold, on that fold's training part, inside its group
+    split, orders = analysis_split(plans, k_folds)
+    groups = [Group(seed, fold, fsplit, shared, frozenset(
+        key for (s, key) in done if s == seed and parse_fold_key(key)[1] == fold))
+        for seed in seeds for fold, fsplit in enumerate(plans[seed])]
+    pieces: dict[tuple[int, str], Piece] = dict(done)
+    todo = [g for g in groups if len(g.skip) < len(cfg.fractions) * (1 + len(arms))]
+    for g in groups:
+        if g not in todo:
+            _tick(progress, f"seed {g.seed} fold {g.fold} (resumed)")
+    if mapper is None:
+        for g in todo:
+            for piece in run_group(task, cfg, g, progress=progress, on_piece=on_piece):
+                pieces[(piece.seed, piece.arm)] = piece
+    else:
+        fits = work_units(task, cfg) // max(len(groups), 1)
+        for finished in mapper(partial(run_group, task, cfg), todo):
+            for piece in finished:
+                if on_piece is not None:
+                    on_piece(piece)
+                pieces[(piece.seed, piece.arm)] = piece
+            for _ in range(fits):
+                _tick(progress, "a group of seed and fold")
+    runs, extras = _collect(task, cfg, plans, orders, pieces, arms, models)
+    train_rows = {f: float(np.mean([len(task.subsample(fs.train, f, seed, cfg))
+                                    if f < FULL else len(fs.train)
+                                    for seed in seeds for fs in plans[seed]]))
+                  for f in cfg.fractions} if all(hasattr(fs.train, "__len__")
+                                                 for fs in plans[seeds[0]]) else {}
+    result = analyse(task, cfg, split, arms, runs, train_rows=train_rows)
     result.update({
-        "params": params,
-        "quality": {a: {"name": quality_name[a], "mean": float(np.mean(v)),
-                        "per_seed": v} for a, v in quality.items()},
-        "fit_seconds": {a: float(np.mean(v)) for a, v in fit_seconds.items()},
+        **extras,
         "seconds": round(time.perf_counter() - started, 2),
         "resumed_pieces": len(done),
     })
     return result
+
+
+def _collect(task: LiftTask, cfg: LiftConfig, plans: Mapping[int, Sequence[LiftSplit]],
+             orders: Mapping[int, np.ndarray | None], pieces: Mapping[tuple[int, str], Piece],
+             arms: Sequence[Arm], models: Sequence[str]
+             ) -> tuple[dict[tuple[str, str, float | None], list[dict[str, Units]]],
+                        dict[str, Any]]:
+    """Every (model, arm key, ratio)'s per-seed outputs, the folds of a repeat joined in
+    canonical unit order, plus the tuned params, quality scores and fit times."""
+    k_folds = cfg.folds or 1
+    by_fold: dict[tuple[str, str, float | None], dict[int, dict[int, dict[str, Units]]]] = {}
+    quality: dict[str, list[float]] = {}
+    quality_name: dict[str, str] = {}
+    fit_seconds: dict[str, list[float]] = {}
+    params: dict[str, list[dict[str, Any]]] = {}
+    for (seed, key), piece in sorted(pieces.items()):
+        if seed not in plans:
+            continue
+        base, fold = parse_fold_key(key)
+        fsplit = plans[seed][fold]
+        for model, ratio, out in piece.records:
+            _check_units(task, out["validation"], len(fsplit.units_validation), "validation",
+                         key)
+            _check_units(task, out["test"], len(fsplit.units_test), "test", key)
+            by_fold.setdefault((model, base, ratio), {}).setdefault(seed, {})[fold] = out
+        if piece.fit_seconds is not None:
+            fit_seconds.setdefault(base, []).append(piece.fit_seconds)
+        if piece.quality is not None:
+            quality.setdefault(base, []).append(float(piece.quality))
+            quality_name[base] = piece.quality_name
+        if piece.params is not None and base == REAL:
+            for model, p in piece.params.items():
+                params.setdefault(model, []).append(p)
+    runs: dict[tuple[str, str, float | None], list[dict[str, Units]]] = {}
+    for run_key, per_seed in by_fold.items():
+        for seed in cfg.seeds or ():
+            folds = per_seed.get(seed, {})
+            if len(folds) != k_folds:
+                raise RuntimeError(f"lift {task.name}: {run_key[1]} of seed {seed} has "
+                                   f"{len(folds)} of {k_folds} folds")
+            outs = [folds[k] for k in range(k_folds)]
+            runs.setdefault(run_key, []).append(
+                outs[0] if k_folds == 1 else
+                {part: join_outputs([o[part] for o in outs],
+                                    orders[seed] if part == "test" else None)
+                 for part in ("validation", "test")})
+    tuned: dict[str, Any] = {m: (v[0] if k_folds == 1 else {"per_fold": v})
+                             for m, v in params.items()}
+    for m in models:
+        tuned.setdefault(m, {})
+    return runs, {
+        "params": tuned,
+        "quality": {a: {"name": quality_name[a], "mean": float(np.mean(v)), "per_seed": v}
+                    for a, v in quality.items()},
+        "fit_seconds": {a: float(np.mean(v)) for a, v in fit_seconds.items()},
+    }
 
 
 def _tick(progress: Callable[[str], None] | None, what: str) -> None:
@@ -456,110 +516,8 @@ def work_units(task: LiftTask, cfg: LiftConfig) -> int:
     """Model fits a run will make (for a progress bar)."""
     cfg = cfg.resolve(task)
     per_seed = 1 + sum(len(a.ratios) or 1 for a in task.arms(cfg))
-    return len(cfg.seeds) * len(cfg.models or ()) * per_seed * len(cfg.fractions)
-
-
-def analyse(task: LiftTask, cfg: LiftConfig, split: LiftSplit, arms: Sequence[Arm],
-            runs: Mapping[tuple[str, str, float | None], list[dict[str, Units]]], *,
-            train_rows: Mapping[float, float] | None = None) -> dict[str, Any]:
-    """Choose each arm's ratio on validation, then compare with real-only on test (and
-    with ``cfg.fractions``, the data-efficiency curves of the primary metric)."""
-    primary = task.metric(task.primary)
-    def pick(model: str, key: str, options: list[float | None]) -> float | None:
-        scores = {r: _better(primary, _mean_point(
-            primary, [x["validation"] for x in runs[(model, key, r)]])) for r in options}
-        finite = {r: v for r, v in scores.items() if np.isfinite(v)}
-        # Ties go to the smaller ratio (less synthetic data for the same score).
-        return max(finite, key=lambda r: (finite[r], -(r or 0))) if finite else options[0]
-
-    weights = {seg: bootstrap_weights(int(mask.sum()), cfg.n_boot, cfg.split_seed * 7919 + i,
-                                      block=split.block)
-               for i, (seg, mask) in enumerate(split.segments_test.items()) if mask.sum()}
-    seeds_w = seed_weights(len(cfg.seeds), cfg.n_boot, cfg.split_seed * 7919 + 7907)
-    rows: list[dict[str, Any]] = []
-    curves: list[dict[str, Any]] = []
-    chosen: dict[str, dict[str, float | None]] = {}
-    for model in cfg.models or ():
-        base = runs[(model, REAL, None)]
-        base_val = [r["validation"] for r in base]
-        base_test = [r["test"] for r in base]
-        for seg, mask in split.segments_test.items():
-            if seg not in weights:
-                continue
-            for metric in task.metrics:
-                vals = [metric.point({k: np.asarray(v)[mask] for k, v in u.items()})
-                        for u in base_test]
-                mean = float(np.nanmean(vals)) if np.isfinite(vals).any() else float("nan")
-                rows.append({"model": model, "arm": REAL, "family": REAL, "ratio": None,
-                             "segment": seg, "metric": metric.name, "value": mean,
-                             "base": mean, "delta": 0.0,
-                             "relative": 0.0, "ci_low": 0.0, "ci_high": 0.0,
-                             "seed_sd": float(np.nanstd(vals, ddof=1)) if len(vals) > 1
-                             else float("nan"), "n_units": int(mask.sum()),
-                             "n_seeds": len(vals), "higher_is_better":
-                             metric.higher_is_better, "verdict": "reference",
-                             "margin": None, "mde": None, "n_factor": None})
-        chosen[model] = {}
-        for arm in arms:
-            options: list[float | None] = list(arm.ratios) or [None]
-            for ratio in options:
-                arm_runs = runs[(model, arm.name, ratio)]
-                for metric in task.metrics:
-                    for part, ref in (("validation", base_val), ("test", base_test)):
-                        value = _mean_point(metric, [r[part] for r in arm_runs])
-                        reference = _mean_point(metric, ref)
-                        curves.append({"model": model, "arm": arm.name, "ratio": ratio,
-                                       "part": part, "metric": metric.name, "value": value,
-                                       "delta": value - reference})
-            best = pick(model, arm.name, options)
-            chosen[model][arm.name] = best
-            arm_test = [r["test"] for r in runs[(model, arm.name, best)]]
-            for seg, mask in split.segments_test.items():
-                if seg not in weights:
-                    continue
-                for metric in task.metrics:
-                    res = paired_bootstrap(metric, arm_test, base_test, weights=weights[seg],
-                                           mask=mask, alpha=cfg.alpha, seeds=seeds_w,
-                                           margin=cfg.margins.get(metric.name))
-                    rows.append({"model": model, "arm": arm.name, "family": arm.family,
-                                 "ratio": best, "segment": seg, "metric": metric.name,
-                                 **res})
-    # Many arms x segments are compared: say which primary-metric verdicts survive Holm's
-    # correction for the whole family (the per-row verdict is the uncorrected 95% CI rule).
-    family = [r for r in rows if r["metric"] == primary.name and r["arm"] != REAL]
-    for r, rejected in zip(family, holm([r["p_value"] for r in family], cfg.alpha),
-                           strict=True):
-        r["holm_significant"] = bool(rejected)
-    compared = [r for r in rows if r["arm"] != REAL]
-    open_rows = [r for r in compared if r["verdict"] == INCONCLUSIVE]
-    verdicts = {v: sum(r["verdict"] == v for r in compared) for v in VERDICTS}
-    factors = [r["n_factor"] for r in open_rows if r.get("n_factor") is not None
-               and np.isfinite(r["n_factor"])]
-    eff = None
-    if len(cfg.fractions) > 1 and "all" in weights:
-        eff = efficiency(primary, list(cfg.models or ()), arms, cfg.fractions, REAL, runs,
-                         pick, weights=weights["all"], seeds=seeds_w, alpha=cfg.alpha,
-                         margin=cfg.margins.get(primary.name), train_rows=train_rows or {})
-    helps = [{k: r.get(k) for k in ("model", "arm", "ratio", "segment", "metric", "delta",
-                                    "ci_low", "ci_high", "holm_significant")}
-             for r in rows if r["verdict"] == HELPS]
-    return {
-        "task": task.name, "dataset": task.dataset, "unit": task.unit,
-        "primary_metric": task.primary, "config": cfg.to_dict(),
-        "provisional": cfg.provisional, "split": split.info,
-        "arms": [{"name": a.name, "family": a.family, "ratios": list(a.ratios),
-                  "label": a.label or a.name} for a in arms],
-        "metrics": [{"name": m.name, "label": m.label, "higher_is_better": m.higher_is_better}
-                    for m in task.metrics],
-        "segments": {s: int(m.sum()) for s, m in split.segments_test.items()},
-        "chosen_ratio": chosen, "rows": rows, "curves": curves, "recommended": helps,
-        "family_size": len(family), "margins": dict(cfg.margins),
-        "verdicts": {**verdicts, "compared": len(compared),
-                     "inconclusive_median_n_factor": float(np.median(factors))
-                     if factors else None,
-                     "n_seeds": len(cfg.seeds), "n_test_units": len(split.units_test)},
-        "efficiency": eff,
-    }
+    return len(cfg.seeds or ()) * (cfg.folds or 1) * len(cfg.models or ()) * per_seed \
+        * len(cfg.fractions)
 
 
 __all__ = ["BUDGETS", "DEFAULT_MARGINS", "MIN_SEEDS", "REAL", "Arm", "ArmState", "LiftConfig",

@@ -78,11 +78,22 @@ def _margin(text: str) -> tuple[str, float | str]:
 
 def config_from_args(args: argparse.Namespace, task: str) -> LiftConfig:
     from engine.lift import LiftConfig
-    if args.seeds < 1:
-        raise DataValidationError(f"--seeds {args.seeds} must be >= 1",
-                                  fix="pass --seeds 5 (the protocol's minimum for a verdict)")
+    if args.seeds is not None and args.repeats is not None and args.seeds != args.repeats:
+        raise DataValidationError(
+            f"--seeds {args.seeds} and --repeats {args.repeats} disagree: with cross-fitting "
+            "each seed is one repeat", fix="give one of them")
+    count = args.seeds if args.seeds is not None else args.repeats
+    if count is not None and count < 1:
+        raise DataValidationError(f"--seeds/--repeats {count} must be >= 1",
+                                  fix="pass --seeds 5 (the protocol's minimum for a verdict), "
+                                      "or --folds 5 --repeats 2")
+    if args.folds is not None and not 1 <= args.folds <= 20:
+        raise DataValidationError(f"--folds {args.folds} must be in 1..20",
+                                  fix="pass --folds 5 (cross-fitting) or --folds 1 (one split)")
     return LiftConfig(task=task, budget=args.budget,
-                      seeds=tuple(range(args.seed, args.seed + args.seeds)),
+                      seeds=None if count is None else tuple(range(args.seed,
+                                                                   args.seed + count)),
+                      folds=args.folds,
                       generators=args.generators, baselines=args.baselines,
                       ratios=args.ratios, models=args.models, n_boot=args.n_boot,
                       split_seed=args.split_seed, params=dict(args.param or []),
@@ -104,11 +115,13 @@ def _print_task(result: dict[str, Any]) -> str:
              f"{s['helps']}/{s['equivalent']}/{s['inconclusive']}/{s['hurts']}")
             for s in summary_rows(result)]
     cfg = result["config"]
-    head = (f"lift {result['task']} ({result['dataset']}, {len(cfg['seeds'])} seeds, budget "
+    runs = f"{len(cfg['seeds'])} seeds" if (cfg.get("folds") or 1) == 1 else \
+        f"{cfg['folds']}-fold cross-fitting x {len(cfg['seeds'])} repeats"
+    head = (f"lift {result['task']} ({result['dataset']}, {runs}, budget "
             f"{cfg['budget']}, run {result['run_id']}, {result['seconds']:.0f} s): "
             f"{result['primary_metric']} on test, ratio chosen on validation")
     if result.get("provisional"):
-        head += "\n  PROVISIONAL: fewer than 5 seeds"
+        head += "\n  PROVISIONAL: fewer than 5 fits per arm (seeds x folds)"
     text = head + "\n" + table(rows, ["model", "arm", "ratio", "segment", "real-only",
                                       "with", "delta", "95% CI", "MDE (80%)", "verdict",
                                       "Holm", "all metrics helps/eq/inconcl/hurts"])
@@ -127,12 +140,13 @@ def cmd_lift(args: argparse.Namespace) -> Any:
     with open_store(args, read_only=False) as store:
         if args.task == "all":
             cfgs = {t: config_from_args(args, t) for t in TASK_CHOICES[:-1]}
-            out = run_all(store, cfgs["recs"], args.out, show_progress=args.progress)
+            out = run_all(store, cfgs["recs"], args.out, show_progress=args.progress,
+                          cluster=args.cluster)
             text = "\n".join(_print_task(r) for r in out["tasks"].values())
             emit(args, out, text + f"\nindex: {out['index']}")
             return out
         result = run_task(store, config_from_args(args, args.task), args.out,
-                          show_progress=args.progress)
+                          show_progress=args.progress, cluster=args.cluster)
     emit(args, result, _print_task(result) + f"index: {args.out / 'index.html'}")
     return result
 
@@ -153,7 +167,18 @@ def register(g: Groups) -> None:
     p.add_argument("--budget", choices=["small", "full"], default="small",
                    help="small: the demo's few-minute run; full: more generators, ratios, "
                         "epochs and models")
-    p.add_argument("--seeds", type=int, default=5, help="seeds per arm (default 5)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="seeds per arm; with --folds each seed is one repeat (default: the "
+                        "task's, 5 seeds, or 2 repeats where it cross-fits)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="repeats of the K-fold cross-fitting (the same as --seeds; default 2 "
+                        "for credit and pricing)")
+    p.add_argument("--folds", type=int, default=None,
+                   help="K-fold cross-fitting: every real unit tested once per repeat "
+                        "(default: 5 for credit and pricing, 1 = one split elsewhere)")
+    p.add_argument("--cluster", default=None, metavar="SPEC",
+                   help="run the independent pieces (seed x fold) on Dask: local, local:N or "
+                        "tcp://HOST:PORT (default: this process); same numbers")
     p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     p.add_argument("--generators", type=_csv(str), default=None,
                    help="comma-separated generator names (default: the task's for the budget)")

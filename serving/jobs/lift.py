@@ -11,12 +11,13 @@ checkpoints of a task are removed when its run finishes."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from features.artifacts import write_json_atomic
 from features.errors import DataValidationError
 from features.store import Store
 from features.version import __version__
+from serving.jobs.cluster import connect, parse_cluster
 from serving.reports.lift import summary_rows, write_index, write_task_report
 
 logger = logging.getLogger(__name__)
@@ -97,7 +99,7 @@ class Checkpoints:
             records.append({"model": model, "ratio": ratio, "arrays": names})
         meta = {"seed": piece.seed, "arm": piece.arm, "fit_seconds": piece.fit_seconds,
                 "quality": piece.quality, "quality_name": piece.quality_name,
-                "records": records}
+                "params": piece.params, "records": records}
         final = self._file(piece.seed, piece.arm)
         tmp = final.with_name(f".{final.name}.tmp")
         with open(tmp, "wb") as fh:
@@ -120,7 +122,8 @@ class Checkpoints:
                                             for part, names in r["arrays"].items()})
                                           for r in meta["records"]]
                 piece = Piece(int(meta["seed"]), str(meta["arm"]), records,
-                              meta["fit_seconds"], meta["quality"], meta["quality_name"])
+                              meta["fit_seconds"], meta["quality"], meta["quality_name"],
+                              meta.get("params"))
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 logger.warning("lift %s: ignoring unreadable checkpoint %s (%s)", self.task,
                                file, exc)
@@ -147,13 +150,28 @@ class Checkpoints:
             self.root.rmdir()
 
 
+def _mapper(client: Any) -> Any:
+    """``run_lift``'s mapper on a Dask client: one task per group (seed x fold), results
+    as they finish (checkpointed by the caller as they arrive)."""
+    def mapper(fn: Any, groups: Sequence[Any]) -> Iterator[Any]:
+        from distributed import as_completed
+        futures = client.map(fn, list(groups), pure=False)
+        for fut in as_completed(futures, loop=client.loop):
+            yield fut.result()  # a worker's exception is raised here
+    return mapper
+
+
 def run_task(store: Store, cfg: LiftConfig, out_dir: Path, *,
-             show_progress: bool | None = None) -> dict[str, Any]:
+             show_progress: bool | None = None, cluster: str | None = None
+             ) -> dict[str, Any]:
     """One task end to end; returns the result with ``run_id``, ``json`` and ``html``.
 
-    Resumes from the checkpoints of an interrupted run of the same config and data."""
+    Resumes from the checkpoints of an interrupted run of the same config and data. With
+    ``cluster`` (a ``--cluster`` spec) the independent groups of pieces (seed x fold) run
+    on Dask; the numbers are the same as in one process."""
     task = get_task(cfg.task)
     resolved = cfg.resolve(task)  # bad config fails before any work or write
+    spec = parse_cluster(cluster) if cluster is not None else None
     tables = _tables(store, task.name, task.tables, task.optional_tables)
     _check_out(out_dir)
     used = [t for t in task.tables if t in tables]
@@ -164,7 +182,7 @@ def run_task(store: Store, cfg: LiftConfig, out_dir: Path, *,
     config: dict[str, Any] = {"lift": resolved.to_dict()}
     if previous and done:
         config["resumed_from"] = previous
-    run_id = store.start_run("lift", config, seed=resolved.seeds[0], tables=used)
+    run_id = store.start_run("lift", config, seed=(resolved.seeds or (0,))[0], tables=used)
     if previous:
         status = store.query("SELECT status FROM runs WHERE run_id = ?", [previous])
         if len(status) and status.iloc[0, 0] == "running":  # killed: it never finished itself
@@ -175,10 +193,13 @@ def run_task(store: Store, cfg: LiftConfig, out_dir: Path, *,
     checkpoints.claim(run_id)
     disable = None if show_progress is None else not show_progress
     try:
-        with tqdm(total=work_units(task, resolved), desc=f"lift {task.name}", unit="fit",
-                  disable=disable) as bar:
+        with contextlib.ExitStack() as stack:
+            bar = stack.enter_context(tqdm(total=work_units(task, resolved),
+                                           desc=f"lift {task.name}", unit="fit",
+                                           disable=disable))
+            mapper = None if spec is None else _mapper(stack.enter_context(connect(spec)))
             result = run_lift(task, tables, resolved, progress=lambda _: bar.update(1),
-                              done=done, on_piece=checkpoints.save)
+                              done=done, on_piece=checkpoints.save, mapper=mapper)
         result = jsonable(result)
         result["run_id"] = run_id
         result["fingerprints"] = fingerprints
@@ -199,8 +220,8 @@ def run_task(store: Store, cfg: LiftConfig, out_dir: Path, *,
 
 
 def run_all(store: Store, cfg: LiftConfig, out_dir: Path, *,
-            tasks: Sequence[str] | None = None, show_progress: bool | None = None
-            ) -> dict[str, Any]:
+            tasks: Sequence[str] | None = None, show_progress: bool | None = None,
+            cluster: str | None = None) -> dict[str, Any]:
     """Every task with the same budget, seeds and bootstrap settings (each task's own
     generators, baselines and ratios unless the config names them)."""
     names = list(tasks or ALL_TASKS)
@@ -222,7 +243,8 @@ def run_all(store: Store, cfg: LiftConfig, out_dir: Path, *,
                           margins={k: v for k, v in cfg.margins.items()
                                    if k in metrics[name]},
                           fractions=cfg.fractions if get_task(name).supports_fractions
-                          else (1.0,))
+                          else (1.0,),
+                          folds=cfg.folds if get_task(name).supports_folds else None)
             for name in names}
     for name in names:  # every task's settings and tables are checked before any runs
         task = get_task(name)
@@ -231,7 +253,8 @@ def run_all(store: Store, cfg: LiftConfig, out_dir: Path, *,
     _check_out(out_dir)
     results = {}
     for name in names:
-        results[name] = run_task(store, cfgs[name], out_dir, show_progress=show_progress)
+        results[name] = run_task(store, cfgs[name], out_dir, show_progress=show_progress,
+                                 cluster=cluster)
     return {"tasks": results, "index": str(out_dir / "index.html")}
 
 

@@ -23,7 +23,7 @@ def tiny_cfg(**kw: Any) -> LiftConfig:
     base: dict[str, Any] = {"task": "credit", "seeds": (0, 1), "n_boot": 100,
                             "generators": ("copula",), "baselines": ("class_weights",
                                                                      "smote_nc"),
-                            "ratios": (0.5, 1.0)}
+                            "ratios": (0.5, 1.0), "folds": 1, "models": ("lightgbm",)}
     base.update(kw)
     return LiftConfig(**base)
 

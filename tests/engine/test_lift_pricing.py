@@ -30,7 +30,7 @@ def test_gini_metric_plain_and_weighted() -> None:
 
 
 def test_lift_pricing_runs_the_protocol() -> None:
-    cfg = LiftConfig(task="pricing", seeds=(0, 1), generators=("copula",),
+    cfg = LiftConfig(task="pricing", seeds=(0, 1), folds=1, generators=("copula",),
                      baselines=("bootstrap", "smote"), ratios=(1.0,), n_boot=100)
     result = run_lift(get_task("pricing"), {"policies": policies()}, cfg)
     assert result["provisional"] and result["primary_metric"] == "gini"
@@ -64,7 +64,7 @@ def test_pricing_fractions_refit_on_a_stratified_subsample_only() -> None:
 
     task.fit_arm = spy  # type: ignore[method-assign]
     frame = policies(400)
-    cfg = LiftConfig(task="pricing", seeds=(0, 1), generators=("copula",), baselines=(),
+    cfg = LiftConfig(task="pricing", seeds=(0, 1), folds=1, generators=("copula",), baselines=(),
                      ratios=(1.0,), n_boot=100, fractions=(0.25, 1.0))
     result = run_lift(task, {"policies": frame}, cfg)
     split = task.split({"policies": frame}, cfg.resolve(task))
