@@ -493,8 +493,10 @@ def test_cli_serve(trained: dict[str, Any], tmp_path: Path, monkeypatch: pytest.
     (tmp_path / "empty").mkdir()
     assert main(["serve", "--models", str(tmp_path / "empty")]) == 2
     assert "holds no model" in capsys.readouterr().err
-    assert main(["serve", "--models", str(partial), "--workers", "0"]) == 2
-    assert "'workers' parameter" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # a usage error, before the models load
+        main(["serve", "--models", str(partial), "--workers", "0"])
+    assert exc.value.code == 2
+    assert "argument --workers: must be a whole number >= 1" in capsys.readouterr().err
 
 
 # -------------------------------------------------------------------- schemathesis
