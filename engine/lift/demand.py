@@ -119,6 +119,11 @@ def _params(cfg: LiftConfig) -> dict[str, Any]:
         p["transfer_window"] = p["short_periods"] // 2
     tw = p["transfer_window"]
     if set(cfg.generators or ()) & set(TRANSFER_ARMS):
+        if p["short_share"] == 0:
+            raise DataValidationError(
+                "lift demand: the transfer arms fine-tune on the short-history series, and "
+                "short_share = 0 makes none", fix="use --param short_share=0.25 (or drop "
+                "transfer and short_only from --generators)")
         check_param(_OWNER, "transfer_window", tw,
                     is_int(tw) and 2 <= tw <= p["short_periods"] // 2,
                     f"an int in the range [2, short_periods // 2 = {p['short_periods'] // 2}]"

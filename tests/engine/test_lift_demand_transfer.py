@@ -152,3 +152,34 @@ def test_pretraining_on_a_related_series_helps_a_short_one() -> None:
     transfer, alone = promo_lift("transfer"), promo_lift("short_only")
     assert abs(transfer - 1.5) < 0.3  # measured 1.54 (1.38-1.59 over 12 data/fit seeds)
     assert alone < 0.75  # measured 0.35 (-0.11-0.35)
+
+
+def test_transfer_params_are_checked_before_any_work() -> None:
+    task = DemandLiftTask()
+    arms = ("transfer", "short_only")
+    with pytest.raises(DataValidationError, match="short_share = 0 makes none"):
+        config(generators=arms, params={"short_share": 0.0}).resolve(task)
+    with pytest.raises(ValueError, match=r"'transfer_window' parameter of lift demand must "
+                                         r"be an int in the range \[2, short_periods // 2 = "
+                                         r"2\]"):
+        config(generators=arms, params={"transfer_window": 3}).resolve(task)
+    with pytest.raises(ValueError, match="'short_by' parameter"):
+        config(params={"short_by": "item"}).resolve(task)
+    # without transfer arms the window is not checked; by default it is short_periods // 2
+    cfg = config(params={"transfer_window": 3}).resolve(task)
+    assert cfg.params["transfer_window"] == 3
+    assert config().resolve(task).params["transfer_window"] is None
+
+
+def test_short_by_store_makes_whole_stores_short(tables: dict[str, pd.DataFrame]) -> None:
+    task = DemandLiftTask()
+    sp = task.split(tables, config(params={"short_by": "store", "short_share": 0.34}
+                                   ).resolve(task))
+    short = sp.units_validation[sp.segments_validation["short_history"]]
+    stores = {u.split("|")[0] for u in short}
+    assert len(stores) == 1 and len(short) == 4  # one of the 3 stores, all its 4 series
+    store = stores.pop()
+    mask = short_rows(sp.train, 4)
+    assert set(sp.train.loc[mask, "store_id"]) == {store}
+    assert (sp.train.loc[sp.train["store_id"] == store, "date"].nunique()) == 4
+    assert "of the stores" in sp.info["method"]
