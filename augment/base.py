@@ -2,7 +2,9 @@
 augment/training.py).
 
 ``fit(frame) -> self``, ``sample(n, *, conditions=None, random_state=None) -> frame``
-with the training schema plus ``is_synthetic``, ``save(path)`` / ``load(path)``.
+with the training schema plus ``is_synthetic``, ``save(path)`` / ``load(path)``;
+``fit(frame, init=source)`` fine-tunes the torch generators from another fitted one
+(augment/warmstart.py).
 
 Persistence is the artifact base's (features/artifacts.py): a folder with ``params.json``
 (the learned metadata, training history and generator family under ``state``),
