@@ -27,9 +27,17 @@ def cmd_segment(args: argparse.Namespace) -> Any:
     rfm = [c for c in ("recency_days", "frequency", "monetary")
            if any(c in p["rfm"] for p in profiles)]
     outcomes = sorted({c for p in profiles for c in p["outcomes"]})
+    total = sum((p["value"] or {}).get("total_clv", 0.0) for p in profiles)
+    clv = total > 0
+
+    def value(p: dict[str, Any]) -> tuple[Any, ...]:
+        v = p["value"] or {}
+        return (v.get("mean_clv", ""), f"{v.get('total_clv', 0.0) / total:.1%}") if clv \
+            else ()
+
     rows = [(p["segment"], p["size"], f"{p['share']:.1%}",
              *(p["rfm"].get(c, "") for c in rfm),
-             *(f"{p['outcomes'][c]:.1%}" for c in outcomes), p["description"])
+             *(f"{p['outcomes'][c]:.1%}" for c in outcomes), *value(p), p["description"])
             for p in profiles]
     head = {k: result[k] for k in ("run_id", "table", "method", "customers", "k", "clv",
                                    "out", "report")}
@@ -38,7 +46,8 @@ def cmd_segment(args: argparse.Namespace) -> Any:
         head["note"] = result["k_note"]
     emit(args, result, summary_text(head) + "\n\n" + table(
         rows, ["segment", "customers", "share", *(f"median {c}" for c in rfm),
-               *(f"{c} rate" for c in outcomes), "what sets it apart"]))
+               *(f"{c} rate" for c in outcomes),
+               *(("mean clv", "share of clv") if clv else ()), "what sets it apart"]))
     return result
 
 

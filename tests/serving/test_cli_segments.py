@@ -250,3 +250,27 @@ def test_k_at_the_top_of_the_range_is_flagged(cli: Cli, tmp_path: Path) -> None:
     result = json.loads(text)
     assert result["k"] == 10 and "top of the range searched (10)" in result["k_note"]
     assert "top of the range" in (tmp_path / "o" / "report.html").read_text()
+
+
+def test_lifetime_value_joined_when_customer_value_exists(cli: Cli, tmp_path: Path) -> None:
+    db = str(tmp_path / "v.duckdb")
+    tables = movielens_like()
+    users = tables["users"]["user_id"]
+    heavy = users.astype(int) < 30
+    value = pd.DataFrame({"user_id": users, "expected_purchases": np.where(heavy, 4.0, 0.5),
+                          "p_alive": 0.8, "expected_spend": 20.0,
+                          "clv": np.where(heavy, 100.0, 10.0)})
+    with Store(db) as store:
+        store.load({**tables, "customer_value": value}, source="test")
+    code, text, err = cli("--db", db, "--json", "segment", "--table", "interactions",
+                          "--out", str(tmp_path / "o"), "--seed", "1")
+    assert code == 0, err
+    result = json.loads(text)
+    assert result["clv"] == "joined from customer_value (80 of 80 customers)"
+    by = {p["segment"]: p["value"] for p in result["profiles"]}
+    assert by["S2"]["mean_clv"] == pytest.approx(100.0)  # the heavy raters
+    assert by["S2"]["total_clv"] == pytest.approx(3000.0)
+    assert by["S1"]["mean_expected_purchases"] == pytest.approx(0.5)
+    code, text, err = cli("--db", db, "segment", "--table", "interactions", "--out",
+                          str(tmp_path / "o2"), "--seed", "1")
+    assert "share of clv" in text and "85.7%" in text  # 3000 of 3000 + 50 x 10
