@@ -102,6 +102,7 @@ def config_from_args(args: argparse.Namespace, task: str) -> LiftConfig:
 
 def _print_task(result: dict[str, Any]) -> str:
     from serving.reports.lift import (
+        champion_note,
         format_ci,
         format_mde,
         format_ratio,
@@ -126,6 +127,9 @@ def _print_task(result: dict[str, Any]) -> str:
                                       "with", "delta", "95% CI", "MDE (80%)", "verdict",
                                       "Holm", "all metrics helps/eq/inconcl/hurts"])
     text += "\n" + verdict_summary(result)
+    champ = champion_note(result)
+    if champ:
+        text += "\n" + champ
     eff = result.get("efficiency")
     if eff:
         text += (f"\ndata efficiency ({eff['metric']}; effective real-data multiplier, "

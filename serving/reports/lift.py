@@ -286,17 +286,54 @@ def _rows_table(result: Mapping[str, Any], metric: str) -> str:
     return text
 
 
+def design_note(result: Mapping[str, Any]) -> str:
+    """One line on how the test units were made: one split, or K-fold cross-fitting."""
+    cfg, split = result["config"], result.get("split") or {}
+    folds = int(cfg.get("folds") or 1)
+    n = (result.get("verdicts") or {}).get("n_test_units")
+    if folds == 1:
+        return f"one split, {len(cfg['seeds'])} seeds, {n} test {result['unit']}s"
+    return (f"{folds}-fold cross-fitting x {len(cfg['seeds'])} repeats: every "
+            f"{result['unit']} tested once per repeat ({n} test {result['unit']}s; models "
+            "and generators of a fold never see its test units)"
+            + (f", folds of {min(split['test_per_fold'])}-{max(split['test_per_fold'])}"
+               if split.get("test_per_fold") else ""))
+
+
+def champion_note(result: Mapping[str, Any]) -> str | None:
+    """What the real-only arm is when it is the product's champion (credit): the choice
+    per fold and the selection's own CV AUC beside the lift's real-only test AUC."""
+    params = (result.get("params") or {}).get("champion")
+    if not params:
+        return None
+    fits: list[Any] = list(params["per_fold"]) if "per_fold" in params else [params]
+    kinds = [f.get("kind") for f in fits]
+    real = next((r for r in result["rows"] if r["model"] == "champion" and r["arm"] == "real"
+                 and r["segment"] == "all" and r["metric"] == result["primary_metric"]), None)
+    cv = [f["cv_auc"].get(f["kind"]) for f in fits if f.get("cv_auc")]
+    text = ("The real-only arm is the model `genlift train credit` makes on the same training "
+            f"rows: its champion selection chose the scorecard in {kinds.count('scorecard')} "
+            f"and LightGBM in {kinds.count('lightgbm')} of {len(kinds)} fits.")
+    if cv and real is not None:
+        text += (f" The command's own CV AUC on those training rows (mean over fits) is "
+                 f"{np.mean([c for c in cv if c is not None]):.4f}; the same models score "
+                 f"{real['value']:.4f} on the held-out units here.")
+    return text
+
+
 def write_task_report(result: Mapping[str, Any], path: Path) -> Path:
     """The HTML page of one task's result."""
     metrics = result["metrics"]
     primary = result["primary_metric"]
     cfg = result["config"]
-    head = (f"{result['dataset']}: {len(cfg['seeds'])} seeds, {result['segments']} test "
-            f"{result['unit']}s per segment, budget {cfg['budget']}, run {result.get('run_id')}")
+    head = (f"{result['dataset']}: {design_note(result)}; test {result['unit']}s per segment "
+            f"{result['segments']}, budget {cfg['budget']}, run {result.get('run_id')}")
     sections: list[tuple[str, str]] = []
+    champ = champion_note(result)
     if result.get("provisional"):
-        sections.append(("Provisional", "<p class='bad'>Fewer than 5 seeds: the protocol asks "
-                                        "for at least 5 before trusting a verdict.</p>"))
+        sections.append(("Provisional", "<p class='bad'>Fewer than 5 fits per arm (seeds x "
+                                        "folds): the protocol asks for at least 5 before "
+                                        "trusting a verdict.</p>"))
     rec = result.get("recommended") or []
     rec_text = ("<p>Synthetic data is <b>not</b> recommended anywhere in this run: no arm's "
                 "interval lies above zero.</p>" if not rec else
@@ -306,7 +343,8 @@ def write_task_report(result: Mapping[str, Any], path: Path) -> Path:
     note = method_note(float(cfg.get("alpha", 0.05)))
     sections.append(("Where synthetic data helps", rec_text + f"<p class='muted'>{note}</p>"))
     sections.append((f"Verdicts on the primary metric, {primary}",
-                     f"<p>{html.escape(verdict_summary(result))}</p>"))
+                     f"<p>{html.escape(verdict_summary(result))}</p>"
+                     + (f"<p>{html.escape(champ)}</p>" if champ else "")))
     sections.append((f"Forest plot: {primary} (primary)", forest_plot(result, primary)))
     sections += efficiency_section(result)
     sections.append((f"Lift vs ratio: {primary}", ratio_curves(result, primary)))
@@ -335,7 +373,7 @@ def write_task_report(result: Mapping[str, Any], path: Path) -> Path:
          "fit s / seed"])))
     sections.append(("Split", kv_table({k: json.dumps(v) if isinstance(v, dict | list) else v
                                         for k, v in result["split"].items()})))
-    sections.append(("Real-only model settings (tuned on validation)",
+    sections.append(("Real-only model settings (tuned per split or fold)",
                      f"<pre>{html.escape(json.dumps(result.get('params'), indent=1))}</pre>"))
     sections.append(("Config", f"<pre>{html.escape(json.dumps(cfg, indent=1))}</pre>"))
     sections.append(("Data fingerprints", kv_table(result.get("fingerprints") or {})))

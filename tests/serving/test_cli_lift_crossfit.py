@@ -33,7 +33,9 @@ def test_cross_fitting_tests_every_applicant_once(cli: Cli, credit_db: str,
     kinds = [p["kind"] for p in result["params"]["champion"]["per_fold"]]
     assert len(kinds) == 2 and set(kinds) <= {"lightgbm", "scorecard"}
     page = (out / "credit.html").read_text()
-    assert "cross-fitting" in page
+    assert "cross-fitting" in page and "every applicant tested once per repeat" in page
+    note = "The real-only arm is the model `genlift train credit` makes"
+    assert note in text and note in page
 
 
 def test_repeats_and_seeds_must_agree(cli: Cli, credit_db: str, tmp_path: Path) -> None:
