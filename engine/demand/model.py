@@ -45,6 +45,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr
+from tqdm.auto import tqdm
 
 from engine.demand.features import (
     check_frame,
@@ -69,6 +70,7 @@ logger = logging.getLogger(__name__)
 
 REFIT = "train the model (`genlift train demand`)"
 ARRAYS_FILE = "arrays.npz"
+STATE_LISTS = ("feature_names", "store_categories", "item_categories", "store_attr_names")
 #: Point objectives: name -> the LightGBM objective trained on the scaled units.
 OBJECTIVES = ("tweedie", "poisson", "l1", "mape")
 
@@ -285,7 +287,8 @@ class DemandModel(Estimator, Artifact):
 
     # --------------------------------------------------------------------- fit
     def fit(self, sales: pd.DataFrame, stores: pd.DataFrame | None = None, *,
-            synthetic: pd.DataFrame | None = None, synthetic_weight: float = 1.0) -> Self:
+            synthetic: pd.DataFrame | None = None, synthetic_weight: float = 1.0,
+            show_progress: bool | None = False) -> Self:
         """Train the point and quantile boosters for every horizon.
 
         Parameters
@@ -300,6 +303,8 @@ class DemandModel(Estimator, Artifact):
         synthetic_weight : float
             LightGBM sample weight of the synthetic rows relative to real ones (0 = the
             synthetic rows are left out entirely).
+        show_progress : bool or None, default False
+            A tqdm bar over the horizons on stderr; None: only when it is a terminal.
 
         Returns
         -------
@@ -332,7 +337,8 @@ class DemandModel(Estimator, Artifact):
         calib_from = real["date"].max() - pd.Timedelta(
             days=self.calibration_periods * self.freq_days)
         start = time.perf_counter()
-        for h in self._horizons:
+        for h in tqdm(self._horizons, desc="demand model", unit="horizon",
+                      disable=None if show_progress is None else not show_progress):
             parts = []
             for n_frame, (frame, weight) in enumerate(frames):
                 rows = self._training_rows(frame, self._fit_attrs, h)
@@ -556,10 +562,7 @@ class DemandModel(Estimator, Artifact):
             booster.save_model(folder / name)
             files[f"{h}|{kind}"] = name
         return {"anchor": str(self.anchor_.date()), "train_end": str(self.train_end_.date()),
-                "feature_names": self.feature_names_,
-                "store_categories": self.store_categories_,
-                "item_categories": self.item_categories_,
-                "store_attr_names": self.store_attr_names_, "files": files,
+                **{name: getattr(self, f"{name}_") for name in STATE_LISTS}, "files": files,
                 "offsets": {f"{h}|{q!r}": v for (h, q), v in self.offsets_.items()}}
 
     @classmethod
@@ -573,10 +576,8 @@ class DemandModel(Estimator, Artifact):
         # models saved before train_end was recorded: unknown (None)
         model.train_end_ = (pd.Timestamp(state["train_end"]) if "train_end" in state
                             else None)
-        model.feature_names_ = list(state["feature_names"])
-        model.store_categories_ = list(state["store_categories"])
-        model.item_categories_ = list(state["item_categories"])
-        model.store_attr_names_ = list(state["store_attr_names"])
+        for name in STATE_LISTS:
+            setattr(model, f"{name}_", list(state[name]))
         with np.load(folder / ARRAYS_FILE, allow_pickle=False) as data:
             ids, vals = data["store_ids"], data["store_attrs"]
         model._fit_attrs = (None if not model.store_attr_names_ else pd.DataFrame(

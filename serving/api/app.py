@@ -13,7 +13,7 @@ from typing import Annotated, Any, cast
 
 import numpy as np
 import pandas as pd
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -124,7 +124,7 @@ def create_app(models: ModelSet | str | os.PathLike[str], *,
         title="genlift",
         version=__version__,
         description="Recommendations, similar items, credit scores and demand forecasts "
-                    "from the models of one models folder. Limits: n <= "
+                    "from the models of one models folder. Limits: top_k <= "
                     f"{MAX_N}, {MAX_BATCH_USERS} users, {MAX_APPLICANTS} applicants, "
                     f"{MAX_HISTORY_ROWS:,} history and {MAX_FUTURE_ROWS:,} future rows per "
                     "request.",
@@ -178,10 +178,18 @@ def create_app(models: ModelSet | str | os.PathLike[str], *,
     # n is capped by MAX_N and by the catalogue (an item is never its own neighbour)
     n_items = len(ms.recs.model.item_ids_) if ms.recs is not None else MAX_N + 1
     max_rec, max_sim = min(MAX_N, max(n_items, 1)), min(MAX_N, max(n_items - 1, 1))
-    RecN = Annotated[int, Query(ge=1, le=max_rec, description=f"Items to return (1 to "
-                                f"{max_rec}: at most {MAX_N} and the catalogue size).")]
-    SimN = Annotated[int, Query(ge=1, le=max_sim, description=f"Items to return (1 to "
-                                f"{max_sim}: at most {MAX_N} and the other items).")]
+    RecN = Annotated[int | None, Query(ge=1, le=max_rec, description=f"Items to return (1 "
+                                       f"to {max_rec}: at most {MAX_N} and the catalogue "
+                                       "size; default 10).")]
+    SimN = Annotated[int | None, Query(ge=1, le=max_sim, description=f"Items to return (1 "
+                                       f"to {max_sim}: at most {MAX_N} and the other "
+                                       "items; default 10).")]
+    old_n = "Deprecated spelling of top_k (top_k wins when both are given); answered " \
+            "with a Deprecation header."
+    RecOldN = Annotated[int | None, Query(ge=1, le=max_rec, deprecated=True,
+                                          description=old_n)]
+    SimOldN = Annotated[int | None, Query(ge=1, le=max_sim, deprecated=True,
+                                          description=old_n)]
     Batch = batch_request_model(max_rec)
 
     # ----------------------------------------------------------------- open
@@ -229,32 +237,39 @@ def create_app(models: ModelSet | str | os.PathLike[str], *,
              dependencies=guards, responses=_RESPONSES)
     def recommend_one(loaded: Recs,
                       user_id: Annotated[str, PathParam(max_length=MAX_ID_LENGTH)],
-                      n: RecN = 10,
+                      response: Response,
+                      top_k: RecN = None,
                       exclude_seen: Annotated[bool, Query(
                           description="Never return items the user interacted with.")] = True,
+                      n: RecOldN = None,
                       ) -> RecommendResponse:
-        """Top-n items for one user; unknown users get the most popular items."""
-        got = recommend(loaded, [user_id], n, exclude_seen, None, ["query", "n"])[0]
+        """Top-k items for one user; unknown users get the most popular items."""
+        k, loc = top_k_of(top_k, n, "query", response)
+        got = recommend(loaded, [user_id], k, exclude_seen, None, loc)[0]
         return RecommendResponse(**got.model_dump(), run_id=loaded.run_id)
 
     @app.post("/recommend", response_model=BatchRecommendResponse, tags=["recommend"],
               dependencies=guards, responses=_BODY_RESPONSES)
     def recommend_batch(loaded: Recs,
                         body: Batch,  # type: ignore[valid-type]
+                        response: Response,
                         ) -> BatchRecommendResponse:
-        """Top-n items for a batch of users, in one pass (the batch-scoring path)."""
+        """Top-k items for a batch of users, in one pass (the batch-scoring path)."""
         req = cast(BatchRecommendRequest, body)
-        results = recommend(loaded, list(req.users), req.n, req.exclude_seen,
-                            req.recent_items, ["body", "n"])
-        return BatchRecommendResponse(run_id=loaded.run_id, n=req.n, results=results)
+        k, loc = top_k_of(req.top_k, req.n, "body", response)
+        results = recommend(loaded, list(req.users), k, req.exclude_seen,
+                            req.recent_items, loc)
+        return BatchRecommendResponse(run_id=loaded.run_id, top_k=k, n=k, results=results)
 
     @app.get("/similar/{item_id}", response_model=SimilarResponse, tags=["recommend"],
              dependencies=guards, responses={
                  **_RESPONSES, 404: {"model": ErrorMessage,
                                      "description": "The item is not in the catalogue."}})
     def similar(loaded: Recs, item_id: Annotated[str, PathParam(max_length=MAX_ID_LENGTH)],
-                n: SimN = 10) -> SimilarResponse:
-        """The n items most similar to an item (never the item itself)."""
+                response: Response, top_k: SimN = None, n: SimOldN = None
+                ) -> SimilarResponse:
+        """The top_k items most similar to an item (never the item itself)."""
+        k, loc = top_k_of(top_k, n, "query", response)
         rec = loaded.model
         pos = int(np.searchsorted(rec.item_ids_, item_id)) if len(rec.item_ids_) else 0
         if pos >= len(rec.item_ids_) or rec.item_ids_[pos] != item_id:
@@ -262,8 +277,8 @@ def create_app(models: ModelSet | str | os.PathLike[str], *,
                                      f"catalogue ({len(rec.item_ids_)} items, run "
                                      f"{loaded.run_id})")
         with loaded.lock:
-            ids, scores = engine_call(["query", "n"], lambda: similar_block(
-                rec, np.array([item_id], dtype=object), n, index=loaded.similar_index))
+            ids, scores = engine_call(loc, lambda: similar_block(
+                rec, np.array([item_id], dtype=object), k, index=loaded.similar_index))
         return SimilarResponse(run_id=loaded.run_id, item_id=item_id,
                                items=_items(ids[0], scores[0]))
 
@@ -323,6 +338,18 @@ def create_app(models: ModelSet | str | os.PathLike[str], *,
         return ForecastResponse(run_id=loaded.run_id, origin=t0, results=results)
 
     return app
+
+
+def top_k_of(top_k: int | None, n: int | None, where: str, response: Response
+             ) -> tuple[int, list[str | int]]:
+    """The list length asked for (default 10) and the field that asked for it: ``top_k``,
+    or its deprecated spelling ``n``, which is answered with a ``Deprecation: true``
+    header (``top_k`` wins when both are given)."""
+    if n is not None:
+        response.headers["Deprecation"] = "true"
+    if top_k is None and n is not None:
+        return n, [where, "n"]
+    return (10 if top_k is None else top_k), [where, "top_k"]
 
 
 def limit_threads() -> None:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from serving.api.loading import ModelSet
 
-#: Items per list (``n``) of /recommend and /similar.
+#: Items per list (``top_k``; ``n`` is its deprecated spelling) of /recommend and /similar.
 MAX_N = 100
 #: Users per POST /recommend.
 MAX_BATCH_USERS = 1000
@@ -69,12 +69,27 @@ class RecommendResponse(UserRecommendations):
     run_id: str = Field(description="The training run of the recommender.")
 
 
+def top_k_type(most: int) -> Any:
+    """An optional list length in [1, most] (bools refused), with its bounds in the
+    OpenAPI schema (minimum / maximum)."""
+    return Annotated[Annotated[int, Field(ge=1, le=most)] | None, BeforeValidator(_no_bool)]
+
+
+TopK = Annotated[Annotated[int, Field(ge=1, le=MAX_N)] | None, BeforeValidator(_no_bool)]
+#: What the schema says of ``n``, the old spelling of ``top_k``.
+OLD_N = ("Deprecated spelling of top_k (top_k wins when both are given); answered with a "
+         "Deprecation header.")
+
+
 class BatchRecommendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     users: list[Id] = Field(min_length=1, max_length=MAX_BATCH_USERS,
                             description=f"User ids (1 to {MAX_BATCH_USERS}).")
-    n: Int = Field(10, ge=1, le=MAX_N, description=f"Items per user (1 to {MAX_N}).")
+    top_k: TopK = Field(
+        None, description=f"Items per user (1 to {MAX_N}; default 10).")
+    n: TopK = Field(
+        None, json_schema_extra={"deprecated": True}, description=OLD_N)
     exclude_seen: Bool = Field(True, description="Never return items the user already "
                                                  "interacted with.")
     recent_items: dict[Id, Annotated[list[Id], Field(max_length=MAX_RECENT_ITEMS)]] | None = Field(
@@ -86,15 +101,21 @@ class BatchRecommendRequest(BaseModel):
 
 
 def batch_request_model(max_n: int) -> type[BaseModel]:
-    """``BatchRecommendRequest`` with ``n`` capped at the catalogue size too."""
-    return create_model("BatchRecommendRequest", __base__=BatchRecommendRequest,
-                        n=(Int, Field(10, ge=1, le=max_n, description=f"Items per user (1 to "
-                                      f"{max_n}: at most {MAX_N} and the catalogue size).")))
+    """``BatchRecommendRequest`` with ``top_k`` (and ``n``) capped at the catalogue size."""
+    return create_model(
+        "BatchRecommendRequest", __base__=BatchRecommendRequest,
+        top_k=(top_k_type(max_n), Field(
+            None, description=f"Items per user (1 to {max_n}: at most {MAX_N} and the "
+                              "catalogue size; default 10).")),
+        n=(top_k_type(max_n), Field(
+            None, json_schema_extra={"deprecated": True}, description=OLD_N)))
 
 
 class BatchRecommendResponse(BaseModel):
     run_id: str
-    n: int
+    top_k: int
+    n: int = Field(json_schema_extra={"deprecated": True},
+                   description="Deprecated: the same as top_k.")
     results: list[UserRecommendations] = Field(description="One per user, in request order.")
 
 

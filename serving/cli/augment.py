@@ -10,6 +10,9 @@ from features.errors import DataValidationError
 from serving.cli.common import (
     Groups,
     add_cluster_argument,
+    add_model,
+    add_n_samples,
+    deprecation_warning,
     emit,
     emit_summary,
     open_store,
@@ -39,19 +42,42 @@ def cmd_augment_fit(args: argparse.Namespace) -> Any:
     return emit_summary(args, summary)
 
 
+def _generator_folder(args: argparse.Namespace) -> Path:
+    """``--model DIR``, or the old positional DIR (deprecated)."""
+    if args.dir is not None:
+        if args.model is not None:
+            raise DataValidationError(f"the generator folder is given twice ({args.dir} and "
+                                      f"--model {args.model})", fix="give only --model DIR")
+        deprecation_warning(f"the positional folder ({args.dir})", f"--model {args.dir}")
+        return Path(args.dir)
+    if args.model is None:
+        raise DataValidationError("no generator folder given",
+                                  fix="pass --model DIR, the --out folder of `augment fit`")
+    return Path(args.model)
+
+
+def _add_generator_folder(p: argparse.ArgumentParser) -> None:
+    add_model(p, "augment fit", required=False)
+    p.add_argument("dir", nargs="?", type=Path, default=None, help=argparse.SUPPRESS)
+
+
 def cmd_augment_sample(args: argparse.Namespace) -> Any:
     from serving.jobs.augment import sample, to_store, write_samples
     from serving.jobs.cluster import maybe_connect
     if args.to_store == bool(args.out):
         raise DataValidationError("give exactly one of --out FILE and --to-store",
                                   fix="add --out synthetic.parquet or --to-store")
+    folder = _generator_folder(args)
+    if args.n_samples is None:
+        raise DataValidationError("augment sample needs --n-samples N",
+                                  fix="pass e.g. --n-samples 1000 (rows / users / paths)")
     conditions = _conditions(args.condition)
     with maybe_connect(args.cluster) as client:
-        frames = sample(args.dir, args.n, conditions=conditions, seed=args.seed,
+        frames = sample(folder, args.n_samples, conditions=conditions, seed=args.seed,
                         length=args.length, client=client)
     if args.to_store:
         with open_store(args, read_only=False) as store:
-            counts = to_store(store, args.dir, frames)
+            counts = to_store(store, folder, frames)
         payload: dict[str, Any] = {"tables": counts}
         emit(args, payload, "\n".join(f"{t}: +{c:,} rows" for t, c in counts.items()))
         return payload
@@ -64,7 +90,8 @@ def cmd_augment_sample(args: argparse.Namespace) -> Any:
 def cmd_augment_report(args: argparse.Namespace) -> Any:
     from serving.jobs.augment import report
     with open_store(args, read_only=True) as store:
-        result = report(store, args.dir, args.out, n=args.n, seed=args.seed)
+        result = report(store, _generator_folder(args), args.out, n=args.n_samples,
+                        seed=args.seed)
     words = result["glossary"]  # each score's meaning and good/bad direction
     emit(args, result, f"report: {result['report']}\n" + "\n".join(
         f"  {k}: {_shown(v)}  ({words[k]['direction']}) {words[k]['meaning']}"
@@ -90,7 +117,9 @@ def register(g: Groups) -> None:
     p = asub.add_parser("fit", parents=[g.common], help="fit a generator on a store table",
                         description="Fit a generator on the training part of a table (a "
                         "held-out part is kept aside for the report) and save it in --out.")
-    p.add_argument("kind", choices=["tabular", "baskets", "paths", "sales"])
+    p.add_argument("kind", choices=["tabular", "baskets", "paths", "sales"],
+                   help="what the generator makes: tabular rows, baskets (users' "
+                        "interactions), price paths or sales windows")
     p.add_argument("--table", default=None,
                    help="store table (default applicants | interactions | prices | sales)")
     p.add_argument("--generator", required=True,
@@ -110,8 +139,8 @@ def register(g: Groups) -> None:
     p.set_defaults(func=cmd_augment_fit)
 
     p = asub.add_parser("sample", parents=[g.common], help="sample from a fitted generator")
-    p.add_argument("dir", type=Path, help="the --out folder of `augment fit`")
-    p.add_argument("-n", type=int, required=True, help="rows / users / paths to sample")
+    _add_generator_folder(p)
+    add_n_samples(p, "rows / users / paths to sample (required)")
     p.add_argument("--condition", action="append", metavar="COLUMN=VALUE",
                    help="fix a categorical column (repeatable), e.g. default=1")
     p.add_argument("--length", type=int, default=None,
@@ -126,9 +155,11 @@ def register(g: Groups) -> None:
 
     p = asub.add_parser("report", parents=[g.common],
                         help="HTML quality and privacy report of a fitted generator")
-    p.add_argument("dir", type=Path, help="the --out folder of `augment fit`")
+    _add_generator_folder(p)
     p.add_argument("--out", required=True, type=Path, help="the HTML file to write")
-    p.add_argument("-n", type=int, default=None, help="synthetic rows/users/paths to score")
+    add_n_samples(p, "synthetic rows / users / paths to score (default: tabular the "
+                     "training rows, at least 1,000; baskets the held-out users; paths 200; "
+                     "sales 2,000 windows)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=cmd_augment_report)
 

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from serving.cli.common import Groups, emit, open_store, table
+from serving.cli.common import CommaList, Groups, comma_list, emit, open_store, table
 
 #: Options of the strategy backtest only (dest names); their defaults are
 #: :class:`serving.jobs.backtest.BacktestConfig`'s.
@@ -170,13 +170,15 @@ def register(g: Groups) -> None:
     p.add_argument("--paths", type=int, default=None,
                    help="synthetic price paths / sampled demand paths per series "
                         "(default 1000)")
-    p.add_argument("--seed", type=int, default=None, help="(default 0)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--out", type=Path, default=None,
                    help="HTML report, parquet beside it (default reports/backtest.html, "
                         "inventory: reports/inventory_backtest.html)")
     s = p.add_argument_group("strategy backtest (genlift backtest [strategies])")
-    s.add_argument("--strategies", nargs="+", metavar="SPEC",
-                   help="kind[:key=value...], e.g. fixed_mix:weights=0.6/0.4:threshold=0.05 "
+    s.add_argument("--strategies", nargs="+", type=comma_list(), action=CommaList,
+                   metavar="SPEC,...",
+                   help="comma-separated kind[:key=value...], e.g. "
+                        "fixed_mix:weights=0.6/0.4:threshold=0.05,"
                         "inverse_vol:window=63:rebalance=weekly (default: a grid of 10)")
     s.add_argument("--generator", default=None,
                    choices=["bootstrap", "garch", "vae", "gan"],
@@ -186,7 +188,9 @@ def register(g: Groups) -> None:
     s.add_argument("--train-end", default=None, help="fit the generator on prices up to "
                    "this date (default: all)")
     s.add_argument("--epochs", type=int, default=None, help="generator epochs (vae/gan)")
-    s.add_argument("--assets", nargs="+", default=None, help="a subset of the assets")
+    s.add_argument("--assets", nargs="+", type=comma_list(), action=CommaList, default=None,
+                   metavar="ASSET,...",
+                   help="comma-separated subset of the assets (default: all)")
     s.add_argument("--cost-bps", type=float, default=None,
                    help="cost per unit traded (bps, default 5)")
     s.add_argument("--slippage-bps", type=float, default=None, help="slippage (bps, default 5)")
@@ -211,7 +215,8 @@ def register(g: Groups) -> None:
                    help="demand not served from stock is lost or backordered (default lost)")
     i.add_argument("--ma-window", type=int, default=None, metavar="K",
                    help="weeks averaged by the moving-average policy (default 8)")
-    i.add_argument("--targets", type=float, nargs="+", default=None, metavar="S",
-                   help="service levels of the calibration and trade-off curves "
-                        "(default 0.5 0.7 0.8 0.85 0.9 0.95 0.98 0.99 0.995 0.999)")
+    i.add_argument("--targets", type=comma_list(float), nargs="+", action=CommaList,
+                   default=None, metavar="S,...",
+                   help="comma-separated service levels of the calibration and trade-off "
+                        "curves (default 0.5,0.7,0.8,0.85,0.9,0.95,0.98,0.99,0.995,0.999)")
     p.set_defaults(func=lambda args: cmd_backtest(args, p))

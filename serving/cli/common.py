@@ -1,20 +1,25 @@
 """Shared pieces of the `genlift` command line: exit codes, the one place a command
-opens the store, the ``--cluster`` flag and output helpers."""
+opens the store, the ``--cluster`` flag, output helpers, and the shared option helpers
+that keep one vocabulary across commands (``--top-k``, ``--model``, ``--n-samples``,
+comma-separated lists; see :func:`add_top_k`)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import numbers
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
+
+import numpy as np
 
 from features.store import Store
 
@@ -237,8 +242,10 @@ def add_train_arguments(parser: argparse.ArgumentParser, *, seed: int,
                         weight_help: str | None = None) -> None:
     """The flags every ``train`` command ends with: the synthetic rows' weight, the seed and
     the model folder."""
-    parser.add_argument("--synthetic-weight", type=float, default=1.0, help=weight_help)
-    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--synthetic-weight", type=float, default=1.0,
+                        help=weight_help or "training weight of a synthetic row relative to "
+                                            "a real one (default 1)")
+    parser.add_argument("--seed", type=int, default=seed, help=f"random seed (default {seed})")
     parser.add_argument("--out", required=True, type=Path, help="model folder")
 
 
@@ -259,7 +266,8 @@ def emit_summary(args: argparse.Namespace, summary: dict[str, Any]) -> dict[str,
 def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     """A plain-text table; numeric columns right-aligned."""
     cells = [list(map(str, header))] + [[fmt(v) for v in r] for r in rows]
-    numeric = [bool(rows) and all(isinstance(r[i], int | float) for r in rows)
+    numeric = [bool(rows) and all(isinstance(r[i], numbers.Real)
+                                  and not isinstance(r[i], bool) for r in rows)
                for i in range(len(header))]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) if num else c.ljust(w)
@@ -270,13 +278,158 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
 
 
 def fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:,.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
-    if isinstance(v, int):
-        return f"{v:,}"
+    """One value as people read it: 1,234 and 0.1235 (never 1.2e+03 or np.float64(...)),
+    lists and mappings as ``a, b`` / ``key value, ...`` (never brackets), None as ``-``."""
+    if v is None:
+        return "-"
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "no"
+    if isinstance(v, numbers.Integral):
+        return f"{int(v):,}"
+    if isinstance(v, numbers.Real):
+        x = float(v)
+        if not math.isfinite(x):
+            return "-" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+        return f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:,.4g}"
+    if isinstance(v, Mapping):
+        return ", ".join(f"{k} {fmt(x)}" for k, x in v.items()) or "-"
+    if isinstance(v, list | tuple | set | frozenset | np.ndarray):
+        return ", ".join(fmt(x) for x in v) or "-"
     return str(v)
 
 
 def summary_text(summary: dict[str, Any]) -> str:
-    """A job's summary as ``key: value`` lines."""
-    return "\n".join(f"{k}: {v}" for k, v in summary.items())
+    """A job's summary as ``key: value`` lines (values through :func:`fmt`)."""
+    return "\n".join(f"{k}: {fmt(v)}" for k, v in summary.items())
+
+
+# -- one vocabulary -------------------------------------------------------------------
+# Every command spells the same idea the same way (README, "Command-line conventions"):
+# the number of results is --top-k, a model folder is --model (--models only for a folder
+# holding several models), a sample size is --n-samples, and lists are comma-separated.
+# Old spellings stay for one release as hidden aliases that warn on stderr.
+def deprecation_warning(old: str, new: str) -> None:
+    """The one-line warning an old spelling prints on stderr."""
+    print(f"genlift: warning: {old} is deprecated and will be removed in the next "
+          f"release; use {new}", file=sys.stderr)
+
+
+class _DeprecatedStore(argparse.Action):
+    """Stores like the new option (same dest and type) after a one-line warning."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, *, new: str,
+                 **kwargs: Any) -> None:
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        deprecation_warning(option_string or self.dest, self.new)
+        setattr(namespace, self.dest, values)
+
+
+def add_deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str, *,
+                         dest: str, type: Any = None, metavar: str | None = None) -> None:
+    """A hidden old spelling ``old`` of the option ``new`` (same ``dest``): accepted for
+    one release, with a warning; not listed in ``--help``."""
+    parser.add_argument(old, dest=dest, type=type, metavar=metavar, action=_DeprecatedStore,
+                        new=new, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def add_top_k(parser: argparse.ArgumentParser, *, default: int = 10, what: str = "items",
+              deprecated: Sequence[str] = ()) -> None:
+    """``--top-k K``: how many results per query (``dest="top_k"``)."""
+    parser.add_argument("--top-k", type=int, default=default, metavar="K",
+                        help=f"{what} per list (default {default})")
+    for old in deprecated:
+        add_deprecated_alias(parser, old, "--top-k", dest="top_k", type=int, metavar="K")
+
+
+def add_model(parser: argparse.ArgumentParser, command: str, *, required: bool = True
+              ) -> None:
+    """``--model DIR``: the folder a ``genlift train``/``augment fit`` command wrote."""
+    parser.add_argument("--model", required=required, type=Path, default=None,
+                        metavar="DIR", help=f"model folder: the --out of `genlift {command}`")
+
+
+def add_n_samples(parser: argparse.ArgumentParser, help_text: str, *,
+                  required: bool = False, default: int | None = None) -> None:
+    """``--n-samples N``: how many rows / users / paths to draw (``dest="n_samples"``); the
+    old ``-n`` / ``--n`` are deprecated aliases."""
+    parser.add_argument("--n-samples", type=int, required=required, default=default,
+                        metavar="N", help=help_text)
+    for old in ("-n", "--n"):
+        add_deprecated_alias(parser, old, "--n-samples", dest="n_samples", type=int,
+                             metavar="N")
+
+
+def comma_list(kind: Callable[[str], Any] = str, *, choices: Sequence[str] | None = None
+               ) -> Callable[[str], tuple[Any, ...]]:
+    """An argparse ``type``: ``"a,b,c"`` -> ``(a, b, c)`` converted by ``kind``; blanks
+    between commas are ignored."""
+    name = getattr(kind, "__name__", "value")
+
+    def parse(text: str) -> tuple[Any, ...]:
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        if not parts:
+            raise argparse.ArgumentTypeError(f"{text!r} is an empty list; give "
+                                             "comma-separated values, e.g. a,b")
+        if choices is not None:
+            bad = [p for p in parts if p not in choices]
+            if bad:
+                raise argparse.ArgumentTypeError(
+                    f"{', '.join(map(repr, bad))} not among {', '.join(choices)}")
+        try:
+            return tuple(kind(p) for p in parts)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
+                                             f"{name} values") from None
+    parse.__name__ = f"comma-separated {name} list"
+    return parse
+
+
+class CommaList(argparse.Action):
+    """A comma-separated list (``type=comma_list(...)``, ``nargs="+"`` or ``"*"``); the
+    old space-separated form is flattened into it with a deprecation warning."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        parts = list(values) if isinstance(values, list) else [values]
+        flat = tuple(v for part in parts for v in (part if isinstance(part, tuple)
+                                                   else (part,)))
+        if len(parts) > 1:
+            name = option_string or self.dest
+            deprecation_warning(f"separating {name} values with spaces",
+                                f"commas: {option_string or ''} {','.join(map(str, flat))}"
+                                .replace("  ", " "))
+        setattr(namespace, self.dest, flat)
+
+
+# -- help that states every default -----------------------------------------------------
+class HelpFormatter(argparse.HelpFormatter):
+    """Adds ``(default: X)`` to an option's help when it has a default the text does not
+    state already (flags and unset defaults are left alone)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if shows_default(action) and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def shows_default(action: argparse.Action) -> bool:
+    """Whether ``action``'s help must state its default."""
+    flag = isinstance(action, argparse._StoreTrueAction | argparse._StoreFalseAction
+                      | argparse._CountAction | argparse._VersionAction
+                      | argparse._HelpAction | argparse._StoreConstAction)
+    return (not flag and action.default is not None and action.default is not argparse.SUPPRESS
+            and action.help is not argparse.SUPPRESS)
+
+
+def use_help_formatter(parser: argparse.ArgumentParser) -> None:
+    """:class:`HelpFormatter` on ``parser`` and every subcommand parser below it."""
+    parser.formatter_class = HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in set(action.choices.values()):
+                use_help_formatter(sub)

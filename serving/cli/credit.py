@@ -8,6 +8,7 @@ from typing import Any
 
 from serving.cli.common import (
     Groups,
+    add_model,
     add_train_arguments,
     emit,
     emit_summary,
@@ -82,8 +83,10 @@ def register(g: Groups) -> None:
                    help="auto: compare both and keep the champion (default); lightgbm or "
                         "scorecard: fit that one")
     p.add_argument("--cv-repeats", type=int, default=2,
-                   help="repeats of the stratified CV that compares the candidates")
-    p.add_argument("--cv-folds", type=int, default=5)
+                   help="repeats of the stratified CV that compares the candidates "
+                        "(default 2)")
+    p.add_argument("--cv-folds", type=int, default=5,
+                   help="folds of that CV (default 5)")
     p.add_argument("--with-synthetic", action="store_true",
                    help="add synthetic_applicants as extra weighted training rows "
                         "(final fit only; the comparison runs on real rows)")
@@ -93,15 +96,16 @@ def register(g: Groups) -> None:
     p = g.evaluate.add_parser("credit", parents=[g.common], help="cross-validate PD models",
                               description="Repeated stratified CV of LightGBM against the "
                               "WOE logistic baseline on the same folds, with paired CIs.")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=5,
+                   help="repeats of the stratified CV (default 5)")
+    p.add_argument("--folds", type=int, default=5, help="folds per repeat (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=cmd_evaluate_credit)
 
     p = g.score.add_parser("credit", parents=[g.common], help="score applicants",
                            description="PD, score points and reason codes per applicant; "
                            "rows that cannot be scored get an error text instead.")
-    p.add_argument("--model", required=True, type=Path, help="folder of `train credit`")
+    add_model(p, "train credit")
     p.add_argument("--in", dest="input", required=True, type=Path,
                    help="applicants as CSV or parquet")
     p.add_argument("--out", required=True, type=Path, help="parquet file to write")

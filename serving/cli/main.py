@@ -18,6 +18,7 @@ from features.datasets import FetchError
 from features.store import DEFAULT_DB, DEFAULT_WAIT
 from features.version import __version__
 from serving.cli import augment, backtest, credit, data, demand, lift, pricing, recs, reserve, serve
+from serving.cli import customers as customers_cli
 from serving.cli import segments as segments_cli
 from serving.cli.common import (
     EXIT_BAD_INPUT,
@@ -30,6 +31,7 @@ from serving.cli.common import (
     no_output_left_on_failure,
     report_error,
     split_fix,
+    use_help_formatter,
     wait_seconds,
 )
 
@@ -75,8 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.register(groups)
     reserve.register(groups)
     segments_cli.register(groups)
+    customers_cli.register(groups)
     serve.register(groups)
     data.register_demo(groups)
+    use_help_formatter(parser)  # every option's help states its default
     check_numbers(parser)  # 0, -1, nan, inf or a word: exit 2 before anything starts
     return parser
 

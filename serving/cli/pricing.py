@@ -6,7 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from serving.cli.common import Groups, emit, emit_summary, open_store, table
+from serving.cli.common import (
+    Groups,
+    add_model,
+    add_n_samples,
+    emit,
+    emit_summary,
+    open_store,
+    table,
+)
 
 OBJECTIVES = ("gamma", "tweedie")
 
@@ -64,7 +72,7 @@ def cmd_price_portfolio(args: argparse.Namespace) -> Any:
     from serving.jobs.pricing import price_portfolio
     with open_store(args, read_only=False) as store:
         result = price_portfolio(store, args.model, args.out, conditions=args.condition or [],
-                                 mix=args.mix, n=args.n, loading=args.loading,
+                                 mix=args.mix, n=args.n_samples, loading=args.loading,
                                  generator=args.generator, generator_dir=args.generator_dir,
                                  epochs=args.epochs, n_books=args.books, seed=args.seed)
     keys = ("policies", "mean_premium", "mean_charges", "loss_ratio", "loss_ratio_p5",
@@ -85,7 +93,8 @@ def cmd_price_portfolio(args: argparse.Namespace) -> Any:
 def _objective_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--objective", choices=OBJECTIVES, default="gamma",
                    help="gamma (claim costs > 0) or tweedie (zeros allowed)")
-    p.add_argument("--tweedie-power", type=float, default=1.5)
+    p.add_argument("--tweedie-power", type=float, default=1.5,
+                   help="tweedie: the variance power, in (1, 2) (default 1.5)")
 
 
 def register(g: Groups) -> None:
@@ -98,9 +107,10 @@ def register(g: Groups) -> None:
                    help="premium = expected cost x loading (>= 1; default 1.25)")
     p.add_argument("--champion", choices=("auto", "gbm", "glm"), default="auto",
                    help="auto: the higher Gini in repeated CV")
-    p.add_argument("--cv-repeats", type=int, default=2)
-    p.add_argument("--cv-folds", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cv-repeats", type=int, default=2,
+                   help="repeats of the CV that picks the champion (default 2)")
+    p.add_argument("--cv-folds", type=int, default=5, help="folds of that CV (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, type=Path, help="model folder")
     p.set_defaults(func=cmd_train_pricing)
 
@@ -108,10 +118,11 @@ def register(g: Groups) -> None:
                               description="Repeated CV on a training part (champion = "
                               "higher CV Gini), then Gini, deviance, double lift and "
                               "calibration by decile on held-out policies.")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--test-fraction", type=float, default=0.2)
+    p.add_argument("--repeats", type=int, default=5, help="repeats of the CV (default 5)")
+    p.add_argument("--folds", type=int, default=5, help="folds per repeat (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--test-fraction", type=float, default=0.2,
+                   help="share of the policies held out for the test (default 0.2)")
     _objective_arguments(p)
     p.add_argument("--out", type=Path, default=None,
                    help="folder for evaluation.html and evaluation.json")
@@ -123,21 +134,21 @@ def register(g: Groups) -> None:
                        description="Simulate a shifted book with a tabular generator "
                        "fitted on the policies and price it with the champion of `train "
                        "pricing`: premium and loss-ratio distribution vs the real book.")
-    p.add_argument("--model", required=True, type=Path, help="folder of `train pricing`")
+    add_model(p, "train pricing")
     p.add_argument("--condition", action="append", metavar="COLUMN OP VALUE",
                    help="smoker=yes, age>=50, region!=southeast (repeatable)")
     p.add_argument("--mix", default=None, metavar="COLUMN=LEVEL:SHARE,...",
                    help="e.g. region=southeast:0.5,northwest:0.5")
-    p.add_argument("--n", type=int, default=None, help="policies in the simulated book "
-                   "(default: as many as the real one)")
+    add_n_samples(p, "policies in the simulated book (default: as many as the real one)")
     p.add_argument("--loading", type=float, default=None,
                    help="default: the loading of `train pricing`")
     p.add_argument("--generator", choices=("copula", "vae", "gan", "diffusion"),
                    default="copula", help="tabular generator fitted on the policies")
     p.add_argument("--generator-dir", type=Path, default=None,
                    help="use a `genlift augment fit --table policies` folder instead")
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="training epochs of a neural generator (default: its own)")
     p.add_argument("--books", type=int, default=1000, help="bootstrap books (>= 100)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, type=Path, help="report folder")
     p.set_defaults(func=cmd_price_portfolio)

@@ -10,6 +10,8 @@ from serving.cli.common import (
     METRIC_COLUMNS,
     Groups,
     add_cluster_argument,
+    add_model,
+    add_top_k,
     add_train_arguments,
     emit,
     open_store,
@@ -38,7 +40,7 @@ def cmd_evaluate_recs(args: argparse.Namespace) -> Any:
     from engine.recommenders.evaluation import MODELS, EvalConfig
     from serving.jobs.recs import evaluate
     models = tuple(MODELS) if args.model == "all" else (args.model,)
-    cfg = EvalConfig(protocol=args.protocol, models=models, k=args.k, tune=args.tune,
+    cfg = EvalConfig(protocol=args.protocol, models=models, k=args.top_k, tune=args.tune,
                      seed=args.seed)
     with open_store(args, read_only=False) as store:
         result = evaluate(store, cfg)
@@ -51,10 +53,11 @@ def cmd_evaluate_recs(args: argparse.Namespace) -> Any:
     seg_rows = [(name, seg, int(v["n_users"]), v["precision"], v["recall"], v["ndcg"])
                 for name, r in result["models"].items()
                 for seg, v in sorted(r["segments"].items())]
-    seg_text = table(seg_rows, ["model", "segment", "users", f"precision@{args.k}",
-                                 f"recall@{args.k}", f"ndcg@{args.k}"])
+    k = args.top_k
+    seg_text = table(seg_rows, ["model", "segment", "users", f"precision@{k}",
+                                 f"recall@{k}", f"ndcg@{k}"])
     emit(args, result, head + "\n" + table(
-        rows, ["model", *(f"{m}@{args.k}" if m != "coverage" else m for m in METRIC_COLUMNS),
+        rows, ["model", *(f"{m}@{k}" if m != "coverage" else m for m in METRIC_COLUMNS),
                "fit s"]) + f"\n\nper segment (cold: fewer than {cfg.cold_threshold} "
         f"training interactions):\n" + seg_text)
     return result
@@ -115,7 +118,8 @@ def register(g: Groups) -> None:
     p = g.train.add_parser("recs", parents=[g.common], help="train a recommender",
                         description="Train a recommender on every interaction in the store "
                         "and save it in --out.")
-    p.add_argument("--model", default="als", choices=list(MODELS))
+    p.add_argument("--model", default="als", choices=list(MODELS),
+                   help=f"the algorithm to train: {' | '.join(MODELS)} (default als)")
     p.add_argument("--tune", action="store_true",
                    help="pick parameters on a validation split carved out of the data")
     p.add_argument("--with-synthetic", action="store_true",
@@ -129,10 +133,12 @@ def register(g: Groups) -> None:
     p.add_argument("--protocol", default="msr", choices=["msr", "temporal"],
                    help="msr: Microsoft Recommenders' 75/25 per-user split, seed 42; "
                         "temporal: each user's last 5 interactions held out")
-    p.add_argument("--model", default="all", choices=["all", *MODELS])
+    p.add_argument("--model", default="all", choices=["all", *MODELS],
+                   help=f"the algorithm to evaluate: {' | '.join(MODELS)}, or all "
+                        "(default all)")
     p.add_argument("--tune", action="store_true", help="tune on a validation split first")
-    p.add_argument("-k", type=int, default=10, help="list length (default 10)")
-    p.add_argument("--seed", type=int, default=42)
+    add_top_k(p, what="recommended items", deprecated=("-k",))
+    p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.set_defaults(func=cmd_evaluate_recs)
 
     p = g.score.add_parser("recommend", parents=[g.common],
@@ -149,10 +155,11 @@ def register(g: Groups) -> None:
 
 def _add_scoring_arguments(p: argparse.ArgumentParser, unit: str, table: str) -> None:
     """The flags of both batch scoring commands; ``unit`` is what a partition holds."""
-    p.add_argument("--model", required=True, type=Path, help="folder of `train recs`")
-    p.add_argument("--top-k", type=int, default=10)
+    add_model(p, "train recs")
+    add_top_k(p, what="similar items" if unit == "items" else "recommended items")
     p.add_argument("--out", required=True, type=Path, help="output folder of parquet parts")
-    p.add_argument(f"--block-{unit}", type=int, default=4096, help=f"{unit} per partition")
+    p.add_argument(f"--block-{unit}", type=int, default=4096,
+                   help=f"{unit} per partition (default 4096)")
     p.add_argument("--to-store", action="store_true",
                    help=f"also load the result into the store table `{table}`")
     # Literal here so that `genlift --help` does not import FAISS; a test keeps them equal

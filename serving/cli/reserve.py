@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.insurance.reserving import METHODS
-from serving.cli.common import Groups, emit, open_store, table
+from serving.cli.common import Groups, add_deprecated_alias, emit, open_store, table
 
 
 def cmd_reserve(args: argparse.Namespace) -> Any:
@@ -67,10 +67,16 @@ def register(g: Groups) -> None:
     p.add_argument("--valuation-year", type=int, default=None, metavar="YEAR",
                    help="the triangle known at the end of YEAR (default: the latest the "
                         "store holds; for --backtest the latest with full squares)")
-    p.add_argument("--sims", type=int, default=2000, help="synthetic scenarios")
-    p.add_argument("--boot", type=int, default=300, help="ODP bootstrap resamples")
+    # dests "sims" / "boot": the ranges of serving.cli.common.NUMBER_OPTIONS (lift's
+    # n_boot must be >= 100; a reserve bootstrap may be smaller)
+    p.add_argument("--n-sims", dest="sims", type=int, default=2000,
+                   help="synthetic scenarios (default 2000)")
+    p.add_argument("--n-boot", dest="boot", type=int, default=300,
+                   help="ODP bootstrap resamples (default 300)")
+    add_deprecated_alias(p, "--sims", "--n-sims", dest="sims", type=int)
+    add_deprecated_alias(p, "--boot", "--n-boot", dest="boot", type=int)
     p.add_argument("--top", type=int, default=50,
                    help="--backtest: at most this many companies per line (by premium)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, default=None, help="HTML report path")
     p.set_defaults(func=cmd_reserve)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from augment.base import Generator, resolve_source
 from augment.baskets import BasketGenerator, to_store_frames
@@ -121,8 +123,10 @@ def fit(store: Store, cfg: FitConfig, out: str | Path, *, show_progress: bool | 
         raise ValueError(f"The 'holdout' parameter of augment fit must be a float in "
                          f"[0, 0.9). Got {cfg.holdout!r} instead.")
     out = Path(out)
+    # None (the CLI's default) means "on a terminal": the generators take a plain bool
+    progress = sys.stderr.isatty() if show_progress is None else bool(show_progress)
     params = {"random_state": cfg.seed, "epochs": cfg.epochs,
-              "show_progress": bool(show_progress), **cfg.params}
+              "show_progress": progress, **cfg.params}
     gen = make_generator(cfg.kind, cfg.generator, **params)
     init = None if cfg.init is None else init_folder(cfg.init)
     if init is not None:  # refused before anything runs: no warm start, another class
@@ -172,15 +176,23 @@ def fit(store: Store, cfg: FitConfig, out: str | Path, *, show_progress: bool | 
         tables = [table]
     run_id = store.start_run("augment-fit", info | {"holdout_keys": len(info.get(
         "holdout_keys", []))}, seed=cfg.seed, tables=tables)
+    # a bar for every generator (copula, bootstrap, ... have no epoch bar of their own)
+    bar = tqdm(total=2, desc=f"augment fit {cfg.kind}/{cfg.generator}", unit="step",
+               disable=not progress, postfix=f"fitting on {len(train):,} rows")
     try:
         if isinstance(gen, BasketGenerator):
             gen.fit(train, users, init=init)
         else:
             gen.fit(train, init=init)
+        bar.update(1)
+        bar.set_postfix_str("saving")
         gen.save(out / "generator")
+        bar.update(1)
     except BaseException:
         store.finish_run(run_id, status="failed")
         raise
+    finally:
+        bar.close()
     summary = {"run_id": run_id, "kind": cfg.kind, "generator": cfg.generator, "table": table,
                "train_rows": len(train), "fit_seconds": round(gen.fit_seconds_, 3),
                "epochs_run": len(gen.history_),

@@ -25,6 +25,7 @@ from features.errors import DataValidationError, check_choice
 from features.io import read_table_file, write_parquet_atomic
 from features.store import Store
 from serving.jobs.cluster import maybe_connect
+from serving.jobs.ids import sort_ids
 from serving.jobs.model_folders import check_model_folder
 from serving.reports.inventory import write_plan_report
 
@@ -71,10 +72,12 @@ def read_synthetic(path: str | Path | None) -> pd.DataFrame | None:
 def train_demand(store: Store, out: str | Path, *, horizon: int = 4,
                  params: Mapping[str, Any] | None = None, synthetic: pd.DataFrame | None = None,
                  synthetic_path: str = "", synthetic_weight: float = 1.0, seed: int = 0,
-                 cluster: str | None = None) -> dict[str, Any]:
+                 cluster: str | None = None, show_progress: bool | None = None
+                 ) -> dict[str, Any]:
     """Fit a DemandModel on the store's sales (on a Dask cluster with ``cluster``), save
     it in ``out/model`` with ``out/train.json``, and record the run. ``params`` are further
-    DemandModel settings (n_estimators, quantiles, ...)."""
+    DemandModel settings (n_estimators, quantiles, ...). ``show_progress``: a bar over the
+    horizons on stderr (None: only on a terminal; none on a cluster)."""
     out = Path(out)
     sales, stores = read_history(store)
     config = {"horizon": horizon, **dict(params or {}), "synthetic": synthetic_path,
@@ -85,7 +88,8 @@ def train_demand(store: Store, out: str | Path, *, horizon: int = 4,
         model = DemandModel(horizon=horizon, random_state=seed, **dict(params or {}))
         with maybe_connect(cluster) as client:
             if client is None:
-                model.fit(sales, stores, synthetic=synthetic, synthetic_weight=synthetic_weight)
+                model.fit(sales, stores, synthetic=synthetic, synthetic_weight=synthetic_weight,
+                          show_progress=show_progress)
             else:
                 fit_dask(model, sales, stores, client=client, synthetic=synthetic,
                          synthetic_weight=synthetic_weight)
@@ -164,7 +168,7 @@ def forecast(model: DemandModel, sales: pd.DataFrame, stores: pd.DataFrame | Non
     as parquet to ``out``."""
     check_periods(model, horizon, parameter="horizon", owner="forecast")
     pred = model.predict(sales, known_future(sales, model, future), stores)
-    pred = pred[pred["horizon"] <= horizon].reset_index(drop=True)
+    pred = sort_ids(pred[pred["horizon"] <= horizon], ["store_id", "item_id", "horizon"])
     write_parquet_atomic(pred, out)
     return {"out": str(out), "rows": len(pred), "series": int(
         pred.groupby(["store_id", "item_id"]).ngroups), "horizon": horizon}
@@ -199,6 +203,9 @@ def plan_inventory(model: DemandModel, sales: pd.DataFrame, stores: pd.DataFrame
     pred = model.predict(sales, known, stores)
     keys = pred[pred["horizon"] == 1][["store_id", "item_id"]].reset_index(drop=True)
     sampled = model.sample_paths(sales, known, paths, random_state=seed, stores=stores)
+    # the plan's rows (and their paths) in id order: store 2 before store 10
+    order = sort_ids(keys.assign(_row=np.arange(len(keys))), ["store_id", "item_id"])
+    keys, sampled = order[["store_id", "item_id"]], sampled[order["_row"].to_numpy()]
     on_hand_units = on_order = None
     if on_hand:
         on_hand_units, on_order = _stock(on_hand, keys)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -46,10 +48,12 @@ def img(fig: Figure) -> str:
 
 
 def fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, int):
-        return f"{v:,}"
+    """A table cell as people read it: 12,346 and 0.1235, never 1.235e+04."""
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        return f"{int(v):,}"
+    if isinstance(v, numbers.Real) and not isinstance(v, bool):
+        x = float(v)
+        return f"{x:,.0f}" if math.isfinite(x) and abs(x) >= 1e4 else f"{x:.4g}"
     return html.escape(str(v))
 
 

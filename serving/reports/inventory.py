@@ -29,6 +29,15 @@ __all__ = ["write_plan_report"]
 STATUS_COLORS = {"reorder now": "#c62828", "ok": "#1a7f37", "overstock": "#ef6c00",
                  "unknown": "#9e9e9e"}
 ABC_COLORS = {"A": "#1f77b4", "B": "#ff7f0e", "C": "#2ca02c"}
+#: Columns that need stock positions (``--on-hand``); left out of the HTML without them.
+STOCK_COLUMNS = ("status", "inventory_position", "suggested_order", "stockout_probability")
+#: What the header says when the plan was made without stock positions.
+NO_STOCK_NOTE = ("Stock positions are unknown: this plan was made without --on-hand, so it "
+                 "gives safety stock, reorder point and order-up-to level per series but no "
+                 "inventory position, suggested order, stockout probability or status. To "
+                 "get them, run `genlift plan inventory` again with --on-hand FILE: a CSV or "
+                 "parquet file with the columns store_id, item_id, on_hand (units in stock) "
+                 "and optionally on_order (units ordered, not yet delivered).")
 #: Columns shown in the HTML plan table (the parquet holds them all).
 TABLE_COLUMNS = ("store_id", "item_id", "abc", "status", "mean_lead_time_demand",
                  "sd_lead_time_demand", "service_level", "safety_stock", "reorder_point",
@@ -208,17 +217,20 @@ def write_plan_report(
     out_parquet = out_html.with_suffix(".parquet")
 
     counts = {s: int(n) for s, n in plan["status"].value_counts().items()}
+    stock_known = bool(plan["inventory_position"].notna().any())
     suggested = float(np.nansum(plan["suggested_order"].to_numpy()))
     attrs = plan.attrs
     subtitle = ", ".join(f"{k.replace('_', ' ')} {attrs[k]}" for k in
                          ("lead_time", "review_period", "policy", "n_paths") if k in attrs)
-    overview = {"series": len(plan), **{f"status: {s}": n for s, n in counts.items()},
-                "suggested units (total)": suggested,
-                "safety stock (total units)": float(plan["safety_stock"].sum())}
-    sections: list[tuple[str, str]] = [
-        ("Overview", html.kv_table(overview)),
-        ("By status bucket and ABC class", _summary(plan)),
-    ]
+    overview: dict[str, Any] = {"series": len(plan)}
+    if stock_known:
+        overview.update({**{f"status: {s}": n for s, n in counts.items()},
+                         "suggested units (total)": suggested})
+    overview["safety stock (total units)"] = float(plan["safety_stock"].sum())
+    header = "" if stock_known else f"<p><strong>{escape(NO_STOCK_NOTE)}</strong></p>"
+    sections: list[tuple[str, str]] = [("Overview", header + html.kv_table(overview))]
+    if stock_known:
+        sections.append(("By status bucket and ABC class", _summary(plan)))
     n_charts = min(max_fan_charts, len(plan))
     if n_charts:
         sections.append((
@@ -230,16 +242,19 @@ def write_plan_report(
         ("Safety stock vs demand variability",
          '<p class="muted">Each point is one store x item; dashed lines are the normal-theory '
          "safety stock z * sd for each target service level.</p>" + _ss_scatter(plan)),
-        ("Status buckets", _status_bars(plan)),
     ]
-    shown = plan.loc[:, list(TABLE_COLUMNS)].head(max_table_rows)
+    if stock_known:
+        sections.append(("Status buckets", _status_bars(plan)))
+    columns = [c for c in TABLE_COLUMNS if stock_known or c not in STOCK_COLUMNS]
+    shown = plan.loc[:, columns].head(max_table_rows)
     rows = shown.astype(object).where(shown.notna(), "").to_numpy().tolist()
     note = (f'<p class="muted">First {len(shown)} of {len(plan)} rows; all rows in '
             f"{escape(out_parquet.name)}.</p>")
-    sections.append(("Plan", note + html.table(rows, list(TABLE_COLUMNS))))
+    sections.append(("Plan", note + html.table(rows, columns)))
 
     _write_parquet(plan, out_parquet)
     html.write_html(html.page(title, sections, subtitle=subtitle), out_html)
     logger.info("inventory report: %d series -> %s, %s", len(plan), out_html, out_parquet)
     return {"html": out_html, "parquet": out_parquet, "n_series": len(plan),
-            "status_counts": counts, "suggested_units": suggested}
+            "stock_known": stock_known, "status_counts": counts,
+            "suggested_units": suggested if stock_known else None}

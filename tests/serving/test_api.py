@@ -136,15 +136,21 @@ def test_healthz_and_version(client: TestClient, trained: dict[str, Any]) -> Non
     spec = client.get("/openapi.json").json()
     assert {"/recommend/{user_id}", "/recommend", "/similar/{item_id}", "/score/credit",
             "/forecast", "/healthz", "/version"} <= set(spec["paths"])
-    n = next(p for p in spec["paths"]["/recommend/{user_id}"]["get"]["parameters"]
-             if p["name"] == "n")
-    assert n["schema"]["maximum"] == N_ITEMS and n["schema"]["minimum"] == 1  # < MAX_N
-    n = next(p for p in spec["paths"]["/similar/{item_id}"]["get"]["parameters"]
-             if p["name"] == "n")
-    assert n["schema"]["maximum"] == N_ITEMS - 1
+    def param(path: str, name: str) -> dict[str, Any]:
+        return next(p for p in spec["paths"][path]["get"]["parameters"] if p["name"] == name)
+
+    def bounds(schema: dict[str, Any]) -> tuple[Any, Any]:  # int | None: anyOf int, null
+        kind = next(s for s in schema.get("anyOf", [schema]) if s.get("type") == "integer")
+        return kind.get("minimum"), kind.get("maximum")
+
+    top_k = param("/recommend/{user_id}", "top_k")
+    assert bounds(top_k["schema"]) == (1, N_ITEMS)  # < MAX_N
+    assert bounds(param("/similar/{item_id}", "top_k")["schema"])[1] == N_ITEMS - 1
+    for path in ("/recommend/{user_id}", "/similar/{item_id}"):  # the old spelling
+        assert param(path, "n")["deprecated"] is True
     batch = spec["components"]["schemas"]["BatchRecommendRequest"]["properties"]
     assert batch["users"]["maxItems"] == api.MAX_BATCH_USERS
-    assert batch["n"]["maximum"] == N_ITEMS
+    assert bounds(batch["top_k"])[1] == N_ITEMS and batch["n"]["deprecated"] is True
     applicant = spec["components"]["schemas"]["Applicant"]
     assert set(applicant["required"]) == {"applicant_id", *FEATURES}
     assert "'own'" in applicant["properties"]["housing"]["description"]
@@ -286,13 +292,34 @@ def _fields(r: Any) -> list[str]:
     return [".".join(map(str, d["loc"])) for d in r.json()["detail"]]
 
 
+@pytest.mark.parametrize("name", ["top_k", "n"])  # n: the deprecated spelling
 @pytest.mark.parametrize("n", ["0", "-1", str(api.MAX_N + 1), "abc", "2.5", ""])
-def test_bad_n_is_422_naming_n(client: TestClient, n: str) -> None:
+def test_bad_n_is_422_naming_n(client: TestClient, n: str, name: str) -> None:
     for path in ("/recommend/u00", "/similar/i00"):
-        r = client.get(path, params={"n": n})
-        assert r.status_code == 422 and _fields(r) == ["query.n"], r.text
-    r = client.post("/recommend", json={"users": ["u00"], "n": n})
-    assert r.status_code == 422 and _fields(r) == ["body.n"], r.text
+        r = client.get(path, params={name: n})
+        assert r.status_code == 422 and _fields(r) == [f"query.{name}"], r.text
+    r = client.post("/recommend", json={"users": ["u00"], name: n})
+    assert r.status_code == 422 and _fields(r) == [f"body.{name}"], r.text
+
+
+def test_top_k_and_its_deprecated_spelling_n(client: TestClient) -> None:
+    """?top_k= is the list length; ?n= still works for one release, with a Deprecation
+    header, and gives the same answer; top_k wins when both are given."""
+    for path in ("/recommend/u00", "/similar/i04"):
+        new = client.get(path, params={"top_k": 5})
+        old = client.get(path, params={"n": 5})
+        assert new.status_code == old.status_code == 200
+        assert "deprecation" not in new.headers and old.headers["deprecation"] == "true"
+        assert len(new.json()["items"]) == 5 and new.json()["items"] == old.json()["items"]
+        both = client.get(path, params={"top_k": 3, "n": 7})
+        assert len(both.json()["items"]) == 3 and both.headers["deprecation"] == "true"
+        assert len(client.get(path).json()["items"]) == 10  # the default
+    new = client.post("/recommend", json={"users": ["u00", "u01"], "top_k": 4})
+    old = client.post("/recommend", json={"users": ["u00", "u01"], "n": 4})
+    assert "deprecation" not in new.headers and old.headers["deprecation"] == "true"
+    assert new.json()["top_k"] == new.json()["n"] == 4
+    assert new.json()["results"] == old.json()["results"]
+    assert all(len(r["items"]) == 4 for r in new.json()["results"])
 
 
 def test_n_beyond_the_catalogue_is_422_with_the_engines_message(client: TestClient) -> None:

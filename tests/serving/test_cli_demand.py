@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -76,3 +78,64 @@ def test_bad_horizon(cli: Cli, db: str, tmp_path: Path) -> None:
     code, _, err = cli("--db", db, "plan", "inventory", "--model", str(model),
                        "--lead-time", "5", "--out", str(tmp_path / "p.html"))
     assert code == 2 and "plan inventory --lead-time 5 is outside 1..2" in err
+
+
+@pytest.fixture
+def numeric_db(tmp_path: Path) -> str:
+    """Sales of stores "10" and "2", items "3" and "20": ids that are numbers."""
+    rng = np.random.default_rng(1)
+    weeks = pd.date_range("2020-01-02", periods=30, freq="7D")
+    rows = [{"store_id": st, "item_id": it, "date": d, "units": float(rng.poisson(20)),
+             "price": 1.5, "promo": 0.0, "feat": 0.0}
+            for st in ("10", "2") for it in ("3", "20") for d in weeks]
+    path = str(tmp_path / "n.duckdb")
+    with Store(path) as store:
+        store.load({"sales": pd.DataFrame(rows)}, source="test")
+    return path
+
+
+def test_defaults_from_the_model_ids_in_order_and_plan_without_stock(
+        cli: Cli, numeric_db: str, tmp_path: Path) -> None:
+    """forecast --horizon defaults to the horizon the model was trained for; numeric ids
+    come out in number order (2 before 10); a plan without --on-hand says in its header
+    that stock positions are unknown and how to give them."""
+    db, model = numeric_db, tmp_path / "m"
+    assert cli("--db", db, "train", "demand", "--n-estimators", "5", "--horizon", "3",
+               "--out", str(model))[0] == 0
+    code, text, err = cli("--db", db, "forecast", "--model", str(model), "--out",
+                          str(tmp_path / "f.parquet"))
+    assert code == 0, err
+    assert "horizon: 3" in text
+    fc = pd.read_parquet(tmp_path / "f.parquet")
+    assert sorted(set(fc["horizon"])) == [1, 2, 3]  # not the old fixed 4
+    keys = fc.drop_duplicates(["store_id", "item_id"])[["store_id", "item_id"]]
+    assert list(keys.itertuples(index=False, name=None)) == [
+        ("2", "3"), ("2", "20"), ("10", "3"), ("10", "20")]
+    code, text, err = cli("--db", db, "plan", "inventory", "--model", str(model),
+                          "--paths", "50", "--out", str(tmp_path / "plan.html"))
+    assert code == 0, err
+    assert "Stock positions are unknown" in text and "--on-hand FILE" in text
+    assert "store_id, item_id, on_hand" in text and "unknown" not in text.split("\n")[0]
+    assert not re.search(r"\[|\]|np\.|\bNone\b|\d\.?\d*e[+-]\d", text)
+    plan = pd.read_parquet(tmp_path / "plan.parquet")
+    assert list(plan["store_id"]) == ["2", "2", "10", "10"]
+    assert list(plan["item_id"]) == ["3", "20", "3", "20"]
+    big = plan["mean_lead_time_demand"].to_numpy()
+    assert np.all((big > 10) & (big < 80))  # the paths moved with their rows (~40 units)
+
+
+@pytest.mark.parametrize(("tty", "flags", "shown"), [
+    (True, [], True), (False, [], False), (True, ["--no-progress"], False)])
+def test_train_demand_shows_progress_on_a_terminal(
+        numeric_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, tty: bool, flags: list[str], shown: bool) -> None:
+    from serving.cli.main import main
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    code = main([*flags, "--db", numeric_db, "train", "demand", "--n-estimators", "2",
+                 "--horizon", "2", "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert ("demand model" in err) == shown
+    if shown:
+        assert "2/2" in err  # one step per horizon, to the end

@@ -67,7 +67,7 @@ def test_end_to_end_json(cli: Cli, setup: dict[str, Path], tmp_path: Path) -> No
     out = tmp_path / "r" / "inv.html"
     code, text, err = run(cli, setup, "--lead-time", "1", "--service-level", "0.9",
                           "--from", START, "--to", "2020-07-02", "--paths", "50", "--targets",
-                          "0.8", "0.95", "--out", str(out), as_json=True)
+                          "0.8,0.95", "--out", str(out), as_json=True)
     assert code == 0, err
     doc = json.loads(text)
     assert doc["refit"] is None  # trained before --from: already out of sample

@@ -14,7 +14,7 @@ import pytest
 from features.store import Store
 
 Cli = Callable[..., tuple[int, str, str]]  # the `cli` fixture of tests/conftest.py
-FAST = ["--sims", "200", "--boot", "20"]
+FAST = ["--n-sims", "200", "--n-boot", "20"]
 
 
 def claims(n_companies: int = 6, start: int = 1998) -> pd.DataFrame:

@@ -44,6 +44,7 @@ def test_report_writes_html_with_plots_and_parquet(
                     "Safety stock vs demand variability", "Status buckets", "Plan"):
         assert heading in text
     assert "reorder now" in text and "lead time 3" in text
+    assert "Stock positions are unknown" not in text
     back = pd.read_parquet(info["parquet"])
     assert back.shape == p.shape
     assert list(back.columns) == list(p.columns)
@@ -61,8 +62,15 @@ def test_report_without_history_or_stock(tmp_path: Path) -> None:
     dates = pd.date_range("2025-01-05", periods=4, freq="W")
     info = write_plan_report(p, paths, None, dates, tmp_path / "p.html", max_fan_charts=2)
     text = (tmp_path / "p.html").read_text(encoding="utf-8")
-    assert text.count("<img ") == 3
+    assert text.count("<img ") == 2  # the fan charts and the scatter: no status bars
     assert info["status_counts"] == {"unknown": 3}
+    # no stock positions: the header says so and how to give them, instead of a column
+    # of "unknown" and empty suggested orders
+    assert not info["stock_known"] and info["suggested_units"] is None
+    assert "Stock positions are unknown" in text and "--on-hand FILE" in text
+    assert "store_id, item_id, on_hand" in text
+    assert "<td>unknown</td>" not in text and "<th>suggested_order</th>" not in text
+    assert "status: unknown" not in text
     assert len(pd.read_parquet(tmp_path / "p.parquet")) == 3
 
 
