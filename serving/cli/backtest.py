@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from serving.cli.common import CommaList, Groups, comma_list, emit, open_store, table
+from serving.cli.common import CommaList, Groups, comma_list, emit, fmt, open_store, table
 
 #: Options of the strategy backtest only (dest names); their defaults are
 #: :class:`serving.jobs.backtest.BacktestConfig`'s.
@@ -126,7 +126,7 @@ def inventory_text(summary: dict[str, Any]) -> str:
               table(calib, ["target", "model CSL", "model on hand", "MA CSL", "MA on hand",
                             "model on hand at MA CSL", "model saving"]),
               "", f"report {summary['report']} (per series: {summary['parquet']}); "
-              f"{summary['seconds']}s"]
+              f"{fmt(summary['seconds'])} s"]
     return "\n".join(lines)
 
 

@@ -329,11 +329,24 @@ class _DeprecatedStore(argparse.Action):
 
 
 def add_deprecated_alias(parser: argparse.ArgumentParser, old: str, new: str, *,
-                         dest: str, type: Any = None, metavar: str | None = None) -> None:
+                         dest: str, type: Any = None, metavar: str | None = None,
+                         choices: Sequence[str] | None = None) -> None:
     """A hidden old spelling ``old`` of the option ``new`` (same ``dest``): accepted for
     one release, with a warning; not listed in ``--help``."""
     parser.add_argument(old, dest=dest, type=type, metavar=metavar, action=_DeprecatedStore,
-                        new=new, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+                        new=new, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                        choices=choices)
+
+
+def add_algorithm(parser: argparse.ArgumentParser, choices: Sequence[str], default: str,
+                  help_text: str) -> None:
+    """``--algorithm NAME``: which model a ``train``/``evaluate`` command fits (``dest=
+    "model"``, the job's keyword); ``--model`` names a model *folder* everywhere, so its
+    old use here is a deprecated alias."""
+    parser.add_argument("--algorithm", dest="model", choices=list(choices), default=default,
+                        help=help_text)
+    add_deprecated_alias(parser, "--model", "--algorithm", dest="model",
+                         choices=list(choices))
 
 
 def add_top_k(parser: argparse.ArgumentParser, *, default: int = 10, what: str = "items",

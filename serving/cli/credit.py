@@ -8,6 +8,7 @@ from typing import Any
 
 from serving.cli.common import (
     Groups,
+    add_algorithm,
     add_model,
     add_train_arguments,
     emit,
@@ -79,9 +80,8 @@ def register(g: Groups) -> None:
                            "calibration) or a points scorecard (monotone WOE bins, PDO "
                            "points), chosen by repeated-CV AUC; the scorecard is kept "
                            "unless LightGBM is significantly better.")
-    p.add_argument("--model", choices=MODELS, default="auto",
-                   help="auto: compare both and keep the champion (default); lightgbm or "
-                        "scorecard: fit that one")
+    add_algorithm(p, MODELS, "auto", "auto: compare both and keep the champion (default); "
+                                     "lightgbm or scorecard: fit that one")
     p.add_argument("--cv-repeats", type=int, default=2,
                    help="repeats of the stratified CV that compares the candidates "
                         "(default 2)")

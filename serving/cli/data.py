@@ -16,6 +16,7 @@ from serving.cli.common import (
     comma_list,
     emit,
     emit_summary,
+    fmt,
     open_store,
     table,
 )
@@ -79,7 +80,7 @@ def cmd_data_datasets(args: argparse.Namespace) -> Any:
                 "package": d.requirement, "tables": d.expected_rows, "terms": d.terms}
                for d in DATASETS.values()]
     text = "\n\n".join(f"{d['name']}: {d['description']}\n  from {d['registry']} "
-                       f"{d['package']}\n  tables: {d['tables']}\n  terms: {d['terms']}"
+                       f"{d['package']}\n  tables: {fmt(d['tables'])}\n  terms: {d['terms']}"
                        for d in payload)
     emit(args, payload, text)
     return payload
@@ -125,9 +126,10 @@ def cmd_demo(args: argparse.Namespace) -> Any:
           "validation split of train):")
     print(table(rows, ["model", *(f"{m}@10" if m != "coverage" else m
                                   for m in METRIC_COLUMNS)]))
+    best = recs["validation_ndcg"][recs["model"]]
     print(f"\ntop-10 for {recs['scored_users']:,} users (best on validation: {recs['model']} "
-          f"{recs['params']}, validation ndcg@10 {recs['validation_ndcg'][recs['model']]:.4f}) -> "
-          f"{recs['out']} and store table recommendations")
+          f"{fmt(recs['params'])}, validation ndcg@10 {best:.4f}) -> {recs['out']} and "
+          "store table recommendations")
     pl = result["planning"]
     credit_rows = [(m, *(f"{s[k]['mean']:.4f} [{s[k]['ci_low']:.3f}, {s[k]['ci_high']:.3f}]"
                          for k in ("auc", "brier", "pr_auc")))

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from features.errors import DataValidationError
-from serving.cli.common import Groups, emit, open_store, real_number, table
+from serving.cli.common import (
+    Groups,
+    add_deprecated_alias,
+    emit,
+    open_store,
+    real_number,
+    table,
+)
 
 if TYPE_CHECKING:
     from engine.lift import LiftConfig
@@ -190,7 +197,10 @@ def register(g: Groups) -> None:
                    help="comma-separated baseline names (default: all of the task's)")
     p.add_argument("--ratios", type=_csv(real_number(0, 1000, low_open=True)), default=None,
                    help="synthetic rows per real training row, e.g. 0.25,0.5,1,2")
-    p.add_argument("--models", type=_csv(str), default=None, help="comma-separated models")
+    p.add_argument("--algorithms", dest="models", type=_csv(str), default=None,
+                   help="comma-separated models to train in every arm (default: the task's "
+                        "for the budget)")
+    add_deprecated_alias(p, "--models", "--algorithms", dest="models", type=_csv(str))
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (>= 100)")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the one data split")
     p.add_argument("--param", type=_param, action="append", metavar="NAME=VALUE",

@@ -9,6 +9,7 @@ from typing import Any
 from serving.cli.common import (
     METRIC_COLUMNS,
     Groups,
+    add_algorithm,
     add_cluster_argument,
     add_model,
     add_top_k,
@@ -118,8 +119,8 @@ def register(g: Groups) -> None:
     p = g.train.add_parser("recs", parents=[g.common], help="train a recommender",
                         description="Train a recommender on every interaction in the store "
                         "and save it in --out.")
-    p.add_argument("--model", default="als", choices=list(MODELS),
-                   help=f"the algorithm to train: {' | '.join(MODELS)} (default als)")
+    add_algorithm(p, MODELS, "als", f"the recommender to train: {' | '.join(MODELS)} "
+                                    "(default als)")
     p.add_argument("--tune", action="store_true",
                    help="pick parameters on a validation split carved out of the data")
     p.add_argument("--with-synthetic", action="store_true",
@@ -133,9 +134,8 @@ def register(g: Groups) -> None:
     p.add_argument("--protocol", default="msr", choices=["msr", "temporal"],
                    help="msr: Microsoft Recommenders' 75/25 per-user split, seed 42; "
                         "temporal: each user's last 5 interactions held out")
-    p.add_argument("--model", default="all", choices=["all", *MODELS],
-                   help=f"the algorithm to evaluate: {' | '.join(MODELS)}, or all "
-                        "(default all)")
+    add_algorithm(p, ["all", *MODELS], "all", f"the recommender to evaluate: "
+                  f"{' | '.join(MODELS)}, or all (default all)")
     p.add_argument("--tune", action="store_true", help="tune on a validation split first")
     add_top_k(p, what="recommended items", deprecated=("-k",))
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")

@@ -1,6 +1,6 @@
 """One vocabulary across the command line (README, "Command-line conventions"): --top-k,
---model, --n-samples and comma-separated lists, the old spellings kept as deprecated
-aliases; every option's help states its default; text output without Python reprs;
+--model (a folder), --algorithm (what to fit), --n-samples and comma-separated lists, the
+old spellings kept as deprecated aliases; every option's help states its default; text output without Python reprs;
 progress bars only on a terminal."""
 
 from __future__ import annotations
@@ -66,6 +66,15 @@ def test_the_default_is_added_where_the_help_lacks_it() -> None:
     (["augment", "report", "--model", "g", "--n", "9", "--out", "r.html"],
      ["augment", "report", "--model", "g", "--n-samples", "9", "--out", "r.html"],
      "n_samples", 9),
+    (["train", "recs", "--model", "bpr", "--out", "m"],
+     ["train", "recs", "--algorithm", "bpr", "--out", "m"], "model", "bpr"),
+    (["evaluate", "recs", "--model", "ease"], ["evaluate", "recs", "--algorithm", "ease"],
+     "model", "ease"),
+    (["train", "credit", "--model", "scorecard", "--out", "m"],
+     ["train", "credit", "--algorithm", "scorecard", "--out", "m"], "model", "scorecard"),
+    (["lift", "credit", "--models", "lightgbm,logistic"],
+     ["lift", "credit", "--algorithms", "lightgbm,logistic"], "models",
+     ("lightgbm", "logistic")),
     (["price", "portfolio", "--model", "m", "--n", "150", "--out", "r"],
      ["price", "portfolio", "--model", "m", "--n-samples", "150", "--out", "r"], "n_samples",
      150),
@@ -73,9 +82,9 @@ def test_the_default_is_added_where_the_help_lacks_it() -> None:
      ["reserve", "--line", "comauto", "--n-sims", "300"], "sims", 300),
     (["reserve", "--line", "comauto", "--boot", "40"],
      ["reserve", "--line", "comauto", "--n-boot", "40"], "boot", 40),
-    (["backtest", "--strategies", "buy_hold", "equal_weight"],
-     ["backtest", "--strategies", "buy_hold,equal_weight"], "strategies",
-     ("buy_hold", "equal_weight")),
+    (["backtest", "--strategies", "buy_and_hold", "equal_weight"],
+     ["backtest", "--strategies", "buy_and_hold,equal_weight"], "strategies",
+     ("buy_and_hold", "equal_weight")),
     (["backtest", "--assets", "SPY", "TLT"], ["backtest", "--assets", "SPY,TLT"], "assets",
      ("SPY", "TLT")),
     (["backtest", "inventory", "--targets", "0.8", "0.9"],
