@@ -65,7 +65,9 @@ def cmd_evaluate_segments(args: argparse.Namespace) -> Any:
     with open_store(args, read_only=True) as store:
         result = segment_fidelity(store, args.generator, n=args.n_samples, seed=args.seed,
                                   segments=args.segment)
-    rows = [(r["segment"], r["real_customers"], r["reference"], r["n_synthetic"],
+    rows = [(r["segment"], r["real_customers"],
+             f"held out ({r['held_out']})" if r["reference"] == "held out"
+             else f"train ({r['train']})", r["n_synthetic"],
              r["column_shapes"], r["pair_trends"], r["detection_auc"], r["quality"])
             for r in result["segments"]]
     emit(args, result, f"generator {result['generator']} ({result['generator_class']}) "

@@ -263,7 +263,7 @@ def test_lifetime_value_joined_when_customer_value_exists(cli: Cli, tmp_path: Pa
     with Store(db) as store:
         store.load({**tables, "customer_value": value}, source="test")
     code, text, err = cli("--db", db, "--json", "segment", "--table", "interactions",
-                          "--out", str(tmp_path / "o"), "--seed", "1")
+                          "--out", str(tmp_path / "o"), "--seed", "1", "--k", "2")
     assert code == 0, err
     result = json.loads(text)
     assert result["clv"] == "joined from customer_value (80 of 80 customers)"
@@ -272,5 +272,5 @@ def test_lifetime_value_joined_when_customer_value_exists(cli: Cli, tmp_path: Pa
     assert by["S2"]["total_clv"] == pytest.approx(3000.0)
     assert by["S1"]["mean_expected_purchases"] == pytest.approx(0.5)
     code, text, err = cli("--db", db, "segment", "--table", "interactions", "--out",
-                          str(tmp_path / "o2"), "--seed", "1")
+                          str(tmp_path / "o2"), "--seed", "1", "--k", "2")
     assert "share of clv" in text and "85.7%" in text  # 3000 of 3000 + 50 x 10
