@@ -274,3 +274,29 @@ def test_lifetime_value_joined_when_customer_value_exists(cli: Cli, tmp_path: Pa
     code, text, err = cli("--db", db, "segment", "--table", "interactions", "--out",
                           str(tmp_path / "o2"), "--seed", "1", "--k", "2")
     assert "share of clv" in text and "85.7%" in text  # 3000 of 3000 + 50 x 10
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_cdnow_segments_on_the_real_log(cli: Cli, tmp_path: Path) -> None:
+    """The real CDNOW log (23,570 customers): every customer in one segment, the same
+    segments on a re-run, and RFM cells in the order their names promise."""
+    db = str(tmp_path / "cdnow.duckdb")
+    code, _, err = cli("--db", db, "data", "fetch", "cdnow")
+    assert code == 0, err
+    runs = []
+    for name in ("a", "b"):
+        code, text, err = cli("--db", db, "--json", "segment", "--table", "transactions",
+                              "--k", "4", "--out", str(tmp_path / name))
+        assert code == 0, err
+        runs.append(json.loads(text))
+    assert sum(runs[0]["sizes"].values()) == 23_570 == runs[0]["customers"]
+    a = pd.read_parquet(tmp_path / "a" / "segments.parquet")
+    b = pd.read_parquet(tmp_path / "b" / "segments.parquet")
+    pd.testing.assert_series_equal(a["segment"], b["segment"])
+    code, text, err = cli("--db", db, "--json", "segment", "--table", "transactions",
+                          "--method", "rfm", "--out", str(tmp_path / "rfm"))
+    assert code == 0, err
+    rfm = {p["segment"]: p["rfm"] for p in json.loads(text)["profiles"]}
+    assert rfm["champions"]["recency_days"] < rfm["hibernating"]["recency_days"]
+    assert rfm["champions"]["frequency"] > rfm["hibernating"]["frequency"]
