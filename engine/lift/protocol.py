@@ -174,8 +174,8 @@ class LiftConfig:
         if len(self.fractions) > 1 and not task.supports_fractions:
             raise DataValidationError(
                 f"lift {task.name}: data-efficiency curves (--fractions) are not available "
-                "for this task yet", fix="run it without --fractions, or use credit or "
-                "pricing")
+                "for this task yet", fix="run it without --fractions, or use credit, "
+                "pricing, demand or recs")
         cfg = replace(self, **filled)
         unknown = [p for p in cfg.params if p not in defaults.get("params", {})]
         if unknown:

@@ -356,6 +356,29 @@ class RecsLiftTask(LiftTask):
     def validate(self, cfg: LiftConfig) -> None:
         _params(cfg)
 
+    def subsample(self, train: Any, fraction: float, seed: int, cfg: LiftConfig) -> Any:
+        """``fraction`` of every training user's rows (at least one each, so every user
+        stays a training user): thinner histories, nested across fractions per seed, in
+        the full split's matrix layout; validation and test stay whole."""
+        data: RecsTrain = train
+        if fraction >= 1:
+            return data
+        frame = data.interactions
+        users = frame["user_id"].astype(str).to_numpy()
+        _, codes, counts = np.unique(users, return_inverse=True, return_counts=True)
+        rng = np.random.default_rng((cfg.split_seed, seed, 7717))
+        order = np.lexsort((rng.random(len(users)), codes))  # one random order per user
+        rank = np.empty(len(users), dtype=np.int64)
+        starts = np.r_[0, np.cumsum(counts)[:-1]]
+        rank[order] = np.arange(len(users)) - np.repeat(starts, counts)
+        keep_n = np.maximum(1, np.round(fraction * counts).astype(np.int64))
+        kept = frame[rank < keep_n[codes]].reset_index(drop=True)
+        # The full split's layout (rows, item columns): the held-out exclusions and the
+        # scoring refer to it; an item no kept row holds is an empty column.
+        matrix = build_user_items(kept, user_ids=data.matrix.user_ids,
+                                  item_ids=data.matrix.item_ids)
+        return RecsTrain(kept, data.users, matrix, data.simulated_cold)
+
     def split(self, tables: Mapping[str, Any], cfg: LiftConfig) -> LiftSplit:
         p = _params(cfg)
         need_ts = bool(cfg.generators)

@@ -308,3 +308,37 @@ def test_unknown_param_and_names(task: RecsLiftTask, tables: dict[str, pd.DataFr
         run_lift(task, tables, config(generators=("copula",)))
     with pytest.raises(DataValidationError, match="unknown model 'itemknn'"):
         run_lift(task, tables, config(models=("itemknn",)))
+
+
+# ---------------------------------------------------------------- data-efficiency curves
+def test_subsample_thins_every_history_nested_in_the_same_layout(
+        task: RecsLiftTask, split: Any, cfg: LiftConfig) -> None:
+    full = split.train
+    half = task.subsample(full, 0.5, 0, cfg)
+    quarter = task.subsample(full, 0.25, 0, cfg)
+    assert task.subsample(full, 1.0, 0, cfg) is full
+    for part in (half, quarter):  # same rows and columns: exclusions and scoring line up
+        assert list(part.matrix.user_ids) == list(full.matrix.user_ids)
+        assert list(part.matrix.item_ids) == list(full.matrix.item_ids)
+    per_user = full.interactions.groupby("user_id").size()
+    kept = half.interactions.groupby("user_id").size().reindex(per_user.index, fill_value=0)
+    assert (kept >= 1).all()  # every user keeps a history
+    assert (kept == np.maximum(1, np.round(0.5 * per_user))).all()
+    key = ["user_id", "item_id", "ts"]
+    q = set(map(tuple, quarter.interactions[key].astype(str).to_numpy()))
+    h = set(map(tuple, half.interactions[key].astype(str).to_numpy()))
+    assert q <= h  # nested: a smaller share is a subset of a larger one
+    other = task.subsample(full, 0.5, 1, cfg)  # another seed, another draw
+    assert set(map(tuple, other.interactions[key].astype(str).to_numpy())) != h
+
+
+def test_run_lift_draws_curves_for_recs(task: RecsLiftTask,
+                                        tables: dict[str, pd.DataFrame]) -> None:
+    result = run_lift(task, tables, config(generators=(), baselines=("crop",),
+                                           fractions=(0.5, 1.0)))
+    eff = result["efficiency"]
+    assert eff["metric"] == "ndcg" and eff["fractions"] == [0.5, 1.0]
+    assert {(m["arm"], m["fraction"]) for m in eff["multipliers"]} == {("crop", 0.5),
+                                                                       ("crop", 1.0)}
+    real = [p for p in eff["points"] if p["arm"] == "real"]
+    assert [p["fraction"] for p in real] == [0.5, 1.0]

@@ -58,11 +58,24 @@ def test_lift_json_is_strict(cli: Cli, credit_db: str,
     assert doc["task"] == "credit" and doc["html"].endswith("credit.html")
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--seeds", "0"], "argument --seeds: must be a whole number >= 1"),
+    (["--ratios", "-1"], "argument --ratios: must be a number in (0, 1000]"),
+])
+def test_bad_numbers_are_refused_when_the_line_is_read(
+        cli: Cli, credit_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        extra: list[str], message: str) -> None:
+    out = tmp_path / "l"
+    with pytest.raises(SystemExit) as exc:
+        cli("--db", credit_db, "lift", "credit", *extra, "--out", str(out))
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err and "Traceback" not in err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     (["--param", "epochz=3"], "unknown parameter(s) epochz"),
-    (["--seeds", "0"], "--seeds 0 must be >= 1"),
     (["--generators", "flow"], "unknown generator 'flow'"),
-    (["--ratios", "-1"], "ratios"),
 ])
 def test_bad_settings_exit_2_and_write_nothing(cli: Cli, credit_db: str,
                                                tmp_path: Path, extra: list[str],
@@ -151,7 +164,7 @@ def test_bad_margins_exit_2(cli: Cli, credit_db: str, tmp_path: Path,
     code, _, err = cli("--db", credit_db, "lift", "credit", "--margin", "ndcg=0.01",
                        "--out", str(out))
     assert code == 2 and "margin for unknown metric(s) ndcg" in err and not out.exists()
-    code, _, err = cli("--db", credit_db, "lift", "recs", "--fractions", "0.5",
+    code, _, err = cli("--db", credit_db, "lift", "paths", "--fractions", "0.5",
                        "--out", str(out))
     assert code == 2 and "not available for this task" in err and not out.exists()
     code, _, err = cli("--db", credit_db, "lift", "all", "--margin", "nope=0.1",
@@ -175,7 +188,7 @@ def test_lift_credit_fractions_draw_curves_and_multipliers(cli: Cli, credit_db: 
     assert {(m["arm"], m["fraction"]) for m in eff["multipliers"]} == {
         ("oversample", 0.5), ("oversample", 1.0), ("copula-both", 0.5), ("copula-both", 1.0)}
     assert eff["train_rows"]["0.5"] * 2 == pytest.approx(eff["train_rows"]["1.0"], abs=2)
-    assert "is worth" in text and "comparisons (arm x segment x metric)" in text
+    assert "is worth" in text and "comparisons (arm x segment)" in text
     page = (out / "credit.html").read_text()
     assert "Data efficiency: auc vs real training data" in page
     assert "Effective real-data multiplier" in page and "MDE (80%)" in page
