@@ -16,12 +16,14 @@ cannot be loaded (missing ``train.json``, a checksum mismatch, a truncated file)
 Endpoints (the schemas, with every limit, are at ``/docs`` and ``/openapi.json``):
 
 ======================  ===============================================================
-``GET /recommend/{u}``  top-``n`` items for one user (``n`` <= 100 and the catalogue
-                        size); the same items and scores as ``genlift score recommend``
+``GET /recommend/{u}``  top-``top_k`` items for one user (``top_k`` <= 100 and the
+                        catalogue size; ``n`` is its deprecated spelling, answered with
+                        a ``Deprecation`` header); the same items and scores as
+                        ``genlift score recommend``
 ``POST /recommend``     the same for up to 1,000 users; ``recent_items`` may carry the
                         recent item ids of users the model does not know, which are then
                         folded in without retraining
-``GET /similar/{i}``    the ``n`` items most similar to item ``i`` (404 when unknown)
+``GET /similar/{i}``    the ``top_k`` items most similar to item ``i`` (404 when unknown)
 ``POST /score/credit``  PD, scorecard points and reason codes for up to 1,000 applicants
 ``POST /forecast``      point and quantile forecasts from the recent history and the
                         known future (price, promo, ...) of the series asked about

@@ -144,7 +144,8 @@ def register(g: Groups) -> None:
     p.add_argument("--condition", action="append", metavar="COLUMN=VALUE",
                    help="fix a categorical column (repeatable), e.g. default=1")
     p.add_argument("--length", type=int, default=None,
-                   help="paths, sales: steps per path or window")
+                   help="paths, sales: steps per path or window (default: the generator's "
+                        "own, 252 days for paths)")
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument("--out", default=None, help="write parquet here")
     p.add_argument("--to-store", action="store_true",

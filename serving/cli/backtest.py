@@ -8,7 +8,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from serving.cli.common import CommaList, Groups, comma_list, emit, fmt, open_store, table
+from serving.cli.common import (
+    CommaList,
+    Groups,
+    comma_list,
+    emit,
+    fmt,
+    open_store,
+    real_number,
+    table,
+)
 
 #: Options of the strategy backtest only (dest names); their defaults are
 #: :class:`serving.jobs.backtest.BacktestConfig`'s.
@@ -215,7 +224,9 @@ def register(g: Groups) -> None:
                    help="demand not served from stock is lost or backordered (default lost)")
     i.add_argument("--ma-window", type=int, default=None, metavar="K",
                    help="weeks averaged by the moving-average policy (default 8)")
-    i.add_argument("--targets", type=comma_list(float), nargs="+", action=CommaList,
+    i.add_argument("--targets", type=comma_list(real_number(0, 1, low_open=True,
+                                                            high_open=True)),
+                   nargs="+", action=CommaList,
                    default=None, metavar="S,...",
                    help="comma-separated service levels of the calibration and trade-off "
                         "curves (default 0.5,0.7,0.8,0.85,0.9,0.95,0.98,0.99,0.995,0.999)")
