@@ -1,7 +1,7 @@
 """One vocabulary across the command line (README, "Command-line conventions"): --top-k,
 --model (a folder), --algorithm (what to fit), --n-samples and comma-separated lists, the
-old spellings kept as deprecated aliases; every option's help states its default; text output without Python reprs;
-progress bars only on a terminal."""
+old spellings kept as deprecated aliases; every option's help states its default; text
+output without Python reprs; progress bars only on a terminal."""
 
 from __future__ import annotations
 
@@ -136,6 +136,19 @@ def test_fmt_never_prints_python_reprs() -> None:
     text = table([("a", np.float64(12345.678), np.int64(7))], ["name", "x", "n"])
     assert "12,346" in text and "np." not in text
     assert text.splitlines()[2].endswith("12,346  7")  # numpy numbers right-aligned
+
+
+def test_report_cells_and_id_order_as_people_read_them() -> None:
+    from serving.jobs.ids import sort_ids
+    from serving.reports.html import fmt as cell
+
+    assert cell(12345.6) == "12,346" and cell(np.float64(1234.5)) == "1234"
+    assert cell(np.int64(20000)) == "20,000" and cell(0.000123) == "0.000123"
+    frame = pd.DataFrame({"store_id": ["10", "2", "2", "1"], "item_id": ["b", "c", "a", "a"]})
+    assert sort_ids(frame, ["store_id", "item_id"]).values.tolist() == [
+        ["1", "a"], ["2", "a"], ["2", "c"], ["10", "b"]]
+    text_ids = pd.DataFrame({"store_id": ["s10", "s2"]})  # not all numbers: text order
+    assert sort_ids(text_ids, ["store_id"])["store_id"].tolist() == ["s10", "s2"]
 
 
 REPR = re.compile(r"\[|\]|np\.|\bNone\b|\d\.?\d*e[+-]\d")
