@@ -22,7 +22,7 @@ def cmd_segment(args: argparse.Namespace) -> Any:
     from serving.jobs.segments import segment
     with open_store(args, read_only=False) as store:
         result = segment(store, args.table, args.out, method=args.method, k=args.k,
-                         seed=args.seed, show_progress=args.progress)
+                         seed=args.seed, as_of=args.as_of, show_progress=args.progress)
     profiles = result["profiles"]
     rfm = [c for c in ("recency_days", "frequency", "monetary")
            if any(c in p["rfm"] for p in profiles)]
@@ -54,7 +54,7 @@ def cmd_segment(args: argparse.Namespace) -> Any:
 def cmd_score_segment(args: argparse.Namespace) -> Any:
     from serving.jobs.segments import score_segment
     with open_store(args, read_only=True) as store:
-        result = score_segment(store, args.model, args.table, args.out)
+        result = score_segment(store, args.model, args.table, args.out, as_of=args.as_of)
     emit(args, result, summary_text({k: v for k, v in result.items() if k != "sizes"})
          + "\n\n" + table(list(result["sizes"].items()), ["segment", "customers"]))
     return result
@@ -92,6 +92,9 @@ def register(g: Groups) -> None:
     p.add_argument("--method", choices=METHODS, default="kmeans",
                    help="kmeans | gmm | rfm (named RFM cells; no k)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--as-of", default=None, metavar="DATE",
+                   help="compute recency, frequency, ... from the events up to DATE "
+                        "(default: the data's last event), e.g. the end of last month")
     p.set_defaults(func=cmd_segment)
 
     p = g.score.add_parser("segment", parents=[g.common], help="assign customers to segments",
@@ -101,6 +104,8 @@ def register(g: Groups) -> None:
                                                               "`genlift segment`")
     p.add_argument("--table", required=True, choices=TABLES, help="store table to assign")
     p.add_argument("--out", required=True, type=Path, help="parquet file to write")
+    p.add_argument("--as-of", default=None, metavar="DATE",
+                   help="the customers' features as of DATE (default: the last event)")
     p.set_defaults(func=cmd_score_segment)
 
     p = g.evaluate.add_parser(

@@ -61,8 +61,22 @@ def _check_method(method: str) -> None:
                                   fix=f"use one of {', '.join(METHODS)}")
 
 
-def read_customers(store: Store, table: str) -> tuple[CustomerTable, dict[str, pd.DataFrame]]:
-    """The customer feature table of store table ``table`` and the frames read for it."""
+def parse_as_of(text: str | None) -> pd.Timestamp | None:
+    """``--as-of``: a date (or time) the features are computed at, or None (the data's
+    last event)."""
+    if text is None:
+        return None
+    try:
+        return pd.Timestamp(text)
+    except (TypeError, ValueError):
+        raise DataValidationError(f"--as-of {text!r} is not a date",
+                                  fix="write a date like 1998-01-01") from None
+
+
+def read_customers(store: Store, table: str, as_of: pd.Timestamp | None = None
+                   ) -> tuple[CustomerTable, dict[str, pd.DataFrame]]:
+    """The customer feature table of store table ``table`` (events up to ``as_of``) and
+    the frames read for it."""
     if table not in SOURCES:
         raise DataValidationError(f"cannot segment table {table!r}", table=table,
                                   fix=f"use --table {' | '.join(SOURCES)}")
@@ -75,7 +89,12 @@ def read_customers(store: Store, table: str) -> tuple[CustomerTable, dict[str, p
     for name in EXTRA_TABLES:
         if name not in frames and store.has(name):
             frames[name] = store.read(name)
-    return customer_table(frames, table), frames
+    customers = customer_table(frames, table, as_of=as_of)
+    if len(customers) == 0:
+        raise DataValidationError(f"{table} has no customer with an event on or before "
+                                  f"--as-of {as_of}", table=table,
+                                  fix="pick a later --as-of, or leave it out")
+    return customers, frames
 
 
 def _check_out(out: Path) -> None:
@@ -114,7 +133,7 @@ def _map_2d(seg: CustomerSegmenter, frame: pd.DataFrame, labels: np.ndarray, see
 
 
 def segment(store: Store, table: str, out: str | Path, *, method: str = "kmeans",
-            k: int | str | None = None, seed: int = 0,
+            k: int | str | None = None, seed: int = 0, as_of: str | None = None,
             show_progress: bool | None = None) -> dict[str, Any]:
     """Segment the customers of store table ``table``; see the module docstring for what
     is written. Returns the run's summary (JSON-ready)."""
@@ -125,11 +144,12 @@ def segment(store: Store, table: str, out: str | Path, *, method: str = "kmeans"
         raise DataValidationError(f"--seed {seed} is negative", fix="use a seed >= 0")
     seg = CustomerSegmenter(method=method, k=k_value, random_state=seed)
     seg.check_params()
-    customers, frames = read_customers(store, table)
+    when = parse_as_of(as_of)
+    customers, frames = read_customers(store, table, when)
     seg.check_params(len(customers))
     _check_out(out)
     config = {"table": table, "method": method, "k": "auto" if k_value is None else k_value,
-              "seed": seed}
+              "seed": seed, "as_of": None if when is None else str(when)}
     tables = [t for t in (table, *EXTRA_TABLES) if t in frames]
     run_id = store.start_run("segment", config, seed=seed, tables=tables)
     try:
@@ -140,6 +160,9 @@ def segment(store: Store, table: str, out: str | Path, *, method: str = "kmeans"
             customers, labels, order=seg.segment_names_,
             interactions=frames.get("interactions") if table != "transactions" else None,
             items=frames.get("items"), customer_value=frames.get("customer_value"))
+        if when is not None and profiles["clv"].startswith("joined"):
+            profiles["clv"] += ("; the values are customer_value's own, not recomputed as of "
+                                "--as-of")
         assignments = pd.DataFrame({ID: frame[ID].astype(str), "segment": labels,
                                     "method": method, "run_id": run_id})
         features = frame[[ID, *customers.features, *customers.outcomes]].assign(
@@ -187,12 +210,12 @@ def load_segmenter(model_dir: str | Path) -> tuple[CustomerSegmenter, dict[str, 
     return CustomerSegmenter.load(model_dir / "model"), json.loads(meta_file.read_text())
 
 
-def score_segment(store: Store, model_dir: str | Path, table: str, out: str | Path
-                  ) -> dict[str, Any]:
+def score_segment(store: Store, model_dir: str | Path, table: str, out: str | Path, *,
+                  as_of: str | None = None) -> dict[str, Any]:
     """Assign the customers of store table ``table`` to the saved segments; parquet
     ``user_id, segment, method, run_id`` (the segment run's id) at ``out``."""
     seg, meta = load_segmenter(model_dir)
-    customers, _ = read_customers(store, table)
+    customers, _ = read_customers(store, table, parse_as_of(as_of))
     labels = seg.predict(customers.frame)
     frame = pd.DataFrame({ID: customers.frame[ID].astype(str), "segment": labels,
                           "method": seg.method, "run_id": meta["run_id"]})

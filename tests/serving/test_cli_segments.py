@@ -300,3 +300,27 @@ def test_cdnow_segments_on_the_real_log(cli: Cli, tmp_path: Path) -> None:
     rfm = {p["segment"]: p["rfm"] for p in json.loads(text)["profiles"]}
     assert rfm["champions"]["recency_days"] < rfm["hibernating"]["recency_days"]
     assert rfm["champions"]["frequency"] > rfm["hibernating"]["frequency"]
+
+
+def test_as_of_computes_features_from_earlier_events(cli: Cli, db: str, tmp_path: Path
+                                                     ) -> None:
+    """--as-of: the light raters' ratings lie 100-150 days before the end, the heavy
+    raters' in the last 10; as of 20 days before the end the heavy raters have none."""
+    code, text, err = cli("--db", db, "--json", "segment", "--table", "interactions",
+                          "--method", "rfm", "--as-of", "2024-06-10", "--out",
+                          str(tmp_path / "early"))
+    assert code == 0, err
+    result = json.loads(text)
+    assert result["customers"] == 50  # only the light raters had rated by then
+    code, text, err = cli("--db", db, "--json", "score", "segment", "--model",
+                          str(tmp_path / "early"), "--table", "interactions", "--out",
+                          str(tmp_path / "now.parquet"))
+    assert code == 0, err
+    assert json.loads(text)["customers"] == 80  # scored as of the last event: everyone
+    code, _, err = cli("--db", db, "segment", "--table", "interactions", "--as-of",
+                       "last tuesday", "--out", str(tmp_path / "x"))
+    assert code == 2 and "--as-of 'last tuesday' is not a date" in err
+    code, _, err = cli("--db", db, "segment", "--table", "interactions", "--as-of",
+                       "1990-01-01", "--out", str(tmp_path / "x"))
+    assert code == 2 and "no customer with an event on or before" in err
+    assert not (tmp_path / "x").exists()
