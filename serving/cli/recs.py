@@ -119,7 +119,7 @@ def register(g: Groups) -> None:
     p = g.train.add_parser("recs", parents=[g.common], help="train a recommender",
                         description="Train a recommender on every interaction in the store "
                         "and save it in --out.")
-    add_algorithm(p, MODELS, "als", f"the recommender to train: {' | '.join(MODELS)} "
+    add_algorithm(p, list(MODELS), "als", f"the recommender to train: {' | '.join(MODELS)} "
                                     "(default als)")
     p.add_argument("--tune", action="store_true",
                    help="pick parameters on a validation split carved out of the data")
