@@ -203,8 +203,9 @@ def demo_insurance(store: Store, out_dir: Path, *, show_progress: bool | None = 
 
 def demo_lift(store: Store, out_dir: Path, budget: str, *,
               show_progress: bool | None = None) -> dict[str, Any]:
-    """`genlift lift all` at ``budget`` (5 seeds): the with/without-synthetic comparison of
-    every task, reports in ``out_dir`` (index.html)."""
+    """`genlift lift all` at ``budget`` (5 seeds; credit 5-fold cross-fitting x 2
+    repeats): the with/without-synthetic comparison of every task, reports in ``out_dir``
+    (index.html)."""
     out = run_all(store, LiftConfig(task="all", budget=budget), out_dir,
                   show_progress=show_progress)
     return {"index": out["index"],
