@@ -1,18 +1,19 @@
 """Lift task ``segments``: do synthetic customers of the smallest segments help a churn
 classifier there (telco-churn's ``customers``)?
 
-One stratified split of the customers into train / validation / test (50 / 25 / 25 by
-default). Segments are learned on the training customers only (k-means on the account
-attributes, churn left out, :class:`engine.customers.segments.CustomerSegmenter` with a
-fixed ``k``) and assigned to validation and test customers by the saved centres; the
-``n_small`` smallest training segments are the ones augmented. Arms: the tuned real-only
-LightGBM classifier (the segment is one of its features); random oversampling of the
-small segments' real customers; each tabular generator fitted on all training customers
-(with their segment and churn) and sampled **conditioned on the segment**
-(``conditions={"segment": S}``) for each small segment. The ratio is synthetic customers
-per real training customer of that segment. Units are test customers; metrics AUC
-(primary) and Brier score; segments: all customers and each small segment, which is where
-the question is asked.
+Segments are learned once on every customer's account attributes (k-means with a fixed
+``k``, :class:`engine.customers.segments.CustomerSegmenter`; churn is never a feature, so
+no outcome leaks), which keeps their names the same in every fold; the ``n_small``
+smallest are the ones augmented. By default 5-fold cross-fitting x 2 repeats, stratified
+by segment and churn (every customer tested once per repeat; ``--folds 1``: one split,
+25% test); validation customers (25% of all) come from the training folds. Arms: the
+tuned real-only LightGBM classifier (the segment is one of its features); random
+oversampling of the small segments' real training customers; each tabular generator fitted
+on the training customers (with segment and churn) and sampled **conditioned on the
+segment** (``conditions={"segment": S}``) for each small segment. The ratio is synthetic
+customers per real training customer of that segment. Units are test customers; metrics
+AUC (primary) and Brier score; segments: all customers and each small segment, which is
+where the question is asked.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from augment.quality import column_shapes
 from augment.registry import make_generator
 from engine.customers.segments import CustomerSegmenter
 from engine.customers.table import customer_table
+from engine.lift.crossfit import fold_indices
 from engine.lift.protocol import Arm, ArmState, LiftConfig, LiftSplit, LiftTask
 from engine.lift.stats import Metric, Units, auc_metric, mean_metric
 from features.errors import DataValidationError, check_param, is_int
@@ -64,6 +66,9 @@ class SegmentsLiftTask(LiftTask):
             "baselines": self.known_baselines,
             "ratios": (0.5, 1.0, 2.0) if small else (0.5, 1.0, 2.0, 4.0),
             "models": self.known_models,
+            # every customer tested once per repeat: the small segments' verdicts rest on
+            # all their customers, not a quarter of them
+            "folds": 5, "seeds": (0, 1),
             "params": {"k": 5, "n_small": 2, "test_fraction": 0.25,
                        "validation_fraction": 0.25, "epochs": 100 if small else 300},
         }
@@ -81,7 +86,9 @@ class SegmentsLiftTask(LiftTask):
                     "an int >= 1")
 
     # ----------------------------------------------------------------------- split
-    def split(self, tables: Mapping[str, Any], cfg: LiftConfig) -> LiftSplit:
+    def _customers(self, tables: Mapping[str, Any], cfg: LiftConfig) -> pd.DataFrame:
+        """The customers in id order with their segment (learned once, on every
+        customer's attributes; churn is never a feature) and the small segments."""
         if "customers" not in tables:
             raise DataValidationError("lift segments needs the customers table",
                                       table="customers",
@@ -99,27 +106,32 @@ class SegmentsLiftTask(LiftTask):
                 fix="use more labelled customers (churned and retained)")
         p = cfg.params
         frame = frame.sort_values(ID, kind="stable").reset_index(drop=True)
-        test_f, val_f = float(p["test_fraction"]), float(p["validation_fraction"])
-        rest, test = train_test_split(frame, test_size=test_f, stratify=frame[TARGET],
-                                      random_state=cfg.split_seed)
+        key = (cfg.split_seed, int(p["k"]), int(p["n_small"]), len(frame),
+               hash(tuple(frame[ID].astype(str))))
+        if getattr(self, "_segmented", (None,))[0] != key:
+            table = customer_table({"customers": frame}, "customers")
+            if int(p["k"]) > len(table):
+                raise DataValidationError(f"k={p['k']} segments for {len(table)} customers",
+                                          fix="lower the k parameter")
+            seg = CustomerSegmenter(method="kmeans", k=int(p["k"]),
+                                    random_state=cfg.split_seed).fit(table)
+            labels = seg.labels_.reindex(frame[ID].astype(str)).to_numpy(dtype=object)
+            sizes = pd.Series(labels).value_counts()
+            small = sorted(sizes.index, key=lambda x: (sizes[x], x))[:int(p["n_small"])]
+            self._segmented = (key, labels, small, seg.segment_names_)
+        _, labels, small, names = self._segmented
+        self._small, self._names = list(small), list(names)
+        return frame.assign(**{SEGMENT: labels})
+
+    def _carve(self, rest: pd.DataFrame, test: pd.DataFrame, cfg: LiftConfig, test_f: float,
+               state: int, method: str) -> LiftSplit:
+        """Validation carved from ``rest`` (stratified by churn); ``test`` as is."""
+        val_f = float(cfg.params["validation_fraction"])
         train, val = train_test_split(rest, test_size=val_f / (1 - test_f),
-                                      stratify=rest[TARGET], random_state=cfg.split_seed)
+                                      stratify=rest[TARGET], random_state=state)
         train, val, test = (f.sort_values(ID, kind="stable").reset_index(drop=True)
                             for f in (train, val, test))
-        table = customer_table({"customers": train}, "customers")
-        if int(p["k"]) > len(table):
-            raise DataValidationError(f"k={p['k']} segments for {len(table)} training "
-                                      "customers", fix="lower the k parameter")
-        seg = CustomerSegmenter(method="kmeans", k=int(p["k"]),
-                                random_state=cfg.split_seed).fit(table)
-
-        def label(part: pd.DataFrame) -> pd.DataFrame:
-            feats = part.rename(columns={ID: "user_id"})
-            return part.assign(**{SEGMENT: seg.predict(feats)})
-
-        train, val, test = label(train), label(val), label(test)
-        sizes = train[SEGMENT].value_counts()
-        small = sorted(sizes.index, key=lambda s: (sizes[s], s))[:int(p["n_small"])]
+        small = self._small
 
         def segments(part: pd.DataFrame) -> dict[str, np.ndarray]:
             out = {"all": np.ones(len(part), bool)}
@@ -127,19 +139,43 @@ class SegmentsLiftTask(LiftTask):
                 out[f"segment {s}"] = (part[SEGMENT] == s).to_numpy()
             return out
 
-        self._columns = [c for c in train.columns if c != ID]
+        sizes = train[SEGMENT].value_counts()
         info = {"train": len(train), "validation": len(val), "test": len(test),
-                "segments": {s: int(sizes[s]) for s in seg.segment_names_},
+                "segments": {s: int(sizes.get(s, 0)) for s in self._names},
                 "small_segments": small,
                 "churn_rate": {s: float(train.loc[train[SEGMENT] == s, TARGET].mean())
-                               for s in seg.segment_names_},
-                "method": f"stratified by churn, split_seed {cfg.split_seed}; k-means "
-                          f"segments (k={p['k']}) fitted on train"}
+                               for s in self._names if sizes.get(s, 0)},
+                "method": method}
         return LiftSplit(train=train, validation=val, test=test,
                          units_validation=val[ID].astype(str).to_numpy(),
                          units_test=test[ID].astype(str).to_numpy(),
                          segments_validation=segments(val), segments_test=segments(test),
                          info=info, extra={"small": small})
+
+    def split(self, tables: Mapping[str, Any], cfg: LiftConfig) -> LiftSplit:
+        frame = self._customers(tables, cfg)
+        test_f = float(cfg.params["test_fraction"])
+        rest, test = train_test_split(frame, test_size=test_f,
+                                      stratify=frame[SEGMENT] + "/" + frame[TARGET].astype(str),
+                                      random_state=cfg.split_seed)
+        return self._carve(rest, test, cfg, test_f, cfg.split_seed,
+                           f"stratified by segment and churn, split_seed {cfg.split_seed}; "
+                           f"k-means segments (k={cfg.params['k']})")
+
+    def folds(self, tables: Mapping[str, Any], cfg: LiftConfig, seed: int
+              ) -> list[LiftSplit]:
+        """K folds of all customers for repeat ``seed``, stratified by segment and churn
+        (every small segment in every fold); fold k's validation customers come from the
+        other folds."""
+        frame = self._customers(tables, cfg)
+        k = int(cfg.folds or 1)
+        state = (cfg.split_seed * 1_000_003 + seed) % (2**31 - 1)
+        strata = (frame[SEGMENT] + "/" + frame[TARGET].astype(str)).to_numpy()
+        return [self._carve(frame.drop(index=rows), frame.iloc[rows], cfg, 1.0 / k,
+                            state + fold, f"stratified by segment and churn, repeat {seed} "
+                            f"fold {fold}; k-means segments (k={cfg.params['k']})")
+                for fold, rows in enumerate(fold_indices(strata, k,
+                                                         (cfg.split_seed, seed, 4441)))]
 
     # ------------------------------------------------------------------------ model
     def _design(self, frame: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:

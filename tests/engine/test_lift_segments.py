@@ -32,8 +32,8 @@ def customers(n: int = 600, seed: int = 0) -> pd.DataFrame:
                          "contract": contract})
 
 
-FAST: dict[str, Any] = {"seeds": (0, 1), "n_boot": 100, "ratios": (1.0,), "generators": ("copula",),
-        "params": {"k": 3, "n_small": 1}}
+FAST: dict[str, Any] = {"seeds": (0, 1), "folds": 1, "n_boot": 100, "ratios": (1.0,),
+                        "generators": ("copula",), "params": {"k": 3, "n_small": 1}}
 
 
 def test_registered_and_runs_with_a_verdict_for_the_small_segment() -> None:
@@ -53,6 +53,23 @@ def test_registered_and_runs_with_a_verdict_for_the_small_segment() -> None:
     assert 0.0 < result["quality"]["copula-segment"]["mean"] <= 1.0
 
 
+def test_cross_fitting_tests_every_customer_once_with_the_same_segments() -> None:
+    frame = customers(300)
+    cfg = LiftConfig(task="segments", **{**FAST, "seeds": (0,), "folds": 3,
+                                         "baselines": (), "generators": ()})
+    result = run_lift(SegmentsLiftTask(), {"customers": frame}, cfg)
+    assert result["split"]["test"] == 300 and result["split"]["folds"] == 3
+    assert set(result["segments"]) == {"all", "segment S3"}
+    task = SegmentsLiftTask()
+    splits = task.folds({"customers": frame}, cfg.resolve(task), seed=0)
+    tested = np.concatenate([s.units_test for s in splits])
+    assert sorted(tested) == sorted(frame["customer_id"])  # a partition of the customers
+    assert all(s.segments_test["segment S3"].any() for s in splits)  # in every fold
+    for s in splits:
+        assert not set(s.train["customer_id"]) & set(s.units_test)
+        assert not set(s.train["customer_id"]) & set(s.units_validation)
+
+
 def test_synthetic_customers_come_from_the_small_segments_only() -> None:
     task = SegmentsLiftTask()
     cfg = LiftConfig(task="segments", **FAST).resolve(task)
@@ -63,7 +80,7 @@ def test_synthetic_customers_come_from_the_small_segments_only() -> None:
     n_small = int((split.train[SEGMENT] == "S3").sum())
     assert len(syn) == 2 * n_small and set(syn[SEGMENT]) == {"S3"}
     assert set(syn["churn"].unique()) <= {0, 1}
-    # segments are learned on train only and assigned to test by the saved centres
+    # every test customer has one of the learned segments
     assert set(split.test[SEGMENT]) <= set(split.info["segments"])
 
 
