@@ -114,7 +114,7 @@ def register(g: Groups) -> None:
         "fit tabular --table segment_features`) segment by segment: synthetic customers "
         "sampled with segment=S against that segment's held-out real customers, with the "
         "tabular scorecard (column shapes, pair trends, detection AUC).")
-    p.add_argument("--generator", required=True, type=Path,
+    p.add_argument("--model", "--generator", dest="generator", required=True, type=Path,
                    help="the --out folder of `genlift augment fit tabular`")
     p.add_argument("--n-samples", "-n", dest="n_samples", type=int, default=500,
                    help="synthetic customers per segment")

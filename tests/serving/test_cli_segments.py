@@ -215,8 +215,8 @@ def test_segment_conditioned_synthetic_customers_and_fidelity(cli: Cli, db: str,
     assert "user_id" not in frame.columns  # the key is not learned
     # S2 are the heavy raters: the synthetic ones rate like them, not like S1
     assert frame["frequency"].median() > 5
-    code, text, err = cli("--db", db, "--json", "evaluate", "segments", "--generator",
-                          str(gen), "-n", "80")
+    code, text, err = cli("--db", db, "--json", "evaluate", "segments", "--model",
+                          str(gen), "--n-samples", "80")
     assert code == 0, err
     result = json.loads(text)
     rows = {r["segment"]: r for r in result["segments"]}
