@@ -2,7 +2,9 @@
 
 Each ``genlift train`` command (and ``augment fit``) writes a folder: ``train.json`` beside
 the saved model (``model/``; ``train pricing``: ``gbm/`` and ``glm/``), or ``fit.json``
-beside ``generator/``. The saved model's ``params.json`` names its kind. A command given a
+beside ``generator/``. The saved model's ``params.json`` names its kind (a demand or
+credit model saved from Python into ``DIR/model`` reads too; recommenders and pricing
+models need their train.json). A command given a
 folder of another kind says what the folder holds and which command makes the folder it
 needs ("M holds a demand model; score recommend needs a recommender from `genlift train
 recs`"), before it loads anything or writes anything.
@@ -28,6 +30,8 @@ _ARTIFACT_KINDS = {"recommender": "recs", "credit": "credit", "demand": "demand"
                    "pricing": "pricing", "generator": "generator"}
 #: where each writer saves its artifact inside its folder
 _SAVED = ("model", "gbm", "glm", "generator")
+#: the kinds whose readers need train.json beside the model (run id, champion, loading)
+_NEED_TRAIN_JSON = ("recs", "pricing")
 #: the sub-folders of a `genlift serve --models DIR` folder
 _SERVE_KINDS = ("recs", "credit", "demand")
 
@@ -48,8 +52,6 @@ def held_kind(folder: str | Path) -> str | None:
     folder = Path(folder)
     if (folder / "fit.json").is_file():
         return "generator"
-    if not (folder / "train.json").is_file():
-        return None
     for sub in _SAVED:
         kind = _artifact_kind(folder / sub)
         if kind is not None:
@@ -68,23 +70,26 @@ def check_model_folder(folder: str | Path, needs: str, command: str) -> Path:
                                   + ("it is a file)" if folder.exists() else
                                      "nothing is there)"), fix=f"{fix}, or run `{writer}` first")
     held = held_kind(folder)
-    if held == needs:
+    if held == needs and (needs not in _NEED_TRAIN_JSON or (folder / "train.json").is_file()):
         return folder
+    if held == needs:
+        raise DataValidationError(f"{folder} holds {what} but not its train.json (what "
+                                  f"`{writer}` wrote about the run)", fix=fix)
     if held is not None:
         raise DataValidationError(f"{folder} holds {FOLDERS[held][0]}; {command} needs "
                                   f"{what} from `{writer}`", fix=fix)
     inner = _artifact_kind(folder)
-    if inner is not None and ((folder.parent / "train.json").is_file()
-                              or (folder.parent / "fit.json").is_file()):
+    if inner is not None and held_kind(folder.parent) == inner:
         raise DataValidationError(
             f"{folder} is the saved model inside the folder {folder.parent}, which holds "
             f"{FOLDERS[inner][0]}" + ("" if inner == needs else
                                       f"; {command} needs {what} from `{writer}`"),
             fix=f"pass {folder.parent}" if inner == needs else fix)
-    if inner is not None:
-        raise DataValidationError(f"{folder} holds {FOLDERS[inner][0]} without its "
-                                  f"train.json; {command} needs {what} from `{writer}`",
-                                  fix=fix)
+    if inner is not None:  # a model saved from Python, not by a genlift command
+        raise DataValidationError(f"{folder} is a saved model ({FOLDERS[inner][0]}), not "
+                                  f"the folder `{writer}` writes around it",
+                                  fix=fix if inner != needs else
+                                  f"save it as {folder}/model, or {fix}")
     served = [k for k in _SERVE_KINDS if (folder / k).is_dir()]
     if served:
         raise DataValidationError(

@@ -76,7 +76,6 @@ def test_backtest_json_and_reproducible(cli: Cli, db: str,
     (["--strategies", "fixed_mix:weights=0.5/0.5"], "2 weights for 3 assets"),
     (["--assets", "ZZZ"], "unknown asset(s) ZZZ"),
     (["--strategies", "inverse_vol:window=600"], "days of returns for a grid needing"),
-    (["--paths", "0"], "--paths 0"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(cli: Cli, db: str,
                                               tmp_path: Path, extra: list[str],

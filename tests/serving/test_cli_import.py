@@ -184,7 +184,10 @@ def test_bad_input_with_json_still_reports_on_stderr(cli: Cli,
     path = put(tmp_path / "u.csv", "user_id\nu1\nu1\n")
     before = snapshot(db)
     code, out, err = cli("--json", "data", "import", "users", str(path), "--db", str(db))
-    assert_bad_input(code, out, err, r"users\.user_id has 2 duplicate keys")
+    assert code == 2 and out == "" and "Traceback" not in err
+    payload = json.loads(err)  # one JSON object (issue 21), the message and its fix apart
+    assert payload["exit"] == 2 and payload["fix"]
+    assert re.match(r"users\.user_id has 2 duplicate keys", payload["error"])
     assert snapshot(db) == before
 
 
