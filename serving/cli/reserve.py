@@ -7,8 +7,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from engine.insurance.reserving import METHODS
 from serving.cli.common import Groups, add_deprecated_alias, emit, open_store, table
+
+#: engine.insurance.reserving.METHODS, spelled here so that building the command line does
+#: not import the insurance engine (LightGBM, statsmodels): every `genlift` call paid ~2 s
+#: for it. tests/serving/test_cli_reserve.py checks that the two agree.
+METHODS = ("chainladder", "mack", "bootstrap", "synthetic")
 
 
 def cmd_reserve(args: argparse.Namespace) -> Any:

@@ -122,3 +122,9 @@ def test_reserve_missing_diagonal_writes_nothing(cli: Cli, tmp_path: Path) -> No
                        "--out", str(out))
     assert code == 2 and "missing paid cells" in err and "calendar years 2006" in err
     assert not out.exists()
+
+
+def test_cli_method_names_match_the_engine() -> None:
+    from engine.insurance.reserving import METHODS as ENGINE
+    from serving.cli.reserve import METHODS
+    assert METHODS == ENGINE
