@@ -18,6 +18,7 @@ from features.datasets import FetchError
 from features.store import DEFAULT_DB, DEFAULT_WAIT
 from features.version import __version__
 from serving.cli import augment, backtest, credit, data, demand, lift, pricing, recs, reserve, serve
+from serving.cli import customers as customers_cli
 from serving.cli import segments as segments_cli
 from serving.cli.common import (
     EXIT_BAD_INPUT,
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.register(groups)
     reserve.register(groups)
     segments_cli.register(groups)
+    customers_cli.register(groups)
     serve.register(groups)
     data.register_demo(groups)
     use_help_formatter(parser)  # every option's help states its default
