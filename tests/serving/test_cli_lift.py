@@ -18,7 +18,7 @@ Cli = Callable[..., tuple[int, str, str]]  # the `cli` fixture of tests/conftest
 # One split and the plain LightGBM: cross-fitting and the champion have their own tests
 # (tests/serving/test_cli_lift_crossfit.py).
 FAST = ["--seeds", "2", "--n-boot", "100", "--generators", "copula", "--baselines",
-        "class_weights", "--ratios", "0.5,1", "--folds", "1", "--models", "lightgbm"]
+        "class_weights", "--ratios", "0.5,1", "--folds", "1", "--algorithms", "lightgbm"]
 
 
 def test_lift_credit_writes_reports_and_records_the_run(
@@ -176,7 +176,7 @@ def test_lift_credit_fractions_draw_curves_and_multipliers(cli: Cli, credit_db: 
                                                            tmp_path: Path) -> None:
     out = tmp_path / "lift"
     code, text, err = cli("--db", credit_db, "lift", "credit", "--seeds", "2", "--n-boot",
-                          "100", "--folds", "1", "--models", "lightgbm",
+                          "100", "--folds", "1", "--algorithms", "lightgbm",
                           "--generators", "copula", "--baselines", "oversample",
                           "--ratios", "1", "--param", "modes=both", "--param", "epochs=2",
                           "--fractions", "0.5,1", "--margin", "auc=0.01", "--out", str(out))

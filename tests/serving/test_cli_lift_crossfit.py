@@ -11,7 +11,7 @@ import pytest
 
 Cli = Callable[..., tuple[int, str, str]]  # the `cli` fixture of tests/conftest.py
 
-CROSS = ["--folds", "2", "--repeats", "1", "--n-boot", "100", "--models", "champion",
+CROSS = ["--folds", "2", "--repeats", "1", "--n-boot", "100", "--algorithms", "champion",
          "--generators", "copula", "--param", "modes=both", "--param", "epochs=2",
          "--baselines", "class_weights", "--ratios", "1", "--param", "champion_repeats=1"]
 
