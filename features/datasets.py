@@ -438,7 +438,7 @@ DATASETS: dict[str, Dataset] = {
 #: what `genlift demo` fetches: the datasets its jobs use. The others are for
 #: `genlift data fetch NAME|all` only, so that they do not slow the demo down.
 DEMO_DATASETS = ("movielens-100k", "german-credit", "sp500-20", "dominicks-oj",
-                 "medical-insurance", "clrd")
+                 "medical-insurance", "clrd", "cdnow")
 
 
 # -- download and cache ----------------------------------------------------------------

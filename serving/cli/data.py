@@ -160,6 +160,7 @@ def cmd_demo(args: argparse.Namespace) -> Any:
           f"Sharpe {bt['best_real_sharpe']['sharpe']:.2f} ({bt['best_real_sharpe']['strategy']}"
           f"), probability of backtest overfitting {bt['pbo']:.2f} -> {bt['report']}")
     print_insurance(result["insurance"])
+    print_customers(result["customers"])
     if result["lift"]:
         print_lift_summary(result["lift"])
     return result
@@ -187,6 +188,24 @@ def print_insurance(ins: dict[str, Any]) -> None:
     print(f"\nreserve backtest at {bt['valuation_year']}: are the actual outcomes' "
           f"percentiles uniform? (KS p > 0.05) -> {bt['report']}")
     print(table(tests, ["line", "method", "companies", "KS p", "uniform"]))
+
+
+def print_customers(cust: dict[str, Any]) -> None:
+    """The demo's customer lines: CLV fit and holdout check, then the segments."""
+    from serving.cli.segments import profile_table
+    clv, seg = cust["clv"], cust["segments"]
+    p, h = clv["params"], clv["holdout"]
+    bg = p.get("bgnbd_calibration") or p["bgnbd"]
+    print(f"\ncustomer lifetime value, cdnow ({clv['customers']:,} customers), BG/NBD on the "
+          f"39-week calibration r "
+          f"{bg['r']:.3f} alpha {bg['alpha']:.3f} a {bg['a']:.3f} b {bg['b']:.3f}; holdout "
+          f"weeks 40-78: {h['predicted_total']:,.0f} repeat purchases predicted vs "
+          f"{h['actual_total']:,.0f} actual ({h['error_pct']:+.1f}%), per-customer MAE "
+          f"{h['mae_model']:.3f} vs {h['mae_naive']:.3f} for the same rate as in "
+          f"calibration; 52-week CLV total {clv['total_clv']:,.0f} -> {clv['report']}")
+    print(f"\ncustomer segments (k-means, k = {seg['k']}, {seg['customers']:,} customers) "
+          f"-> {seg['report']}")
+    print(profile_table(seg))
 
 
 def print_lift_summary(lift: dict[str, Any]) -> None:

@@ -18,11 +18,9 @@ def _score(summary: dict[str, Any]) -> str:
     return f"{summary['score_name']} {summary['score']:.4g} ({summary['k_chosen']} k)"
 
 
-def cmd_segment(args: argparse.Namespace) -> Any:
-    from serving.jobs.segments import segment
-    with open_store(args, read_only=False) as store:
-        result = segment(store, args.table, args.out, method=args.method, k=args.k,
-                         seed=args.seed, as_of=args.as_of, show_progress=args.progress)
+def profile_table(result: dict[str, Any]) -> str:
+    """The segments of a `segment` run as a table: size, share, RFM medians, outcome
+    rates, CLV (when `customer_value` was joined) and what sets each apart."""
     profiles = result["profiles"]
     rfm = [c for c in ("recency_days", "frequency", "monetary")
            if any(c in p["rfm"] for p in profiles)]
@@ -39,15 +37,23 @@ def cmd_segment(args: argparse.Namespace) -> Any:
              *(p["rfm"].get(c, "") for c in rfm),
              *(f"{p['outcomes'][c]:.1%}" for c in outcomes), *value(p), p["description"])
             for p in profiles]
+    return table(rows, ["segment", "customers", "share", *(f"median {c}" for c in rfm),
+                        *(f"{c} rate" for c in outcomes),
+                        *(("mean clv", "share of clv") if clv else ()), "what sets it apart"])
+
+
+def cmd_segment(args: argparse.Namespace) -> Any:
+    from serving.jobs.segments import segment
+    with open_store(args, read_only=False) as store:
+        result = segment(store, args.table, args.out, method=args.method, k=args.k,
+                         seed=args.seed, as_of=args.as_of, show_progress=args.progress)
+    text = profile_table(result)
     head = {k: result[k] for k in ("run_id", "table", "method", "customers", "k", "clv",
                                    "out", "report")}
     head["selection"] = _score(result)
     if result.get("k_note"):
         head["note"] = result["k_note"]
-    emit(args, result, summary_text(head) + "\n\n" + table(
-        rows, ["segment", "customers", "share", *(f"median {c}" for c in rfm),
-               *(f"{c} rate" for c in outcomes),
-               *(("mean clv", "share of clv") if clv else ()), "what sets it apart"]))
+    emit(args, result, summary_text(head) + "\n\n" + text)
     return result
 
 

@@ -201,6 +201,27 @@ def demo_insurance(store: Store, out_dir: Path, *, show_progress: bool | None = 
     }
 
 
+def demo_customers(store: Store, out_dir: Path, *, show_progress: bool | None = None
+                   ) -> dict[str, Any]:
+    """`genlift clv` on the full CDNOW log (39-week calibration, holdout weeks 40-78,
+    values over 52 weeks as of the last day into ``customer_value``), then `genlift
+    segment` of its customers (k-means, k = 4) with each segment's share of that value."""
+    from serving.jobs.clv import ClvJobConfig, run_clv
+    from serving.jobs.segments import segment
+    clv = run_clv(store, ClvJobConfig(calibration_end="1997-09-30", horizon_weeks=52),
+                  out_dir / "clv", show_progress=show_progress)
+    seg = segment(store, "transactions", out_dir / "segments", k=4, seed=0,
+                  show_progress=show_progress)
+    hold = clv["holdout"]
+    return {"clv": {"report": clv["files"]["report"], "customers": clv["customers"],
+                    "params": clv["params"], "total_clv": clv["total_clv"],
+                    "holdout": {k: hold[k] for k in ("actual_total", "predicted_total",
+                                                     "error_pct", "mae_model",
+                                                     "mae_naive")}},
+            "segments": {k: seg[k] for k in ("k", "customers", "method", "report", "score",
+                                             "score_name", "k_chosen", "profiles")}}
+
+
 def demo_lift(store: Store, out_dir: Path, budget: str, *,
               show_progress: bool | None = None) -> dict[str, Any]:
     """`genlift lift all` at ``budget`` (5 seeds; credit 5-fold cross-fitting x 2
@@ -232,6 +253,7 @@ def run_demo(
         planning = demo_forecasting(store, reports)
         backtest = demo_backtest(store, reports, show_progress=show_progress)
         insurance = demo_insurance(store, reports, show_progress=show_progress)
+        customers = demo_customers(store, reports, show_progress=show_progress)
         lift = demo_lift(store, lift_reports, lift_budget, show_progress=show_progress) \
             if lift_budget else None
     except BaseException:
@@ -244,7 +266,9 @@ def run_demo(
                                                           if k != "evaluation"},
                                       "planning": planning, "backtest": backtest,
                                       "insurance": insurance,
+                                      "customers": {"clv": customers["clv"]},
                                       "lift": lift and {"index": lift["index"]}})
     return {"run_id": run_id, "db": store.path, "datasets": datasets, "features": features,
             "generators": generators, "recommendations": recs, "planning": planning,
-            "backtest": backtest, "insurance": insurance, "lift": lift}
+            "backtest": backtest, "insurance": insurance, "customers": customers,
+            "lift": lift}

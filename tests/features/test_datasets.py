@@ -302,7 +302,8 @@ def test_modeldata_datasets_share_one_cached_deb(tmp_path: Path,
 def test_all_includes_the_new_datasets_and_the_demo_does_not() -> None:
     assert {"credit-data", "telco-churn", "medical-insurance"} <= set(DATASETS)
     assert set(dsmod.DEMO_DATASETS) == {"movielens-100k", "german-credit", "sp500-20",
-                                        "dominicks-oj", "medical-insurance", "clrd"}
+                                        "dominicks-oj", "medical-insurance", "clrd",
+                                        "cdnow"}
     assert not {"credit-data", "telco-churn"} & set(dsmod.DEMO_DATASETS)
     assert set(dsmod.DEMO_DATASETS) <= set(DATASETS)
 
@@ -392,7 +393,8 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert all(0.0 <= v <= 1.0 for g in gens[:3] for v in g["scores"].values())
     assert counts == {"interactions": 100_000, "users": 943, "items": 1_682,
                       "applicants": 1_000, "prices": 8_313 * 20, "sales": 106_139,
-                      "stores": 83, "policies": 1_338, "claims_triangles": 114_495}
+                      "stores": 83, "policies": 1_338, "claims_triangles": 114_495,
+                      "transactions": 69_659}
     with Store(db, read_only=True) as store:
         inter = store.read("interactions")
         assert inter["user_id"].nunique() == 943 and inter["item_id"].nunique() == 1_682
@@ -430,6 +432,11 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         "chainladder", "mack", "bootstrap", "synthetic"}
     assert set(ins["reserve_backtest"]["tests"]) == {"comauto", "ppauto", "wkcomp", "othliab"}
     assert Path(ins["reserve_backtest"]["report"]).is_file()
+    cust = result["customers"]
+    assert cust["clv"]["customers"] == 23_570 and Path(cust["clv"]["report"]).is_file()
+    assert cust["clv"]["holdout"]["actual_total"] > 0 and cust["clv"]["total_clv"] > 0
+    seg = cust["segments"]
+    assert seg["k"] == 4 and sum(p["size"] for p in seg["profiles"]) == 23_570
 
     # The demo's models serve over HTTP: the same top-10 as batch scoring, real credit PDs.
     from fastapi.testclient import TestClient
@@ -453,8 +460,10 @@ def test_fetch_real_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
     # The lift experiment on real data: 5 seeds, every credit arm, a verdict per row.
     lift_dir = tmp_path / "lift"
-    assert main(["--db", db, "--json", "--no-progress", "lift", "credit", "--out",
-                 str(lift_dir)]) == 0
+    # (one split and the plain LightGBM: the cross-fitted champion run takes minutes and
+    # has its own tests at small size, tests/serving/test_cli_lift_crossfit.py)
+    assert main(["--db", db, "--json", "--no-progress", "lift", "credit", "--folds", "1",
+                 "--seeds", "5", "--algorithms", "lightgbm", "--out", str(lift_dir)]) == 0
     lift = json.loads(capsys.readouterr().out)
     assert lift["config"]["seeds"] == [0, 1, 2, 3, 4] and not lift["provisional"]
     assert lift["split"]["test"] == 200 and (lift_dir / "index.html").is_file()
