@@ -95,7 +95,36 @@ def reports(tmp_path_factory: pytest.TempPathFactory, lift_result: LiftResult
         scorecard={"quality": 0.9, "detection_auc": 0.55, "membership_auc": 0.51},
         plots=plots, history=[{"epoch": 1, "loss": 1.0}, {"epoch": 2, "loss": 0.5}],
         config={"generator": "copula"}, run_id="test")
+    # The customer stage: genlift clv's report and genlift segment's, on a simulated log.
+    from engine.customers.clv import ClvConfig, fit_clv
+    from serving.jobs.segments import segment
+    from serving.reports.clv import write_clv_report
+    tx = _purchases()
+    pages["clv"] = write_clv_report(fit_clv(tx, ClvConfig(calibration_end="2024-06-30")),
+                                    out / "clv.html", table_name="transactions")
+    with Store(str(out / "c.duckdb")) as store:
+        store.load({"transactions": tx}, source="test")
+        seg = segment(store, "transactions", out / "segments", k=3, show_progress=False)
+    pages["segments"] = Path(seg["report"])
     return pages
+
+
+def _purchases(n: int = 150) -> pd.DataFrame:
+    """A purchase log: each customer buys at a rate of their own until they drop out."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for u in range(n):  # BG/NBD's story: gamma-distributed rates, beta-distributed dropout
+        day, rate, drop = 0.0, rng.gamma(1.0, 1 / 20), rng.beta(1.0, 3.0)
+        while day < 365:
+            rows.append((u, day, int(rng.integers(1, 4)), float(rng.gamma(2, 15))))
+            if rng.random() < drop:
+                break
+            day += rng.exponential(1 / rate)
+    frame = pd.DataFrame(rows, columns=["user_id", "day", "quantity", "amount"])
+    frame["user_id"] = frame["user_id"].map(lambda u: f"c{u:03d}")
+    frame["ts"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame.pop("day").round(),
+                                                                "D")
+    return frame[["user_id", "ts", "quantity", "amount"]]
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +155,8 @@ def rendered(reports: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
     return {"measured": measured, "console": console, "shots": shots}
 
 
-@pytest.mark.parametrize("kind", ["lift-task", "lift-index", "backtest", "generator"])
+@pytest.mark.parametrize("kind", ["lift-task", "lift-index", "backtest", "generator", "clv",
+                                  "segments"])
 def test_report_renders_in_chromium(reports: dict[str, Path], rendered: dict[str, Any],
                                     kind: str) -> None:
     page = reports[kind]
