@@ -106,7 +106,27 @@ def reports(tmp_path_factory: pytest.TempPathFactory, lift_result: LiftResult
         store.load({"transactions": tx}, source="test")
         seg = segment(store, "transactions", out / "segments", k=3, show_progress=False)
     pages["segments"] = Path(seg["report"])
+    pages["inventory"] = _inventory_plan(out / "plan.html")
     return pages
+
+
+def _inventory_plan(path: Path) -> Path:
+    """`genlift plan inventory`'s report for 8 series (fan charts, safety stock, status)."""
+    from engine.inventory import plan
+    from serving.reports.inventory import write_plan_report
+    rng = np.random.default_rng(0)
+    series = pd.DataFrame({"store_id": ["s1"] * 4 + ["s2"] * 4,
+                           "item_id": [f"i{k}" for k in range(4)] * 2})
+    level = rng.uniform(2, 50, 8)
+    paths = rng.poisson(level[:, None, None], size=(8, 300, 6)).astype(float)
+    history = pd.DataFrame([{"store_id": s, "item_id": i, "date": d,
+                             "units": float(rng.poisson(lv))}
+                            for (s, i), lv in zip(series.itertuples(index=False), level,
+                                                  strict=True)
+                            for d in pd.date_range("2024-01-07", periods=20, freq="W")])
+    p = plan(series, paths, lead_time=3, service_level={"A": 0.98, "B": 0.95, "C": 0.9},
+             on_hand=np.array([0, 5, 400, 60, 30, 0, 1000, 80], dtype=float))
+    return Path(write_plan_report(p, paths, history, None, path, title="Plan")["html"])
 
 
 def _purchases(n: int = 150) -> pd.DataFrame:
@@ -156,7 +176,7 @@ def rendered(reports: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.mark.parametrize("kind", ["lift-task", "lift-index", "backtest", "generator", "clv",
-                                  "segments"])
+                                  "segments", "inventory"])
 def test_report_renders_in_chromium(reports: dict[str, Path], rendered: dict[str, Any],
                                     kind: str) -> None:
     page = reports[kind]
