@@ -130,6 +130,7 @@ def analyse(task: LiftTask, cfg: LiftConfig, split: LiftSplit, arms: Sequence[Ar
     return {
         "task": task.name, "dataset": task.dataset, "unit": task.unit,
         "primary_metric": task.primary, "config": cfg.to_dict(),
+        "cross_fits": bool(task.supports_folds),
         "provisional": cfg.provisional, "split": split.info,
         "arms": [{"name": a.name, "family": a.family, "ratios": list(a.ratios),
                   "label": a.label or a.name} for a in arms],

@@ -146,10 +146,20 @@ def verdict_summary(result: Mapping[str, Any]) -> str:
                      f"test {_plural(result['unit'])} would have to grow about {med:.0f}x "
                      f"(median; {factors[0]:.0f}x to {factors[-1]:.0f}x, taking SE ~ "
                      "1/sqrt(n)).")
-        text += (f" What resolves them: more test data (cross-fitting tests every "
-                 f"{result['unit']} instead of one split), more seeds ({n_seeds} now; they "
-                 "narrow the seed-to-seed part of the interval), or a wider margin if a "
-                 "smaller effect would not matter.")
+        folds = int(result["config"].get("folds") or 1)
+        if folds > 1:
+            data = (f"more test data (every {result['unit']} is already tested once per "
+                    "repeat: only more units narrow the unit part of the interval)")
+            seeds = f"more repeats ({n_seeds} now; --repeats)"
+        elif result.get("cross_fits"):
+            data = (f"more test data (--folds 5 cross-fitting tests every {result['unit']} "
+                    "instead of one split)")
+            seeds = f"more seeds ({n_seeds} now; they narrow the seed-to-seed part)"
+        else:
+            data = f"more test {_plural(result['unit'])}"
+            seeds = f"more seeds ({n_seeds} now; they narrow the seed-to-seed part)"
+        text += (f" What resolves them: {data}, {seeds}, or a wider margin if a smaller "
+                 "effect would not matter.")
     others = secondary_metrics(result)
     if others:
         sec = secondary_counts(result)

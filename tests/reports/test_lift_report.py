@@ -71,3 +71,18 @@ def test_no_secondary_metrics_means_no_secondary_sentence(lift_result: LiftResul
     res["rows"] = [r for r in res["rows"] if r["metric"] == "auc"]
     text = verdict_summary(res)
     assert "Secondary" not in text and "4 inconclusive" in text
+
+
+def test_what_resolves_inconclusive_rows_fits_the_run(lift_result: LiftResult) -> None:
+    """One split of a task that cross-fits: suggest --folds; a cross-fitted run: more
+    units or repeats (every unit is tested already); a task that cannot: more units."""
+    res = lift_result()
+    res["config"]["folds"], res["cross_fits"] = 1, True
+    assert "--folds 5 cross-fitting tests every applicant" in verdict_summary(res)
+    res["config"]["folds"] = 5
+    text = verdict_summary(res)
+    assert "already tested once per repeat" in text and "more repeats" in text
+    assert "--folds" not in text
+    res["config"]["folds"], res["cross_fits"] = 1, False
+    text = verdict_summary(res)
+    assert "cross-fitting" not in text and "more test applicants" in text
