@@ -108,24 +108,22 @@ class WoeLogistic(Estimator):
         self.model_.fit(self._encode(codes), y, sample_weight=w)
         return self
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """PD of every applicant (strict: rows that cannot be scored raise)."""
+    def _design(self, frame: pd.DataFrame) -> np.ndarray | None:
+        """The WOE-encoded rows (strict: rows that cannot be scored raise); None if empty."""
         if not hasattr(self, "model_"):
             raise RuntimeError("This WoeLogistic instance is not fitted yet; call "
                                "fit(applicants) before using it.")
         raise_problems(self.features_, frame, "applicants", "fix or drop those rows")
         if len(frame) == 0:
-            return np.zeros(0)
-        codes = self._bin_codes(feature_matrix(self.features_, frame))
-        return self.model_.predict_proba(self._encode(codes))[:, 1]
+            return None
+        return self._encode(self._bin_codes(feature_matrix(self.features_, frame)))
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """PD of every applicant (strict: rows that cannot be scored raise)."""
+        X = self._design(frame)
+        return np.zeros(0) if X is None else self.model_.predict_proba(X)[:, 1]
 
     def decision_function(self, frame: pd.DataFrame) -> np.ndarray:
         """Log-odds of default (the logistic regression's linear score)."""
-        if not hasattr(self, "model_"):
-            raise RuntimeError("This WoeLogistic instance is not fitted yet; call "
-                               "fit(applicants) before using it.")
-        raise_problems(self.features_, frame, "applicants", "fix or drop those rows")
-        if len(frame) == 0:
-            return np.zeros(0)
-        codes = self._bin_codes(feature_matrix(self.features_, frame))
-        return self.model_.decision_function(self._encode(codes))
+        X = self._design(frame)
+        return np.zeros(0) if X is None else self.model_.decision_function(X)
