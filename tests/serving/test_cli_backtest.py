@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,11 +39,30 @@ def db(tmp_path: Path) -> str:
     return path
 
 
-def test_backtest_writes_report_parquet_and_run(cli: Cli, db: str,
-                                                tmp_path: Path) -> None:
-    out = tmp_path / "bt" / "report.html"
-    out.parent.mkdir()
-    code, text, err = cli("--db", db, "backtest", *FAST, "--out", str(out))
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The same backtest run twice on one store, as text and as --json (each run is a few
+    seconds: the two tests below share them instead of running three)."""
+    from serving.cli.main import main
+
+    root = tmp_path_factory.mktemp("bt")
+    db = str(root / "s.duckdb")
+    with Store(db) as store:
+        store.load({"prices": prices()}, source="test")
+    runs: dict[str, Any] = {"db": db}
+    for name, flags in (("text", []), ("json", ["--json"])):
+        out = root / name / "report.html"
+        out.parent.mkdir()
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            code = main(["--no-progress", "--db", db, *flags, "backtest", *FAST,
+                         "--out", str(out)])
+        runs[name] = (code, stdout.getvalue(), stderr.getvalue(), out)
+    return runs
+
+
+def test_backtest_writes_report_parquet_and_run(two_runs: dict[str, Any]) -> None:
+    code, text, err, out = two_runs["text"]
     assert code == 0, err
     assert "buy_and_hold" in text and "PBO" in text
     page = out.read_text()
@@ -52,22 +74,28 @@ def test_backtest_writes_report_parquet_and_run(cli: Cli, db: str,
     real = table[table.source == "real"].set_index("strategy")
     assert real.loc["buy_and_hold", "turnover"] == 0
     assert (table["max_drawdown"] <= 0).all()
-    with Store(db, read_only=True) as store:
+    with Store(two_runs["db"], read_only=True) as store:
         runs = store.runs()
-    assert runs.iloc[-1]["kind"] == "backtest" and runs.iloc[-1]["status"] == "finished"
+    assert runs["kind"].tolist() == ["backtest", "backtest"]
+    assert (runs["status"] == "finished").all()
 
 
-def test_backtest_json_and_reproducible(cli: Cli, db: str,
-                                        tmp_path: Path) -> None:
-    docs = []
-    for name in ("a", "b"):
-        code, text, err = cli("--db", db, "--json", "backtest", *FAST, "--out",
-                              str(tmp_path / f"{name}.html"))
-        assert code == 0, err
-        docs.append(json.loads(text))
-    assert docs[0]["synthetic"]["summary"] == docs[1]["synthetic"]["summary"]
-    assert docs[0]["overfitting"]["pbo"]["n_strategies"] == 4
-    assert len(docs[0]["overfitting"]["deflated_sharpe"]["per_strategy"]) == 4
+def test_backtest_json_and_reproducible(two_runs: dict[str, Any]) -> None:
+    code, text, err, out = two_runs["json"]
+    assert code == 0, err
+    doc = json.loads(text)
+    assert doc["overfitting"]["pbo"]["n_strategies"] == 4
+    assert len(doc["overfitting"]["deflated_sharpe"]["per_strategy"]) == 4
+    # the second run (same store, same seed) gives the same numbers, path by path and
+    # strategy by strategy: the summary in the JSON is computed from these rows
+    first = pd.read_parquet(two_runs["text"][3].with_suffix(".parquet"))
+    pd.testing.assert_frame_equal(pd.read_parquet(out.with_suffix(".parquet")), first)
+    assert doc["synthetic"]["summary"]
+    # ... and the same PBO and deflated Sharpe, as the store's run records hold them
+    with Store(two_runs["db"], read_only=True) as store:
+        metrics = [json.loads(m) if isinstance(m, str) else m
+                   for m in store.runs()["metrics"]]
+    assert metrics[0]["overfitting"] == metrics[1]["overfitting"] == doc["overfitting"]
 
 
 @pytest.mark.parametrize(("extra", "message"), [
