@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 LiftResult = Callable[..., dict[str, Any]]
@@ -65,3 +67,19 @@ def make_lift_result(verdicts: dict[tuple[str, str, str], str] | None = None
 def lift_result() -> LiftResult:
     """``make(verdicts=None)``: see :func:`make_lift_result`."""
     return make_lift_result
+
+
+def make_prices(days: int) -> pd.DataFrame:
+    """Three assets' daily closes (Student-t returns with small drifts), ``days`` days."""
+    rng = np.random.default_rng(0)
+    dates = pd.bdate_range("2015-01-01", periods=days)
+    return pd.concat([pd.DataFrame({"date": dates, "asset": a, "close": 50 * np.exp(np.cumsum(
+        rng.standard_t(4, days) * 0.01 + 0.0003 * (i + 1)))})
+        for i, a in enumerate(("AAA", "BBB", "CCC"))], ignore_index=True)
+
+
+@pytest.fixture(scope="session")
+def price_table() -> Callable[[int], pd.DataFrame]:
+    """:func:`make_prices` (a price table for the backtest reports)."""
+    return make_prices
+

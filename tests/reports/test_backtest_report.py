@@ -4,8 +4,8 @@ ratio with their meanings, and drawdowns compared over the same length of time."
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,19 +14,12 @@ from serving.jobs.backtest import BacktestConfig, run
 from serving.reports.backtest import dsr_reading, format_dsr, pbo_reading
 
 
-def _prices(days: int = 400) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    dates = pd.bdate_range("2015-01-01", periods=days)
-    return pd.concat([pd.DataFrame({"date": dates, "asset": a, "close": 50 * np.exp(np.cumsum(
-        rng.standard_t(4, days) * 0.01 + 0.0003 * (i + 1)))})
-        for i, a in enumerate(("AAA", "BBB", "CCC"))], ignore_index=True)
-
-
 @pytest.fixture(scope="module")
-def backtest(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+def backtest(tmp_path_factory: pytest.TempPathFactory,
+             price_table: Callable[[int], pd.DataFrame]) -> tuple[dict, str]:
     folder = tmp_path_factory.mktemp("bt")
     with Store(str(folder / "s.duckdb")) as store:
-        store.load({"prices": _prices()}, source="test")
+        store.load({"prices": price_table(400)}, source="test")
         result = run(store, BacktestConfig(paths=12, horizon=63, strategies=(
             "buy_and_hold", "equal_weight", "inverse_vol:window=42")), folder / "bt.html")
     return result, (folder / "bt.html").read_text()

@@ -64,24 +64,16 @@ def _command(*args: str) -> list[str]:
             "--allow-file-access-from-files", "--enable-logging=stderr", "--v=0", *args]
 
 
-def _prices(days: int = 360) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    dates = pd.bdate_range("2015-01-01", periods=days)
-    return pd.concat([pd.DataFrame({"date": dates, "asset": a, "close": 50 * np.exp(np.cumsum(
-        rng.standard_t(4, days) * 0.01 + 0.0003 * (i + 1)))})
-        for i, a in enumerate(("AAA", "BBB", "CCC"))], ignore_index=True)
-
-
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory: pytest.TempPathFactory, lift_result: LiftResult
-            ) -> dict[str, Path]:
+def reports(tmp_path_factory: pytest.TempPathFactory, lift_result: LiftResult,
+            price_table: Callable[[int], pd.DataFrame]) -> dict[str, Path]:
     """One page of each report kind the demo writes, at tiny size."""
     out = tmp_path_factory.mktemp("reports")
     result = lift_result({("copula-both", "all", "auc"): "helps"})
     pages = {"lift-task": write_task_report(result, out / "credit.html"),
              "lift-index": write_index([result], out)}
     with Store(str(out / "s.duckdb")) as store:
-        store.load({"prices": _prices()}, source="test")
+        store.load({"prices": price_table(360)}, source="test")
         bt = run_backtest(store, BacktestConfig(paths=8, horizon=63, strategies=(
             "buy_and_hold", "equal_weight", "inverse_vol:window=42")), out / "backtest.html")
     pages["backtest"] = Path(bt["report"])
