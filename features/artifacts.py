@@ -54,11 +54,22 @@ def publish_dir(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
 
 
+def json_default(v: Any) -> Any:
+    """``json.dumps``' ``default``: numpy scalars and arrays as numbers and lists, anything
+    else as its text."""
+    if isinstance(v, np.integer | np.floating):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return str(v)
+
+
 def write_json_atomic(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """Write JSON through a temporary name and a rename (never a half-written file)."""
+    """Write JSON through a temporary name and a rename (never a half-written file);
+    numpy values are written as numbers (:func:`json_default`)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    tmp.write_text(json.dumps(obj, indent=2, default=json_default), encoding="utf-8")
     os.replace(tmp, path)
     return path
 

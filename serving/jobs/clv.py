@@ -11,18 +11,16 @@ through a temporary name: bad input leaves nothing behind.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from engine.customers.clv import VALUE_COLUMNS, ClvConfig, ClvResult, fit_clv
+from features.artifacts import write_json_atomic
 from features.errors import DataValidationError
 from features.io import write_parquet_atomic
 from features.store import Store
@@ -69,21 +67,6 @@ def read_purchases(store: Store, table: str) -> pd.DataFrame:
             fix="use the transactions table (`genlift data fetch cdnow`, or `genlift data "
             "import transactions FILE --map amount=YOUR_COLUMN ...`)")
     return frame[list(NEEDED)]
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, np.integer | np.floating):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
-
-
-def _write_json(payload: dict[str, Any], path: Path) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=_plain), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def summary_payload(result: ClvResult, cfg: ClvJobConfig) -> dict[str, Any]:
@@ -142,7 +125,7 @@ def run_clv(store: Store, cfg: ClvJobConfig, out: str | Path, *,
             "customers", "total_clv")} | {"holdout": {k: v for k, v in (
                 payload["holdout"] or {}).items() if k != "by_frequency"}})
         payload["run_id"] = run_id
-    _write_json(payload, out / "clv.json")
+    write_json_atomic(payload, out / "clv.json")
     payload["files"]["json"] = str(out / "clv.json")
     bar.update()
     bar.close()

@@ -10,15 +10,12 @@ never leaves a partial file.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from engine.insurance.reserve_backtest import (
@@ -31,6 +28,7 @@ from engine.insurance.reserve_backtest import (
     synthetic_reserve,
 )
 from engine.insurance.reserving import METHODS, TABLE, paid_triangle
+from features.artifacts import write_json_atomic
 from features.errors import DataValidationError
 from features.io import write_parquet_atomic
 from features.store import Store
@@ -72,22 +70,6 @@ class ReserveConfig:
         if not self.backtest and not self.company:
             raise DataValidationError("genlift reserve needs --company (or --backtest)",
                                       fix="give --company C --line L, or --backtest --line L")
-
-
-def _write_json(payload: dict[str, Any], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=_plain), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, np.integer | np.floating):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return str(v)
 
 
 def _triangles(store: Store) -> pd.DataFrame:
@@ -140,7 +122,7 @@ def run_reserve(store: Store, cfg: ReserveConfig, out: Path, *,
         "config": asdict(cfg),
     }
     report = write_reserve_report(out, tri, dists, paths, result)
-    summary = _write_json(result, out.with_suffix(".json"))
+    summary = write_json_atomic(result, out.with_suffix(".json"))
     result.update({"report": str(report), "summary": str(summary)})
     return result
 
@@ -182,6 +164,6 @@ def run_reserve_backtest(store: Store, cfg: ReserveConfig, out: Path, *,
     }
     report = write_backtest_report(out, results, summary)
     parquet = write_parquet_atomic(table, out.with_suffix(".parquet"))
-    js = _write_json(summary, out.with_suffix(".json"))
+    js = write_json_atomic(summary, out.with_suffix(".json"))
     summary.update({"report": str(report), "parquet": str(parquet), "summary": str(js)})
     return summary
