@@ -117,8 +117,11 @@ def test_kill_9_during_batch_scoring_then_rerun(scoring_setup: tuple[str, Path],
 
 
 # ------------------------------------------------------------------------ lift run
-FAST = ["--seeds", "3", "--n-boot", "100", "--generators", "copula", "--baselines",
-        "class_weights", "--ratios", "0.5,1"]
+# two repeats of 2-fold cross-fitting (more would only repeat the same kind of piece):
+# the run is still 16 pieces (2 x 2 x real, class_weights, copula at each ratio), so the
+# kill below comes long before its end and the re-run both resumes and computes
+FAST = ["--seeds", "2", "--folds", "2", "--n-boot", "100", "--generators", "copula",
+        "--baselines", "class_weights", "--ratios", "0.5,1"]
 
 
 @pytest.fixture(scope="module")
