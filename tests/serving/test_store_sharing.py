@@ -27,8 +27,11 @@ def genlift(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
 
 @pytest.mark.slow
 def test_reads_and_imports_run_beside_a_long_lift_job(credit_db: str, tmp_path: Path) -> None:
+    # 2 repeats of 2-fold cross-fitting: seconds of lift work, long enough for a few reads
+    # and the import to land while the job holds its run open
     job = subprocess.Popen([*GENLIFT, "--no-progress", "--db", credit_db, "lift", "credit",
-                            "--seeds", "2", "--n-boot", "100", "--generators", "copula",
+                            "--seeds", "2", "--folds", "2", "--n-boot", "100",
+                            "--generators", "copula",
                             "--baselines", "class_weights", "--ratios", "0.5,1", "--out",
                             str(tmp_path / "lift")], cwd=ROOT, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
@@ -36,7 +39,7 @@ def test_reads_and_imports_run_beside_a_long_lift_job(credit_db: str, tmp_path: 
     users = tmp_path / "users.csv"
     users.write_text("user_id,age\nu1,30\nu2,41\n")
     try:
-        while job.poll() is None and reads < 20:
+        while job.poll() is None and reads < 3:
             shown = genlift("--db", credit_db, "--json", "data", "show", timeout=120)
             assert shown.returncode == 0, shown.stderr
             assert "applicants" in shown.stdout
