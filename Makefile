@@ -34,8 +34,11 @@ venv: $(VENV)/.dev
 demo: $(VENV)/.base
 	$(VENV)/bin/genlift --db $(DB) demo $(DEMO_ARGS)
 
+# Two pytest workers (pytest-xdist), one test file each at a time (module fixtures stay
+# on one worker); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: $(VENV)/.dev
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

@@ -134,7 +134,8 @@ BAD_INPUTS = [
      [], r"users: .*nope\.csv: file not found\. Fix: check the path"),
     ("unknown-table", "nonsense", "u.csv", "user_id\nu4\n",
      [], r"unknown table 'nonsense'\. Fix: use one of applicants, claims_triangles, "
-         r"customers, interactions, items, loans, policies, prices, sales, stores, users"),
+         r"customer_value, customers, interactions, items, loans, policies, prices, sales, "
+         r"segment_features, segments, stores, transactions, users"),
     ("map-unknown-column", "users", "u.csv", "customer\nc1\n",
      ["--map", "user_id=cust"], r"users: --map names column\(s\) cust that the file does not "
                                 r"have \(found: customer\)\. Fix: map target=SOURCE"),
