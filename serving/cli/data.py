@@ -215,8 +215,11 @@ def print_lift_summary(lift: dict[str, Any]) -> None:
              s["real"], s["delta"] if s["delta"] is not None else float("nan"), format_ci(s),
              s["verdict"], "yes" if s["holm"] else "no")
             for t in lift["tasks"].values() for s in t["summary"]]
-    print("\nlift experiment (5 seeds, ratio picked on validation, test delta vs real-only "
-          "with a 95% paired-bootstrap CI; Holm: survives Holm's correction over the task):")
+    designs = "; ".join(f"{name}: {t['design']}" for name, t in lift["tasks"].items()
+                        if t.get("design"))
+    print("\nlift experiment (ratio picked on validation, test delta vs real-only with a 95% "
+          "paired-bootstrap CI; Holm: survives Holm's correction over the task)"
+          + (f"\n{designs}" if designs else "") + ":")
     print(table(rows, ["task", "arm", "ratio", "segment", "metric", "real-only", "delta",
                        "95% CI", "verdict", "Holm"]))
     verdicts = [r[8] for r in rows]

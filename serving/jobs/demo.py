@@ -37,7 +37,7 @@ from serving.jobs.recs import train as train_recs
 from serving.jobs.reserve import ReserveConfig, run_reserve, run_reserve_backtest
 from serving.jobs.scoring import score_recommend, to_store
 from serving.reports.inventory import write_plan_report
-from serving.reports.lift import summary_rows
+from serving.reports.lift import design_note, summary_rows
 
 logger = logging.getLogger(__name__)
 
@@ -231,7 +231,8 @@ def demo_lift(store: Store, out_dir: Path, budget: str, *,
                   show_progress=show_progress)
     return {"index": out["index"],
             "tasks": {name: {"run_id": r["run_id"], "html": r["html"], "json": r["json"],
-                             "seconds": r["seconds"], "summary": summary_rows(r)}
+                             "seconds": r["seconds"], "summary": summary_rows(r),
+                             "design": design_note(r)}
                       for name, r in out["tasks"].items()}}
 
 

@@ -301,11 +301,13 @@ def design_note(result: Mapping[str, Any]) -> str:
     cfg, split = result["config"], result.get("split") or {}
     folds = int(cfg.get("folds") or 1)
     n = (result.get("verdicts") or {}).get("n_test_units")
+    units = f"{n:,} test {result['unit']}s" if isinstance(n, int) else \
+        f"test {result['unit']}s"
     if folds == 1:
-        return f"one split, {len(cfg['seeds'])} seeds, {n} test {result['unit']}s"
+        return f"one split, {len(cfg['seeds'])} seeds, {units}"
     return (f"{folds}-fold cross-fitting x {len(cfg['seeds'])} repeats: every "
-            f"{result['unit']} tested once per repeat ({n} test {result['unit']}s; models "
-            "and generators of a fold never see its test units)"
+            f"{result['unit']} tested once per repeat ({units}; models and generators of a "
+            "fold never see its test units)"
             + (f", folds of {min(split['test_per_fold'])}-{max(split['test_per_fold'])}"
                if split.get("test_per_fold") else ""))
 

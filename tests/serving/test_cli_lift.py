@@ -206,6 +206,9 @@ def test_demo_lift_summary_counts_inconclusive(capsys: pytest.CaptureFixture[str
              "real": 0.75, "delta": 0.001, "ci_low": -0.03, "ci_high": 0.03, "verdict": v,
              "holm": False} for a, v in (("vae", "inconclusive"), ("copula", "equivalent"),
                                          ("smote", "inconclusive"))]
-    print_lift_summary({"tasks": {"credit": {"summary": rows}}, "index": "x/index.html"})
+    print_lift_summary({"tasks": {"credit": {"summary": rows, "design": "5-fold "
+                                             "cross-fitting x 2 repeats"}},
+                        "index": "x/index.html"})
     out = capsys.readouterr().out
     assert "2 of 3 inconclusive" in out and "1 equivalent" in out and "no effect" not in out
+    assert "credit: 5-fold cross-fitting x 2 repeats" in out and "5 seeds" not in out
