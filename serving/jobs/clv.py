@@ -94,7 +94,9 @@ def run_clv(store: Store, cfg: ClvJobConfig, out: str | Path, *,
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DataValidationError(f"--out {out} is a file", fix="give a folder for --out")
-    bar = tqdm(total=3, desc="clv", unit="step", disable=show_progress is False)
+    # None: a bar on a terminal only (tqdm decides), never in a log or a pipe
+    bar = tqdm(total=3, desc="clv", unit="step",
+               disable=None if show_progress is None else not show_progress)
     bar.set_postfix_str("read")
     frame = read_purchases(store, cfg.table)
     bar.update()
